@@ -1,0 +1,1 @@
+"""agent: see README (lands with its issue)."""

@@ -1,0 +1,1 @@
+"""bot: see README (lands with its issue)."""

@@ -1,0 +1,52 @@
+"""Builds the memory engine (and later the agent and bot) from :class:`Settings`: the one place that wires."""
+
+from __future__ import annotations
+
+import os
+
+from dora.config import Settings
+from memory.chroma_store import ChromaStore
+from memory.crypto import FileKeyStore, Keyring, load_or_create_master_key
+from memory.embeddings import VectorEmbeddings, make_embeddings
+from memory.retrieval import RankingWeights
+from memory.store import MemoryStore
+
+# No telemetry and no hub downloads, whatever library asks.
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+
+def build_keyring(settings: Settings) -> Keyring:
+    secret = settings.secret_key.get_secret_value() if settings.secret_key else None
+    master = load_or_create_master_key(secret, settings.data_dir / "secret.key")
+    return Keyring(master, FileKeyStore(settings.data_dir / "keys"))
+
+
+def build_chroma(settings: Settings) -> ChromaStore:
+    if settings.chroma_url:
+        return ChromaStore(url=settings.chroma_url)
+    return ChromaStore(path=settings.data_dir / "chroma")
+
+
+def ranking_weights(settings: Settings) -> RankingWeights:
+    return RankingWeights(
+        relevance=settings.memory_weight_relevance,
+        recency=settings.memory_weight_recency,
+        importance=settings.memory_weight_importance,
+        recency_half_life_days=settings.memory_recency_half_life_days,
+    )
+
+
+def build_memory(settings: Settings, embeddings: VectorEmbeddings | None = None) -> MemoryStore:
+    """The memory engine on the configured store, key and embedder."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return MemoryStore(
+        chroma=build_chroma(settings),
+        keyring=build_keyring(settings),
+        embeddings=embeddings or make_embeddings(settings.embeddings_model),
+        weights=ranking_weights(settings),
+        cache_check_s=settings.memory_cache_check_s,
+    )

