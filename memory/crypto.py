@@ -99,7 +99,9 @@ class UserCipher:
     def decrypt(self, blob: str, context: str) -> str:
         try:
             raw = base64.b64decode(blob.encode("ascii"))
-            plain = self._aead.decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], f"{self.user_key}|{context}".encode())
+            plain = self._aead.decrypt(
+                raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], f"{self.user_key}|{context}".encode()
+            )
         except (InvalidTag, ValueError, binascii.Error) as exc:
             raise DecryptionError(
                 "a stored memory could not be decrypted: DORA_SECRET_KEY or DATA_DIR/secret.key "
@@ -185,11 +187,14 @@ class Keyring:
                 self._store.save(user_key, nonce + self._wrap.encrypt(nonce, data_key, user_key.encode()))
             else:
                 try:
-                    data_key = self._wrap.decrypt(wrapped[:_NONCE_BYTES], wrapped[_NONCE_BYTES:], user_key.encode())
+                    data_key = self._wrap.decrypt(
+                        wrapped[:_NONCE_BYTES], wrapped[_NONCE_BYTES:], user_key.encode()
+                    )
                 except (InvalidTag, ValueError) as exc:
                     raise DecryptionError(
-                        f"the data key of a user (keys/{user_key}.key) can't be unwrapped: the master key "
-                        "(DORA_SECRET_KEY or DATA_DIR/secret.key) is not the one it was made with, or the file is damaged"
+                        f"the data key of a user (keys/{user_key}.key) can't be unwrapped: the master "
+                        "key (DORA_SECRET_KEY or DATA_DIR/secret.key) is not the one it was made with, "
+                        "or the file is damaged"
                     ) from exc
             cipher = UserCipher(
                 user_key=user_key,

@@ -63,13 +63,17 @@ class E5Embeddings(VectorEmbeddings):
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         with self._lock:
-            return np.asarray(self._model.passage(list(texts)), dtype=np.float32).reshape(len(texts), self.dim)
+            return np.asarray(self._model.passage(list(texts)), dtype=np.float32).reshape(
+                len(texts), self.dim
+            )
 
 
 class SentenceTransformerEmbeddings(VectorEmbeddings):
     """Any sentence-transformers model folder, loaded offline, torch on one intra-op thread."""
 
-    def __init__(self, path: str | Path, query_prefix: str = "query: ", passage_prefix: str = "passage: ") -> None:
+    def __init__(
+        self, path: str | Path, query_prefix: str = "query: ", passage_prefix: str = "passage: "
+    ) -> None:
         folder = Path(path)
         if not folder.is_dir():
             raise EmbeddingModelMissing(

@@ -39,7 +39,9 @@ def to_metadata(memory: Memory, cipher: UserCipher, tokens: list[str]) -> dict[s
         "src": json.dumps(memory.source_message_ids),
         "extracted": bool(memory.extracted),
         "enc": cipher.encrypt(memory.text, memory.id),
-        "hist": cipher.encrypt(json.dumps(history, ensure_ascii=False), memory.id + "|hist") if history else "",
+        "hist": cipher.encrypt(json.dumps(history, ensure_ascii=False), memory.id + "|hist")
+        if history
+        else "",
         "lex": " ".join(tokens),
     }
 

@@ -1,10 +1,10 @@
 """How memories are ranked: hybrid relevance, then Generative-Agents-style recency and importance.
 
 Relevance fuses dense cosine and BM25 by z-scores over the user's eligible memories (a
-convex mix; on LoCoMo it beat reciprocal-rank fusion by 0.04 recall@10). Then, over the best
-``candidates``, each part is brought to [0, 1] and the weighted sum decides the order, as in
-Park et al. (2023): relevance (min-max), recency (exponential decay from when the memory was last
-asserted) and importance (1–10 → 0.1–1).
+convex mix; on LoCoMo it beat reciprocal-rank fusion by 0.04 recall@10), so it is measured in
+standard deviations above the user's average memory. Over the best ``candidates`` a weighted sum
+adds, as in Park et al. (2023), recency (exponential decay from when the memory was last asserted,
+in [0, 1]) and importance (1–10 → 0.1–1).
 
 Recency deliberately uses ``updated_at`` (when the memory was last stated or rewritten), not the
 last access: otherwise retrieving an outdated statement would make it look fresh again and let it
@@ -28,6 +28,9 @@ class RankingWeights:
     recency_half_life_days: float = 30.0
     dense_share: float = 0.6  # share of dense in the relevance mix; the rest is lexical
     candidates: int = 50  # how many by relevance enter the final ranking
+    # spreads below these are noise, not signal (a new user with three memories): z-scores use at least them
+    dense_spread_floor: float = 0.03
+    lexical_spread_floor: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -41,18 +44,8 @@ class Ranked:
     total: float
 
 
-def _zscore(x: np.ndarray) -> np.ndarray:
-    std = float(x.std())
-    if std < 1e-9:
-        return np.zeros_like(x)
-    return (x - float(x.mean())) / std
-
-
-def _minmax(x: np.ndarray) -> np.ndarray:
-    lo, hi = float(x.min()), float(x.max())
-    if hi - lo < 1e-9:
-        return np.ones_like(x)
-    return (x - lo) / (hi - lo)
+def _zscore(x: np.ndarray, floor: float) -> np.ndarray:
+    return (x - float(x.mean())) / max(float(x.std()), floor)
 
 
 def rank(
@@ -70,14 +63,16 @@ def rank(
     if rows.size == 0 or k <= 0:
         return []
     d, lex = dense[rows], lexical[rows]
+    fused = _zscore(d, weights.dense_spread_floor)
     if float(lex.max(initial=0.0)) > 0.0:
-        fused = weights.dense_share * _zscore(d) + (1.0 - weights.dense_share) * _zscore(lex)
-    else:
-        fused = _zscore(d)
+        fused = weights.dense_share * fused + (1.0 - weights.dense_share) * _zscore(
+            lex, weights.lexical_spread_floor
+        )
     n_cand = min(max(weights.candidates, k), rows.size)
     cand = np.argpartition(-fused, n_cand - 1)[:n_cand] if n_cand < rows.size else np.arange(rows.size)
-    rel = _minmax(fused[cand])
-    age_days = np.maximum(0.0, (now_ts - updated_ts[rows[cand]]) / _DAY_S)
+    rel = fused[cand]
+    updated = updated_ts[rows[cand]]
+    age_days = np.maximum(0.0, (now_ts - updated) / _DAY_S)
     rec = np.power(0.5, age_days / max(weights.recency_half_life_days, 1e-6))
     imp = importance[rows[cand]] / 10.0
     total = weights.relevance * rel + weights.recency * rec + weights.importance * imp

@@ -69,12 +69,16 @@ class MemoryStore:
         embeddings: VectorEmbeddings,
         weights: RankingWeights | None = None,
         cache_check_s: float = 1.0,
+        context_vector_weight: float = CONTEXT_VECTOR_WEIGHT,
+        context_turns: int = CONTEXT_TURNS,
     ) -> None:
         self.chroma = chroma
         self.keyring = keyring
         self.embeddings = embeddings
         self.weights = weights or RankingWeights()
         self.cache_check_s = cache_check_s
+        self.context_vector_weight = context_vector_weight
+        self.context_turns = context_turns
         self._indexes: dict[str, UserIndex] = {}
         self._locks: dict[str, threading.RLock] = {}
         self._locks_guard = threading.Lock()
@@ -104,12 +108,22 @@ class MemoryStore:
 
     def _tokens(self, cipher: UserCipher, text: str, context: Sequence[str] = ()) -> list[str]:
         own = [cipher.hash_token(t) for t in lemmas(text)]
-        ctx = [cipher.hash_token(t) for c in context[-CONTEXT_TURNS:] for t in lemmas(c)]
+        ctx = (
+            [cipher.hash_token(t) for c in context[-self.context_turns :] for t in lemmas(c)]
+            if self.context_turns
+            else []
+        )
         # the message's own words count twice: the context helps find it, not outweigh it
         return own + own + ctx if ctx else own
 
-    def _write(self, user_id: str, cipher: UserCipher, memories: list[Memory], vectors: np.ndarray,
-               tokens: list[list[str]]) -> None:
+    def _write(
+        self,
+        user_id: str,
+        cipher: UserCipher,
+        memories: list[Memory],
+        vectors: np.ndarray,
+        tokens: list[list[str]],
+    ) -> None:
         user_key = cipher.user_key
         metas = [to_metadata(m, cipher, t) for m, t in zip(memories, tokens, strict=True)]
         ids = [m.id for m in memories]
@@ -120,8 +134,14 @@ class MemoryStore:
             idx.upsert(ids, vectors, metas)
             idx.revision = rev
 
-    def _rewrite(self, user_id: str, cipher: UserCipher, memory: Memory, vector: np.ndarray | None,
-                 tokens: list[str] | None) -> None:
+    def _rewrite(
+        self,
+        user_id: str,
+        cipher: UserCipher,
+        memory: Memory,
+        vector: np.ndarray | None,
+        tokens: list[str] | None,
+    ) -> None:
         """Store a changed memory; keep its vector and tokens unless new ones are given."""
         user_key = cipher.user_key
         with self._lock(user_key):
@@ -150,25 +170,37 @@ class MemoryStore:
         texts = [clean_text(it.text) for it in items]
         contexts = [[c for c in (_safe_clean(x) for x in it.context) if c] for it in items]
         # embed each distinct text once: contexts are usually the previous messages of the batch
-        distinct = list(dict.fromkeys([for_embedding(t) for t in texts] +
-                                      [for_embedding(c[-1]) for c in contexts if c]))
+        distinct = list(
+            dict.fromkeys([for_embedding(t) for t in texts] + [for_embedding(c[-1]) for c in contexts if c])
+        )
         table = dict(zip(distinct, self.embeddings.passage_vectors(distinct), strict=True))
         vectors = []
         for text, ctx in zip(texts, contexts, strict=True):
             vec = table[for_embedding(text)]
-            if ctx:
-                vec = vec + CONTEXT_VECTOR_WEIGHT * table[for_embedding(ctx[-1])]
+            if ctx and self.context_vector_weight:
+                vec = vec + self.context_vector_weight * table[for_embedding(ctx[-1])]
                 vec = vec / max(float(np.linalg.norm(vec)), 1e-9)
             vectors.append(vec)
         memories = []
         for it, text in zip(items, texts, strict=True):
             at = _as_utc(it.at)
-            memories.append(Memory(
-                id=uuid.uuid4().hex, user_id=user_id, kind=MemoryKind.EPISODE, text=text,
-                category=Category.OTHER, importance=it.importance, persona=it.persona,
-                created_at=at, updated_at=at, last_accessed_at=at, valid_from=at,
-                source_message_ids=[it.message_id] if it.message_id else [], extracted=it.extracted,
-            ))
+            memories.append(
+                Memory(
+                    id=uuid.uuid4().hex,
+                    user_id=user_id,
+                    kind=MemoryKind.EPISODE,
+                    text=text,
+                    category=Category.OTHER,
+                    importance=it.importance,
+                    persona=it.persona,
+                    created_at=at,
+                    updated_at=at,
+                    last_accessed_at=at,
+                    valid_from=at,
+                    source_message_ids=[it.message_id] if it.message_id else [],
+                    extracted=it.extracted,
+                )
+            )
         tokens = [self._tokens(cipher, t, c) for t, c in zip(texts, contexts, strict=True)]
         self._write(user_id, cipher, memories, np.vstack(vectors), tokens)
         return memories
@@ -191,18 +223,32 @@ class MemoryStore:
         text = clean_text(text)
         now = utcnow()
         memory = Memory(
-            id=uuid.uuid4().hex, user_id=user_id, kind=MemoryKind.FACT, text=text,
+            id=uuid.uuid4().hex,
+            user_id=user_id,
+            kind=MemoryKind.FACT,
+            text=text,
             category=Category(category) if category in Category._value2member_map_ else Category.OTHER,
-            importance=max(1, min(10, int(importance))), persona=persona,
-            created_at=now, updated_at=_as_utc(valid_from) if valid_from else now, last_accessed_at=now,
-            valid_from=_as_utc(valid_from), source_message_ids=list(source_message_ids),
+            importance=max(1, min(10, int(importance))),
+            persona=persona,
+            created_at=now,
+            updated_at=_as_utc(valid_from) if valid_from else now,
+            last_accessed_at=now,
+            valid_from=_as_utc(valid_from),
+            source_message_ids=list(source_message_ids),
         )
         vector = self.embeddings.passage_vectors([for_embedding(text)])
         self._write(user_id, cipher, [memory], vector, [self._tokens(cipher, text)])
         return memory
 
-    def update_fact(self, user_id: str, fact_id: str, new_text: str, importance: int | None = None,
-                    source_message_ids: Iterable[str] = (), at: datetime | None = None) -> Memory:
+    def update_fact(
+        self,
+        user_id: str,
+        fact_id: str,
+        new_text: str,
+        importance: int | None = None,
+        source_message_ids: Iterable[str] = (),
+        at: datetime | None = None,
+    ) -> Memory:
         """Rewrite a fact in place (same id); the old wording goes into its history."""
         cipher = self._cipher(user_id, create=False)
         fact = self.get(user_id, fact_id)
@@ -221,8 +267,9 @@ class MemoryStore:
         self._rewrite(user_id, cipher, fact, vector, self._tokens(cipher, new_text))
         return fact
 
-    def invalidate_fact(self, user_id: str, fact_id: str, superseded_by: str | None = None,
-                        at: datetime | None = None) -> Memory:
+    def invalidate_fact(
+        self, user_id: str, fact_id: str, superseded_by: str | None = None, at: datetime | None = None
+    ) -> Memory:
         """Mark a fact as no longer true; it stays (visible on request and in exports)."""
         cipher = self._cipher(user_id, create=False)
         fact = self.get(user_id, fact_id)
@@ -269,8 +316,13 @@ class MemoryStore:
             pos = idx.position(memory_id)
             return None if pos is None else from_metadata(memory_id, idx.metas[pos], cipher, user_id)
 
-    def list(self, user_id: str, kind: MemoryKind | None = None, include_invalid: bool = False,
-             persona: str | None = None) -> list[Memory]:
+    def list(
+        self,
+        user_id: str,
+        kind: MemoryKind | None = None,
+        include_invalid: bool = False,
+        persona: str | None = None,
+    ) -> list[Memory]:
         """The user's memories, oldest first."""
         cipher = self._cipher(user_id, create=False)
         if cipher is None:
@@ -326,14 +378,28 @@ class MemoryStore:
                 eligible &= (idx.persona == "") | (idx.persona == persona)
             dense = idx.vectors @ qvec
             lexical = idx.lexical_scores(qtokens)
-            ranked = rank(dense, lexical, eligible, idx.updated, idx.importance,
-                          _as_utc(now).timestamp(), self.weights, k)
+            ranked = rank(
+                dense,
+                lexical,
+                eligible,
+                idx.updated,
+                idx.importance,
+                _as_utc(now).timestamp(),
+                self.weights,
+                k,
+            )
             results = [
                 ScoredMemory(
                     memory=from_metadata(idx.ids[r.row], idx.metas[r.row], cipher, user_id),
                     score=r.total,
-                    parts=ScoreParts(dense=r.dense, lexical=r.lexical, relevance=r.relevance,
-                                     recency=r.recency, importance=r.importance, total=r.total),
+                    parts=ScoreParts(
+                        dense=r.dense,
+                        lexical=r.lexical,
+                        relevance=r.relevance,
+                        recency=r.recency,
+                        importance=r.importance,
+                        total=r.total,
+                    ),
                 )
                 for r in ranked
             ]
@@ -344,8 +410,9 @@ class MemoryStore:
                     touched[res.memory.id] = stamp
         return results
 
-    def similar_facts(self, user_id: str, text: str, k: int = 5, persona: str | None = None
-                      ) -> list[tuple[Memory, float]]:
+    def similar_facts(
+        self, user_id: str, text: str, k: int = 5, persona: str | None = None
+    ) -> list[tuple[Memory, float]]:
         """Valid facts closest to ``text`` by cosine (for reconciliation), best first."""
         cipher = self._cipher(user_id, create=False)
         if cipher is None:
@@ -361,8 +428,10 @@ class MemoryStore:
                 return []
             sims = idx.vectors[rows] @ vec
             best = rows[np.argsort(-sims)[:k]]
-            return [(from_metadata(idx.ids[r], idx.metas[r], cipher, user_id), float(idx.vectors[r] @ vec))
-                    for r in best]
+            return [
+                (from_metadata(idx.ids[r], idx.metas[r], cipher, user_id), float(idx.vectors[r] @ vec))
+                for r in best
+            ]
 
     def count(self, user_id: str) -> dict[str, int]:
         cipher = self._cipher(user_id, create=False)

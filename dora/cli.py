@@ -1,0 +1,260 @@
+"""The ``dora`` command: one typer app; each group is a thin shell over the packages."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from dora.cli_models import models_app
+from dora.config import Settings, load_settings
+from dora.wiring import build_memory
+
+app = typer.Typer(
+    help="DORA: a Telegram companion with long-term memory.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+eval_app = typer.Typer(help="Measure memory retrieval on probe sets.", no_args_is_help=True)
+bench_app = typer.Typer(help="Speed benchmarks that print figures.", no_args_is_help=True)
+keys_app = typer.Typer(help="Encryption keys.", no_args_is_help=True)
+memory_app = typer.Typer(help="Look into one user's memory.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+app.add_typer(eval_app, name="eval")
+app.add_typer(bench_app, name="bench")
+app.add_typer(keys_app, name="keys")
+app.add_typer(memory_app, name="memory")
+
+console = Console(stderr=True)
+out = Console()
+
+DEFAULT_LOCOMO = Path("../shared/locomo10.json")
+
+
+def _fail(message: str) -> None:
+    console.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(1)
+
+
+def _settings(data_dir: Path | None = None) -> Settings:
+    try:
+        return load_settings(**({"data_dir": data_dir} if data_dir else {}))
+    except Exception as exc:  # pydantic explains which variable is wrong
+        _fail(f"bad configuration: {exc}")
+        raise
+
+
+@app.callback()
+def main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug details.")] = False,
+) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+# -- eval -------------------------------------------------------------------------------------------
+
+
+def _run_eval(
+    dataset: dict,
+    facts: dict | None,
+    data_dir: Path | None,
+    leaks: bool,
+    as_json: bool,
+    title: str,
+    group_name: str | None = None,
+) -> dict:
+    from memory.evaluation import run_eval
+
+    n_probes = sum(len(u.get("probes", [])) for u in dataset["users"].values())
+    with tempfile.TemporaryDirectory(prefix="dora-eval-") as tmp:
+        settings = _settings(data_dir or Path(tmp))
+        if settings.chroma_url:
+            console.print("[yellow]note:[/] evaluating on the Chroma server in DORA_CHROMA_URL")
+        store = build_memory(settings)
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            disable=as_json and not sys.stderr.isatty(),
+        ) as progress:
+            task = progress.add_task(f"{title}: storing, then asking {n_probes} probes", total=n_probes)
+            result = run_eval(
+                store,
+                dataset,
+                as_facts=facts,
+                check_leaks=leaks,
+                progress=lambda n: progress.advance(task, n),
+            )
+        if data_dir is None:
+            for uid in dataset["users"]:
+                store.wipe_user(uid)
+    report = result.to_json()
+    if group_name:
+        report[group_name] = {k.removeprefix("category_"): v for k, v in report["by_kind"].items()}
+    if as_json:
+        out.print_json(json.dumps(report, ensure_ascii=False))
+        return report
+    table = Table(title=f"{title}: {report['probes']} probes, {report['memories']} memories")
+    table.add_column("kind")
+    table.add_column("n", justify="right")
+    for k in (1, 3, 5, 10):
+        table.add_column(f"R@{k}", justify="right")
+    for kind, row in report["by_kind"].items():
+        table.add_row(kind, str(row["n"]), *(f"{row[f'recall@{k}']:.3f}" for k in (1, 3, 5, 10)))
+    table.add_row(
+        "[bold]all", str(report["probes"]), *(f"[bold]{report[f'recall@{k}']:.3f}" for k in (1, 3, 5, 10))
+    )
+    out.print(table)
+    out.print(
+        f"leaks: {report['leaks']} (over {report['leak_probes']} cross-user probes)   "
+        f"ingest: {report['ingest_per_s']} memories/s   search p50/p95: "
+        f"{report.get('search_p50_ms')}/{report.get('search_p95_ms')} ms   "
+        f"skipped probes: {report['skipped']}"
+    )
+    return report
+
+
+@eval_app.command("memory")
+def eval_memory(
+    dataset: Annotated[Path, typer.Argument(help="A probe set JSON (see README: Evaluation).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    no_leaks: Annotated[bool, typer.Option("--no-leaks", help="Skip the cross-user leak probes.")] = False,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Keep the evaluation store here (default: temporary).")
+    ] = None,
+) -> None:
+    """Store a probe set's turns as episodes and report recall@1/3/5/10 per kind and cross-user leaks."""
+    if not dataset.is_file():
+        _fail(f"no such file: {dataset}")
+    try:
+        data = json.loads(dataset.read_text(encoding="utf-8"))
+        assert isinstance(data.get("users"), dict)
+    except Exception as exc:
+        _fail(f"{dataset} is not a probe set ({{'users': {{...}}}}): {exc}")
+    _run_eval(data, None, data_dir, not no_leaks, as_json, dataset.name)
+
+
+@eval_app.command("locomo")
+def eval_locomo(
+    path: Annotated[Path, typer.Argument(help="locomo10.json")] = DEFAULT_LOCOMO,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    facts: Annotated[
+        bool, typer.Option("--facts", help="Store LoCoMo's gold observations as facts.")
+    ] = False,
+    no_leaks: Annotated[bool, typer.Option("--no-leaks", help="Skip the cross-user leak probes.")] = False,
+    limit: Annotated[int, typer.Option(help="Only the first N conversations (0: all).")] = 0,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Keep the evaluation store here (default: temporary).")
+    ] = None,
+) -> None:
+    """LoCoMo categories 1–4: turns as episodes (default) or gold observations as facts."""
+    from memory.locomo import load_locomo
+
+    if not path.is_file():
+        _fail(f"no such file: {path} (pass the path to locomo10.json)")
+    dataset, gold = load_locomo(path)
+    if limit:
+        keep = list(dataset["users"])[:limit]
+        dataset = {"users": {u: dataset["users"][u] for u in keep}}
+    _run_eval(
+        dataset,
+        gold if facts else None,
+        data_dir,
+        not no_leaks,
+        as_json,
+        "LoCoMo facts" if facts else "LoCoMo episodes",
+        group_name="by_category",
+    )
+
+
+# -- bench ------------------------------------------------------------------------------------------
+
+
+@bench_app.command("memory")
+def bench_memory(
+    sizes: Annotated[str, typer.Option(help="Comma-separated store sizes.")] = "1000,10000,100000",
+    searches: Annotated[int, typer.Option(help="Timed searches per size.")] = 200,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Add throughput and search latency p50/p95 (query embedding included) at each size (embedded Chroma)."""
+    from memory.bench import run_bench
+    from memory.embeddings import make_embeddings
+
+    try:
+        size_list = [int(s) for s in sizes.split(",") if s.strip()]
+        assert size_list and all(s > 0 for s in size_list)
+    except Exception:
+        _fail(f"--sizes must be positive integers separated by commas, got {sizes!r}")
+    base = _settings()
+    real = make_embeddings(base.embeddings_model)
+
+    def make_store(path: Path, embeddings):  # type: ignore[no-untyped-def]
+        return build_memory(base.model_copy(update={"data_dir": path, "chroma_url": None}), embeddings)
+
+    results = run_bench(make_store, real, size_list, searches=searches, log=lambda m: console.print(m))
+    rows = [r.__dict__ for r in results]
+    if as_json:
+        out.print_json(json.dumps({"sizes": rows, "embedder": base.embeddings_model}))
+        return
+    table = Table(title="dora bench memory")
+    for col in ("size", "add/s (batches of 50)", "add/s (one per call)", "search p50 ms", "search p95 ms"):
+        table.add_column(col, justify="right")
+    for r in results:
+        table.add_row(
+            str(r.size), str(r.add_per_s), str(r.add_single_per_s), str(r.search_p50_ms), str(r.search_p95_ms)
+        )
+    out.print(table)
+
+
+# -- keys, memory -----------------------------------------------------------------------------------
+
+
+@keys_app.command("generate")
+def keys_generate() -> None:
+    """Print a new master key for DORA_SECRET_KEY."""
+    from memory.crypto import generate_key_text
+
+    out.print(generate_key_text())
+
+
+@memory_app.command("search")
+def memory_search(
+    user_id: str,
+    query: str,
+    k: Annotated[int, typer.Option(help="How many results.")] = 10,
+    show_all: Annotated[bool, typer.Option("--all", help="Include invalidated facts.")] = False,
+) -> None:
+    """What the agent would retrieve for QUERY, with each score part."""
+    store = build_memory(_settings())
+    table = Table(title=f"memory search for user {user_id}")
+    for col in ("total", "dense", "lexical", "recency", "importance", "kind", "text"):
+        table.add_column(col)
+    for r in store.search(user_id, query, k=k, include_invalid=show_all, touch=False):
+        p = r.parts
+        table.add_row(
+            f"{p.total:.3f}",
+            f"{p.dense:.3f}",
+            f"{p.lexical:.2f}",
+            f"{p.recency:.2f}",
+            f"{p.importance:.1f}",
+            r.memory.kind.value,
+            r.memory.text[:120],
+        )
+    out.print(table)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,194 @@
+"""Retrieval evaluation on probe sets: recall@k per kind, and cross-user leaks.
+
+A probe set is ``{"users": {UID: {"sessions": [{"date": ISO, "turns": [[TURN_ID, TEXT], ...]}],
+"probes": [{"id", "ask", "evidence": [TURN_ID, ...], "kind"}]}}}``. Every turn becomes an episode
+of its user at its session's date (the turns just before it as context, as in a live chat); each
+probe is asked of its own user as of the day after that user's last session. A hit at k is any
+evidence turn among the top k. Then every probe is asked of every *other* user as well, and any
+result that is not that user's own is a leak.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from memory.models import MemoryKind
+from memory.store import CONTEXT_TURNS, EpisodeIn, MemoryStore
+
+KS = (1, 3, 5, 10)
+
+
+@dataclass
+class Probe:
+    id: str
+    ask: str
+    evidence: list[str]
+    kind: str
+    user: str
+
+
+@dataclass
+class EvalResult:
+    probes: int = 0
+    hits: dict[int, int] = field(default_factory=lambda: dict.fromkeys(KS, 0))
+    by_kind: dict[str, dict[int, int]] = field(default_factory=dict)
+    kind_counts: dict[str, int] = field(default_factory=dict)
+    leaks: int = 0
+    leak_probes: int = 0
+    skipped: int = 0
+    ingest_s: float = 0.0
+    memories: int = 0
+    search_ms: list[float] = field(default_factory=list)
+    misses: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_json(self, extra_groups: dict[str, Callable[[str], str]] | None = None) -> dict[str, Any]:
+        out: dict[str, Any] = {f"recall@{k}": round(self.hits[k] / max(self.probes, 1), 4) for k in KS}
+        out["leaks"] = self.leaks
+        out["by_kind"] = {
+            kind: {
+                "n": self.kind_counts[kind],
+                **{f"recall@{k}": round(h[k] / max(self.kind_counts[kind], 1), 4) for k in KS},
+            }
+            for kind, h in sorted(self.by_kind.items())
+        }
+        out["probes"] = self.probes
+        out["skipped"] = self.skipped
+        out["memories"] = self.memories
+        out["leak_probes"] = self.leak_probes
+        out["ingest_per_s"] = round(self.memories / self.ingest_s, 1) if self.ingest_s else None
+        if self.search_ms:
+            ordered = sorted(self.search_ms)
+            out["search_p50_ms"] = round(ordered[len(ordered) // 2], 2)
+            out["search_p95_ms"] = round(ordered[int(len(ordered) * 0.95)], 2)
+        return out
+
+
+def parse_date(text: str) -> datetime:
+    dt = datetime.fromisoformat(text)
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+def load_probes(dataset: dict[str, Any]) -> tuple[dict[str, list[Probe]], int]:
+    """Probes per user, with evidence limited to that user's turns; returns (probes, skipped)."""
+    probes: dict[str, list[Probe]] = {}
+    skipped = 0
+    for uid, user in dataset["users"].items():
+        own = {str(t[0]) for s in user["sessions"] for t in s["turns"]}
+        for p in user.get("probes", []):
+            evidence = [str(e) for e in p.get("evidence", []) if str(e) in own]
+            if not evidence or not str(p.get("ask", "")).strip():
+                skipped += 1
+                continue
+            probes.setdefault(uid, []).append(
+                Probe(str(p.get("id", len(probes))), p["ask"], evidence, str(p.get("kind", "all")), uid)
+            )
+    return probes, skipped
+
+
+def ingest(store: MemoryStore, dataset: dict[str, Any], as_facts: dict[str, list[dict]] | None = None) -> int:
+    """Store every turn (or, with ``as_facts``, every given fact) of every user; returns the count."""
+    count = 0
+    for uid, user in dataset["users"].items():
+        if as_facts is not None:
+            for fact in as_facts.get(uid, []):
+                store.add_fact(
+                    uid,
+                    fact["text"],
+                    source_message_ids=fact["evidence"],
+                    valid_from=parse_date(fact["date"]),
+                )
+                count += 1
+            continue
+        for session in user["sessions"]:
+            start = parse_date(session["date"])
+            texts = [str(t[1]) for t in session["turns"]]
+            batch = [
+                EpisodeIn(
+                    text=text,
+                    at=start + timedelta(seconds=i),
+                    message_id=str(turn[0]),
+                    context=texts[max(0, i - CONTEXT_TURNS) : i],
+                    extracted=True,
+                )
+                for i, (turn, text) in enumerate(zip(session["turns"], texts, strict=True))
+                if text.strip()
+            ]
+            store.add_episodes(uid, batch)
+            count += len(batch)
+    return count
+
+
+def run_eval(
+    store: MemoryStore,
+    dataset: dict[str, Any],
+    as_facts: dict[str, list[dict]] | None = None,
+    check_leaks: bool = True,
+    progress: Callable[[int], None] | None = None,
+    already_stored: bool = False,
+) -> EvalResult:
+    result = EvalResult()
+    if not already_stored:
+        t0 = time.perf_counter()
+        result.memories = ingest(store, dataset, as_facts)
+        result.ingest_s = time.perf_counter() - t0
+    probes, result.skipped = load_probes(dataset)
+    kind = MemoryKind.FACT if as_facts is not None else MemoryKind.EPISODE
+    owner = {str(t[0]): uid for uid, u in dataset["users"].items() for s in u["sessions"] for t in s["turns"]}
+    asked_at = {
+        uid: max(parse_date(s["date"]) for s in u["sessions"]) + timedelta(days=1)
+        for uid, u in dataset["users"].items()
+        if u["sessions"]
+    }
+    users = list(dataset["users"])
+    by_kind: dict[str, dict[int, int]] = defaultdict(lambda: dict.fromkeys(KS, 0))
+    for uid, user_probes in probes.items():
+        for probe in user_probes:
+            t = time.perf_counter()
+            found = store.search(uid, probe.ask, k=max(KS), kinds=[kind], now=asked_at.get(uid), touch=False)
+            result.search_ms.append((time.perf_counter() - t) * 1000)
+            ranked = [sid for r in found for sid in r.memory.source_message_ids[:1]]
+            result.probes += 1
+            result.kind_counts[probe.kind] = result.kind_counts.get(probe.kind, 0) + 1
+            evidence = set(probe.evidence)
+            for k in KS:
+                if evidence & set(ranked[:k]):
+                    result.hits[k] += 1
+                    by_kind[probe.kind][k] += 1
+                else:
+                    by_kind[probe.kind][k] += 0
+            if not evidence & set(ranked[:5]) and len(result.misses) < 200:
+                result.misses.append(
+                    {
+                        "user": uid,
+                        "id": probe.id,
+                        "kind": probe.kind,
+                        "ask": probe.ask,
+                        "evidence": probe.evidence,
+                        "got": ranked[:5],
+                    }
+                )
+            result.leaks += sum(
+                1
+                for r in found
+                if r.memory.user_id != uid
+                or any(owner.get(s, uid) != uid for s in r.memory.source_message_ids)
+            )
+            if check_leaks:
+                for other in users:
+                    if other == uid:
+                        continue
+                    result.leak_probes += 1
+                    for r in store.search(other, probe.ask, k=max(KS), kinds=[kind], touch=False):
+                        if r.memory.user_id != other or any(
+                            owner.get(s, other) != other for s in r.memory.source_message_ids
+                        ):
+                            result.leaks += 1
+            if progress:
+                progress(1)
+    result.by_kind = dict(by_kind)
+    return result

@@ -1,0 +1,112 @@
+"""Shared fixtures: one real embedder per session, stores on real Chroma (embedded or a server)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from dora.config import Settings
+from dora.wiring import build_memory
+from memory.embeddings import E5Embeddings
+from memory.store import MemoryStore
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture(scope="session")
+def embeddings() -> E5Embeddings:
+    return E5Embeddings()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ChromaServer:
+    """A real `chroma run` process on a loopback port; can be stopped and started again."""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.port = path, free_port()
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        chroma = shutil.which("chroma") or str(Path(sys.executable).with_name("chroma"))
+        env = {**os.environ, "ANONYMIZED_TELEMETRY": "False"}
+        self.proc = subprocess.Popen(
+            [chroma, "run", "--path", str(self.path), "--host", "127.0.0.1", "--port", str(self.port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
+        )
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return
+            except OSError:
+                if self.proc.poll() is not None:
+                    raise RuntimeError("chroma run exited at start") from None
+                time.sleep(0.2)
+        raise RuntimeError("chroma run did not start within 60 s")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@pytest.fixture(scope="session")
+def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChromaServer]:
+    server = ChromaServer(tmp_path_factory.mktemp("chroma-server"))
+    server.start()
+    yield server
+    server.stop()
+
+
+StoreFactory = Callable[..., MemoryStore]
+
+
+@pytest.fixture(params=["embedded", "server"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def make_store(
+    tmp_path: Path, embeddings: E5Embeddings, backend: str, request: pytest.FixtureRequest
+) -> StoreFactory:
+    """Build stores on the chosen backend; each test gets its own data dir (and so its own keys)."""
+    url = request.getfixturevalue("chroma_server").url if backend == "server" else None
+
+    def factory(data_dir: Path | None = None, **overrides: object) -> MemoryStore:
+        settings = Settings(data_dir=data_dir or tmp_path / "data", chroma_url=url, **overrides)  # type: ignore[arg-type]
+        return build_memory(settings, embeddings)
+
+    return factory
+
+
+@pytest.fixture
+def store(make_store: StoreFactory) -> MemoryStore:
+    return make_store()

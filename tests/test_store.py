@@ -1,0 +1,136 @@
+"""The memory engine on real Chroma (embedded and a `chroma run` server) with the real e5 embedder."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from memory.models import MemoryKind
+from memory.store import EpisodeIn, MemoryStore
+
+
+def _bytes_in_tree(root: Path, needle: bytes) -> list[Path]:
+    return [p for p in root.rglob("*") if p.is_file() and needle in p.read_bytes()]
+
+
+def test_episode_is_found_by_paraphrase_and_inflection(store: MemoryStore) -> None:
+    store.add_episodes(
+        "anna",
+        [
+            EpisodeIn("Мой кот Бублик любит сметану"),
+            EpisodeIn("Работаю медсестрой в областной больнице"),
+            EpisodeIn("Вчера ходила в кино на новый фильм"),
+        ],
+    )
+    top = store.search("anna", "как там мой котик?", k=1)
+    assert top[0].memory.text == "Мой кот Бублик любит сметану"
+    top = store.search("anna", "кем я работаю", k=1)
+    assert "медсестрой" in top[0].memory.text
+    parts = top[0].parts
+    assert parts.dense > 0 and 0 <= parts.recency <= 1 and parts.total == pytest.approx(top[0].score)
+
+
+def test_users_never_see_each_other(store: MemoryStore) -> None:
+    store.add_episode("u1", "Моего кота зовут Бублик")
+    store.add_episode("u2", "У меня собака Рекс")
+    assert [r.memory.text for r in store.search("u2", "Бублик кот", k=10)] == ["У меня собака Рекс"]
+    assert all(r.memory.user_id == "u1" for r in store.search("u1", "собака Рекс", k=10))
+    assert store.search("nobody", "Бублик") == []
+    assert store.get("u2", store.list("u1")[0].id) is None
+
+
+def test_fact_update_keeps_id_and_history_and_invalidation_is_hidden_by_default(store: MemoryStore) -> None:
+    old = store.add_fact("u", "Пользователь живёт в Москве", category="personal", importance=6)
+    new = store.add_fact("u", "Пользователь переехал в Тбилиси", category="personal", importance=7)
+    store.invalidate_fact("u", old.id, superseded_by=new.id)
+    found = store.search("u", "в каком городе я живу?", k=5)
+    assert [r.memory.id for r in found] == [new.id]
+    with_invalid = store.search("u", "в каком городе я живу?", k=5, include_invalid=True)
+    assert {r.memory.id for r in with_invalid} == {old.id, new.id}
+    stale = store.get("u", old.id)
+    assert stale is not None and stale.invalidated_at is not None and stale.superseded_by == new.id
+
+    updated = store.update_fact("u", new.id, "Пользователь переехал в Тбилиси в марте")
+    assert updated.id == new.id
+    again = store.get("u", new.id)
+    assert again is not None
+    assert again.text == "Пользователь переехал в Тбилиси в марте"
+    assert [h.text for h in again.history] == ["Пользователь переехал в Тбилиси"]
+
+
+def test_persona_scope(store: MemoryStore) -> None:
+    store.add_fact("u", "Пользователь любит джаз")  # shared
+    store.add_fact("u", "Пользователь называет Алису солнышком", persona="alice")
+    store.add_fact("u", "Пользователь репетирует разговор с начальником", persona="coach")
+    texts = {r.memory.text for r in store.search("u", "что пользователь", k=10, persona="alice")}
+    assert "Пользователь репетирует разговор с начальником" not in texts
+    assert {"Пользователь любит джаз", "Пользователь называет Алису солнышком"} <= texts
+
+
+def test_newer_episode_wins_over_older_contradicting_one(store: MemoryStore) -> None:
+    start = datetime(2026, 1, 10, tzinfo=UTC)
+    store.add_episode("u", "Я работаю в Яндексе программистом", at=start)
+    store.add_episode(
+        "u", "Я ушёл из Яндекса, теперь работаю программистом в Сбере", at=start + timedelta(days=60)
+    )
+    top = store.search("u", "где я работаю программистом?", k=2, now=start + timedelta(days=61))
+    assert "Сбер" in top[0].memory.text
+
+
+def test_text_is_encrypted_at_rest_and_wipe_leaves_nothing(make_store, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    store = make_store(data)
+    store.add_episode("tg:42", "Мой кот Бублик любит сметану", message_id="m1")
+    fact = store.add_fact("tg:42", "У пользователя кот Бублик", category="pets", importance=8)
+    store.update_fact("tg:42", fact.id, "У пользователя рыжий кот Бублик")
+    store.search("tg:42", "Бублик")
+    store.flush()
+    assert _bytes_in_tree(data, "Бублик".encode()) == []
+    assert _bytes_in_tree(data, b"tg:42") == []
+
+    exported = store.export_user("tg:42")
+    json.dumps(exported)
+    assert exported["facts"][0]["text"] == "У пользователя рыжий кот Бублик"
+    assert exported["facts"][0]["history"][0]["text"] == "У пользователя кот Бублик"
+    assert exported["episodes"][0]["source_message_ids"] == ["m1"]
+
+    report = store.wipe_user("tg:42")
+    assert report.rows_deleted == 2 and report.key_shredded
+    assert store.search("tg:42", "Бублик") == [] and store.list("tg:42", include_invalid=True) == []
+    assert not list((data / "keys").glob("*.key"))
+    again = store.wipe_user("tg:42")
+    assert again.rows_deleted == 0 and not again.collection_deleted
+    # a fresh process sees nothing either
+    assert make_store(data).list("tg:42", include_invalid=True) == []
+
+
+def test_pending_episodes_until_marked(store: MemoryStore) -> None:
+    a = store.add_episode("u", "Сегодня купила велосипед")
+    b = store.add_episode("u", "Катаюсь каждый вечер", extracted=True)
+    assert [m.id for m in store.pending_episodes("u")] == [a.id]
+    store.mark_extracted("u", [a.id])
+    assert store.pending_episodes("u") == []
+    assert store.get("u", b.id) is not None
+
+
+def test_a_second_worker_sees_writes(make_store, tmp_path: Path) -> None:
+    first = make_store(tmp_path / "data", memory_cache_check_s=0.0)
+    second = make_store(tmp_path / "data", memory_cache_check_s=0.0)
+    assert second.search("u", "кот") == []
+    first.add_episode("u", "Моего кота зовут Бублик")
+    assert [r.memory.text for r in second.search("u", "кот")] == ["Моего кота зовут Бублик"]
+    fact = first.add_fact("u", "У пользователя кот Бублик")
+    first.invalidate_fact("u", fact.id)
+    assert {r.memory.kind for r in second.search("u", "кот")} == {MemoryKind.EPISODE}
+
+
+def test_delete_one_memory(store: MemoryStore) -> None:
+    keep = store.add_fact("u", "Пользователь любит горы")
+    gone = store.add_fact("u", "Пользователь боится пауков")
+    assert store.delete("u", gone.id) is True
+    assert store.delete("u", gone.id) is False
+    assert [m.id for m in store.list("u")] == [keep.id]
+    assert store.count("u") == {"facts": 1, "episodes": 0, "invalidated": 0}
