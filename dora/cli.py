@@ -256,5 +256,27 @@ def memory_search(
     out.print(table)
 
 
+def run() -> None:
+    """The console script: expected failures become one clear line and exit code 1, not a traceback."""
+    from dora.model_fetch import FetchError, ModelMissingError
+    from memory.chroma_store import StoreUnavailableError
+    from memory.crypto import CryptoError
+    from memory.embeddings import EmbeddingModelMissing
+    from memory.text import EmptyTextError
+
+    try:
+        app()
+    except (
+        CryptoError,
+        StoreUnavailableError,
+        EmbeddingModelMissing,
+        EmptyTextError,
+        ModelMissingError,
+        FetchError,
+    ) as exc:
+        console.print(f"[bold red]error:[/] {exc}")
+        sys.exit(1)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    app()
+    run()

@@ -81,8 +81,12 @@ class ChromaStore:
                 if self._client is None:
                     self._client = self._connect()
                 return fn(self._client)
-            except (ValueError, TypeError, KeyError):
-                raise
+            except (ValueError, TypeError, KeyError) as exc:
+                if "connect" not in str(exc).lower():  # a bad request, not a server away: don't retry
+                    raise
+                last = exc
+                self._client = None
+                time.sleep(self._backoff * (2**attempt))
             except Exception as exc:  # chromadb and httpx raise many kinds for "server gone"
                 last = exc
                 if self._url:

@@ -68,18 +68,50 @@ def parse_key_text(text: str, origin: str) -> bytes:
     return raw
 
 
-def load_or_create_master_key(secret_key: str | None, key_file: Path) -> bytes:
-    """The master key from the setting, else from ``key_file``, creating that file (0600) on first run."""
+def _key_check(master: bytes) -> str:
+    return hmac.new(master, b"dora/key-check", hashlib.sha256).hexdigest()
+
+
+def load_or_create_master_key(
+    secret_key: str | None, key_file: Path, check_file: Path | None = None
+) -> bytes:
+    """The master key from the setting, else from ``key_file``, creating that file (0600) on first run.
+
+    ``check_file`` remembers which key a data dir was made with, so a wrong or lost key is an
+    error at start, instead of every user silently looking new (and their old data orphaned).
+    """
     if secret_key:
-        return parse_key_text(secret_key, "DORA_SECRET_KEY")
-    if key_file.exists():
-        return parse_key_text(key_file.read_text(encoding="ascii", errors="replace"), f"key file {key_file}")
-    key_file.parent.mkdir(parents=True, exist_ok=True)
-    text = generate_key_text()
-    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="ascii") as fh:
-        fh.write(text + "\n")
-    return parse_key_text(text, f"key file {key_file}")
+        master = parse_key_text(secret_key, "DORA_SECRET_KEY")
+        origin = "DORA_SECRET_KEY"
+    elif key_file.exists():
+        master = parse_key_text(
+            key_file.read_text(encoding="ascii", errors="replace"), f"key file {key_file}"
+        )
+        origin = f"the key file {key_file}"
+    elif check_file is not None and check_file.exists():
+        raise CorruptKeyError(
+            f"{key_file} is missing, but this data dir holds data encrypted with a key: restore that file "
+            "or set DORA_SECRET_KEY to the key it held"
+        )
+    else:
+        key_file.parent.mkdir(parents=True, exist_ok=True)
+        text = generate_key_text()
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as fh:
+            fh.write(text + "\n")
+        master = parse_key_text(text, f"key file {key_file}")
+        origin = f"the key file {key_file}"
+    if check_file is not None:
+        if check_file.exists():
+            if check_file.read_text(encoding="ascii", errors="replace").strip() != _key_check(master):
+                raise DecryptionError(
+                    f"{origin} is not the key this data dir was created with: set DORA_SECRET_KEY "
+                    "(or DATA_DIR/secret.key) to the original key"
+                )
+        else:
+            check_file.parent.mkdir(parents=True, exist_ok=True)
+            check_file.write_text(_key_check(master) + "\n", encoding="ascii")
+    return master
 
 
 @dataclass(frozen=True)

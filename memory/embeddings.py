@@ -91,7 +91,11 @@ class SentenceTransformerEmbeddings(VectorEmbeddings):
             ) from exc
         torch.set_num_threads(1)
         self._model = SentenceTransformer(str(folder), device="cpu", local_files_only=True)
-        self.dim = int(self._model.get_sentence_embedding_dimension() or 0)
+        dimension = (
+            getattr(self._model, "get_embedding_dimension", None)
+            or self._model.get_sentence_embedding_dimension
+        )
+        self.dim = int(dimension() or 0)
         self.name = f"st:{folder.name}"
         # e5-style prefixes only when the model was trained with them (its folder name says e5).
         uses_prefixes = "e5" in folder.name.lower()

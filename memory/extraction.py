@@ -86,7 +86,7 @@ class ExtractedFacts(BaseModel):
     facts: list[CandidateFact] = Field(default_factory=list)
 
 
-def is_grounded(fact: str, messages: Sequence[str], min_share: float = 0.6) -> bool:
+def is_grounded(fact: str, messages: Sequence[str], min_share: float = 0.5) -> bool:
     """Names, numbers and most content lemmas of ``fact`` must appear in the user's ``messages``."""
     source_text = " ".join(messages)
     source = set(lemmas(source_text))

@@ -17,10 +17,10 @@ import Stemmer
 
 from memory.text import LEXICAL_MAX_CHARS
 
-_WORD = re.compile(r"[а-яё]+|[a-z]+|\d+", re.IGNORECASE)
+_WORD = re.compile(r"[а-яё]+|[a-z]+(?:'[a-z]+)?|\d+", re.IGNORECASE)
 _SKIP_POS = {"PREP", "CONJ", "PRCL", "INTJ"}
 _RU_STOP = frozenset(bm25s.stopwords.STOPWORDS_RUSSIAN) - {"нет", "не"}
-_EN_STOP = frozenset(bm25s.stopwords.STOPWORDS_EN)
+_EN_STOP = frozenset(bm25s.stopwords.STOPWORDS_EN_PLUS)
 
 _morph = pymorphy3.MorphAnalyzer()
 _stemmer = Stemmer.Stemmer("english")
@@ -40,7 +40,7 @@ def _lemma(word: str) -> str | None:
         return parse.normal_form.replace("ё", "е")
     if word in _EN_STOP or len(word) < 2:
         return None
-    return _stemmer.stemWord(word)
+    return _stemmer.stemWord(word.split("'")[0])
 
 
 def lemmas(text: str) -> list[str]:

@@ -30,8 +30,10 @@ from memory.user_index import UserIndex
 
 log = logging.getLogger(__name__)
 
-CONTEXT_VECTOR_WEIGHT = 0.3  # how much the previous turn colours an episode's vector
-CONTEXT_TURNS = 2  # how many previous turns lend their words to an episode's lexical tokens
+# How many previous turns lend their words to an episode's lexical tokens: a reply ("yes, in May!")
+# is found by the question it answers. Only words: blending the previous turn into the vector
+# too gained nothing on LoCoMo (R@10 0.795 vs 0.793) and cost an embedding per message.
+CONTEXT_TURNS = 2
 
 
 @dataclass
@@ -69,7 +71,6 @@ class MemoryStore:
         embeddings: VectorEmbeddings,
         weights: RankingWeights | None = None,
         cache_check_s: float = 1.0,
-        context_vector_weight: float = CONTEXT_VECTOR_WEIGHT,
         context_turns: int = CONTEXT_TURNS,
     ) -> None:
         self.chroma = chroma
@@ -77,7 +78,6 @@ class MemoryStore:
         self.embeddings = embeddings
         self.weights = weights or RankingWeights()
         self.cache_check_s = cache_check_s
-        self.context_vector_weight = context_vector_weight
         self.context_turns = context_turns
         self._indexes: dict[str, UserIndex] = {}
         self._locks: dict[str, threading.RLock] = {}
@@ -169,18 +169,7 @@ class MemoryStore:
         assert cipher is not None
         texts = [clean_text(it.text) for it in items]
         contexts = [[c for c in (_safe_clean(x) for x in it.context) if c] for it in items]
-        # embed each distinct text once: contexts are usually the previous messages of the batch
-        distinct = list(
-            dict.fromkeys([for_embedding(t) for t in texts] + [for_embedding(c[-1]) for c in contexts if c])
-        )
-        table = dict(zip(distinct, self.embeddings.passage_vectors(distinct), strict=True))
-        vectors = []
-        for text, ctx in zip(texts, contexts, strict=True):
-            vec = table[for_embedding(text)]
-            if ctx and self.context_vector_weight:
-                vec = vec + self.context_vector_weight * table[for_embedding(ctx[-1])]
-                vec = vec / max(float(np.linalg.norm(vec)), 1e-9)
-            vectors.append(vec)
+        vectors = self.embeddings.passage_vectors([for_embedding(t) for t in texts])
         memories = []
         for it, text in zip(items, texts, strict=True):
             at = _as_utc(it.at)
@@ -202,7 +191,7 @@ class MemoryStore:
                 )
             )
         tokens = [self._tokens(cipher, t, c) for t, c in zip(texts, contexts, strict=True)]
-        self._write(user_id, cipher, memories, np.vstack(vectors), tokens)
+        self._write(user_id, cipher, memories, vectors, tokens)
         return memories
 
     def add_episode(self, user_id: str, text: str, **kwargs: Any) -> Memory:

@@ -67,6 +67,10 @@ class ChromaServer:
                 time.sleep(0.2)
         raise RuntimeError("chroma run did not start within 60 s")
 
+    def start_on_same_port(self) -> None:
+        """Start again where it was (same data, same port), like a restarted server."""
+        self.start()
+
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()

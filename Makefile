@@ -1,0 +1,49 @@
+# DORA: the two commands a newcomer needs are `make chat` and `make test` (see README).
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip
+# Where pip finds torch's CPU wheels, if not on the default index (e.g. PyTorch's CPU wheel index).
+TORCH_INDEX_URL ?=
+TORCH_INDEX := $(if $(TORCH_INDEX_URL),--index-url $(TORCH_INDEX_URL),)
+export ORT_DISABLE_TELEMETRY := 1
+export ANONYMIZED_TELEMETRY := False
+export HF_HUB_OFFLINE := 1
+
+.PHONY: setup models chat test lint bench eval clean
+
+$(BIN)/python:
+	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "DORA needs Python 3.11, got " + sys.version' 
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+# torch first, pinned, so nothing later can pull a CUDA build; then the project and its test tools.
+$(VENV)/.installed: $(BIN)/python pyproject.toml constraints.txt
+	$(PIP) install --quiet "torch==2.13.0" $(TORCH_INDEX)
+	$(PIP) install --quiet -c constraints.txt -e ".[dev,st]"
+	touch $@
+
+setup: $(VENV)/.installed
+
+models: setup
+	$(BIN)/dora models fetch
+
+chat: models
+	@echo "DORA is set up: models in ./data/models. The terminal chat ('dora chat') lands with the agent;"
+	@echo "until then try: $(BIN)/dora eval locomo ../shared/locomo10.json   or   $(BIN)/dora bench memory"
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+lint: setup
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+eval: setup
+	$(BIN)/dora eval memory tests/fixtures/ru_probes.json
+	$(BIN)/dora eval locomo ../shared/locomo10.json
+
+bench: setup
+	$(BIN)/dora bench memory
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache
