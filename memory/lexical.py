@@ -53,6 +53,17 @@ def lemmas(text: str) -> list[str]:
     return out
 
 
+_ABOUT_NOW = re.compile(
+    r"\b(сейчас|теперь|уже|ещ[её]|пока что|нынче|now|currently|still|anymore|these days|lately|nowadays)\b",
+    re.IGNORECASE,
+)
+
+
+def asks_about_now(query: str) -> bool:
+    """Does the query ask outright how things are now ("я всё ещё...", "где я сейчас...", "still")?"""
+    return _ABOUT_NOW.search(query) is not None
+
+
 class LexicalIndex:
     """BM25 (bm25s) over one user's hashed lemmas; rebuilt whole when its corpus changed."""
 

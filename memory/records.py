@@ -22,7 +22,7 @@ def _dt(ts: float | int | None) -> datetime | None:
     return None if not ts else datetime.fromtimestamp(float(ts), UTC)
 
 
-def to_metadata(memory: Memory, cipher: UserCipher, tokens: list[str]) -> dict[str, Any]:
+def to_metadata(memory: Memory, cipher: UserCipher, tokens: list[str], own_tokens: int = 0) -> dict[str, Any]:
     history = [h.model_dump(mode="json") for h in memory.history]
     return {
         "kind": memory.kind.value,
@@ -43,6 +43,8 @@ def to_metadata(memory: Memory, cipher: UserCipher, tokens: list[str]) -> dict[s
         if history
         else "",
         "lex": " ".join(tokens),
+        # the message's own words come first in "lex" (context words after): its subject
+        "subj": " ".join(sorted(set(tokens[:own_tokens]))),
     }
 
 
@@ -67,6 +69,11 @@ def from_metadata(memory_id: str, meta: dict[str, Any], cipher: UserCipher, user
         history=[HistoryEntry(**h) for h in history],
         extracted=bool(meta.get("extracted", True)),
     )
+
+
+def subject_of(meta: dict[str, Any]) -> set[str]:
+    subj = meta.get("subj") or ""
+    return set(subj.split()) if subj else set()
 
 
 def tokens_of(meta: dict[str, Any]) -> list[str]:

@@ -21,7 +21,7 @@ import numpy as np
 from memory.chroma_store import ChromaStore
 from memory.crypto import Keyring, UserCipher
 from memory.embeddings import VectorEmbeddings
-from memory.lexical import lemmas
+from memory.lexical import asks_about_now, lemmas
 from memory.models import Category, HistoryEntry, Memory, MemoryKind, ScoredMemory, ScoreParts, utcnow
 from memory.records import from_metadata, to_metadata
 from memory.retrieval import RankingWeights, rank
@@ -106,7 +106,8 @@ class MemoryStore:
         self._indexes[user_key] = idx
         return idx
 
-    def _tokens(self, cipher: UserCipher, text: str, context: Sequence[str] = ()) -> list[str]:
+    def _tokens(self, cipher: UserCipher, text: str, context: Sequence[str] = ()) -> tuple[list[str], int]:
+        """Hashed lemmas for the lexical index (own words first), and how many are the message's own."""
         own = [cipher.hash_token(t) for t in lemmas(text)]
         ctx = (
             [cipher.hash_token(t) for c in context[-self.context_turns :] for t in lemmas(c)]
@@ -114,7 +115,7 @@ class MemoryStore:
             else []
         )
         # the message's own words count twice: the context helps find it, not outweigh it
-        return own + own + ctx if ctx else own
+        return (own + own + ctx if ctx else own), len(own)
 
     def _write(
         self,
@@ -122,10 +123,10 @@ class MemoryStore:
         cipher: UserCipher,
         memories: list[Memory],
         vectors: np.ndarray,
-        tokens: list[list[str]],
+        tokens: list[tuple[list[str], int]],
     ) -> None:
         user_key = cipher.user_key
-        metas = [to_metadata(m, cipher, t) for m, t in zip(memories, tokens, strict=True)]
+        metas = [to_metadata(m, cipher, t, n) for m, (t, n) in zip(memories, tokens, strict=True)]
         ids = [m.id for m in memories]
         with self._lock(user_key):
             self._flush_touches(user_key)
@@ -140,7 +141,7 @@ class MemoryStore:
         cipher: UserCipher,
         memory: Memory,
         vector: np.ndarray | None,
-        tokens: list[str] | None,
+        tokens: tuple[list[str], int] | None,
     ) -> None:
         """Store a changed memory; keep its vector and tokens unless new ones are given."""
         user_key = cipher.user_key
@@ -151,8 +152,10 @@ class MemoryStore:
                 raise KeyError(f"memory {memory.id} not found")
             old_meta = idx.metas[pos]
             if tokens is None:
-                tokens = old_meta.get("lex", "").split()
-            meta = to_metadata(memory, cipher, tokens)
+                meta = to_metadata(memory, cipher, [], 0)
+                meta["lex"], meta["subj"] = old_meta.get("lex", ""), old_meta.get("subj", "")
+            else:
+                meta = to_metadata(memory, cipher, *tokens)
             if vector is None:
                 vector = idx.arrays().vectors[pos]
             rev = self.chroma.upsert(user_key, [memory.id], vector[None, :], [meta])
@@ -376,6 +379,8 @@ class MemoryStore:
                 _as_utc(now).timestamp(),
                 self.weights,
                 k,
+                subjects=idx.subjects,
+                about_now=asks_about_now(query),
             )
             results = [
                 ScoredMemory(

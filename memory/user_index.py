@@ -15,7 +15,8 @@ import numpy as np
 
 from memory.chroma_store import Rows
 from memory.lexical import LexicalIndex
-from memory.records import tokens_of
+from memory.records import subject_of, tokens_of
+from memory.retrieval import Subjects
 
 
 class UserIndex:
@@ -77,6 +78,12 @@ class UserIndex:
         self.persona = np.array([m.get("persona", "") for m in self.metas], dtype=object)
         self.updated = np.array([float(m.get("updated", 0.0)) for m in self.metas], dtype=np.float64)
         self.importance = np.array([float(m.get("importance", 5)) for m in self.metas], dtype=np.float64)
+        of_row = [subject_of(m) for m in self.metas]
+        rows_of: dict[str, list[int]] = {}
+        for row, subject in enumerate(of_row):
+            for token in subject:
+                rows_of.setdefault(token, []).append(row)
+        self.subjects = Subjects(of_row, rows_of)
         self._arrays_dirty = False
 
     def arrays(self) -> UserIndex:

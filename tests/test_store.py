@@ -79,6 +79,25 @@ def test_newer_episode_wins_when_both_fit_equally(store: MemoryStore) -> None:
     assert top[0].parts.recency > top[1].parts.recency
 
 
+def test_a_later_word_on_the_same_subject_follows_its_parent(store: MemoryStore) -> None:
+    start = datetime(2026, 1, 10, tzinfo=UTC)
+    store.add_episodes(
+        "u",
+        [
+            EpisodeIn("мой парень тимур обещал приехать на выходных", at=start),
+            EpisodeIn("на работе завал, начальник опять орёт", at=start + timedelta(days=3)),
+            EpisodeIn("купила новые кроссовки, бегаю по утрам", at=start + timedelta(days=9)),
+            EpisodeIn("мама зовёт на дачу в субботу", at=start + timedelta(days=15)),
+            EpisodeIn("мы с тимуром расстались, устала ждать", at=start + timedelta(days=30)),
+        ],
+    )
+    asked = start + timedelta(days=31)
+    now = [r.memory.text for r in store.search("u", "у меня сейчас есть парень?", k=2, now=asked)]
+    assert now == ["мы с тимуром расстались, устала ждать", "мой парень тимур обещал приехать на выходных"]
+    then = [r.memory.text for r in store.search("u", "мой парень обещал приехать?", k=1, now=asked)]
+    assert then == ["мой парень тимур обещал приехать на выходных"]
+
+
 def test_text_is_encrypted_at_rest_and_wipe_leaves_nothing(make_store, tmp_path: Path) -> None:
     data = tmp_path / "data"
     store = make_store(data)
