@@ -65,4 +65,5 @@ def build_memory(settings: Settings, embeddings: VectorEmbeddings | None = None)
         embeddings=embeddings or make_embeddings(settings.embeddings_model),
         weights=ranking_weights(settings),
         cache_check_s=settings.memory_cache_check_s,
+        cached_users=settings.memory_cached_users,
     )

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from memory.models import ScoreParts
+
 _DAY_S = 86400.0
 
 
@@ -38,12 +40,7 @@ class RankingWeights:
 @dataclass(frozen=True)
 class Ranked:
     row: int
-    dense: float
-    lexical: float
-    relevance: float
-    recency: float
-    importance: float
-    total: float
+    parts: ScoreParts
 
 
 def _zscore(x: np.ndarray, floor: float) -> np.ndarray:
@@ -127,13 +124,15 @@ def rank(
     at = np.searchsorted(rows, chosen)  # rows is sorted: position of each chosen row in the arrays
     return [
         Ranked(
-            row=row,
-            dense=float(d[i]),
-            lexical=float(lex[i]),
-            relevance=float(fused[i]),
-            recency=float(rec[i]),
-            importance=float(imp[i]),
-            total=float(total[i]),
+            row,
+            ScoreParts(
+                dense=float(d[i]),
+                lexical=float(lex[i]),
+                relevance=float(fused[i]),
+                recency=float(rec[i]),
+                importance=float(imp[i]),
+                total=float(total[i]),
+            ),
         )
         for row, i in zip(chosen, at, strict=True)
     ]

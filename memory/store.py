@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,7 +23,7 @@ from memory.chroma_store import ChromaStore
 from memory.crypto import Keyring, UserCipher
 from memory.embeddings import VectorEmbeddings
 from memory.lexical import asks_about_now, lemmas
-from memory.models import Category, HistoryEntry, Memory, MemoryKind, ScoredMemory, ScoreParts, utcnow
+from memory.models import Category, HistoryEntry, Memory, MemoryKind, ScoredMemory, utcnow
 from memory.records import from_metadata, to_metadata
 from memory.retrieval import RankingWeights, rank
 from memory.text import clean_text, for_embedding
@@ -72,6 +73,7 @@ class MemoryStore:
         weights: RankingWeights | None = None,
         cache_check_s: float = 1.0,
         context_turns: int = CONTEXT_TURNS,
+        cached_users: int = 1000,
     ) -> None:
         self.chroma = chroma
         self.keyring = keyring
@@ -79,7 +81,8 @@ class MemoryStore:
         self.weights = weights or RankingWeights()
         self.cache_check_s = cache_check_s
         self.context_turns = context_turns
-        self._indexes: dict[str, UserIndex] = {}
+        self.cached_users = cached_users
+        self._indexes: OrderedDict[str, UserIndex] = OrderedDict()  # least recently used first
         self._locks: dict[str, threading.RLock] = {}
         self._locks_guard = threading.Lock()
         self._touched: dict[str, dict[str, float]] = {}
@@ -96,14 +99,20 @@ class MemoryStore:
     def _index(self, user_key: str) -> UserIndex:
         """The user's index, (re)loaded from Chroma when missing or when another worker wrote."""
         idx = self._indexes.get(user_key)
-        if idx is not None and time.monotonic() - idx.checked_at < self.cache_check_s:
-            return idx
+        if idx is not None:
+            self._indexes.move_to_end(user_key)
+            if time.monotonic() - idx.checked_at < self.cache_check_s:
+                return idx
         rev = self.chroma.revision(user_key)
         if idx is not None and rev == idx.revision:
             idx.checked_at = time.monotonic()
             return idx
         idx = UserIndex(self.chroma.load(user_key), rev or 0)
         self._indexes[user_key] = idx
+        while len(self._indexes) > self.cached_users:
+            oldest = next(iter(self._indexes))
+            self._flush_touches(oldest)  # last-access times are best effort, but not dropped
+            del self._indexes[oldest]
         return idx
 
     def _tokens(self, cipher: UserCipher, text: str, context: Sequence[str] = ()) -> tuple[list[str], int]:
@@ -385,15 +394,8 @@ class MemoryStore:
             results = [
                 ScoredMemory(
                     memory=from_metadata(idx.ids[r.row], idx.metas[r.row], cipher, user_id),
-                    score=r.total,
-                    parts=ScoreParts(
-                        dense=r.dense,
-                        lexical=r.lexical,
-                        relevance=r.relevance,
-                        recency=r.recency,
-                        importance=r.importance,
-                        total=r.total,
-                    ),
+                    score=r.parts.total,
+                    parts=r.parts,
                 )
                 for r in ranked
             ]

@@ -152,3 +152,13 @@ def test_delete_one_memory(store: MemoryStore) -> None:
     assert store.delete("u", gone.id) is False
     assert [m.id for m in store.list("u")] == [keep.id]
     assert store.count("u") == {"facts": 1, "episodes": 0, "invalidated": 0}
+
+
+def test_cache_of_users_is_bounded(make_store) -> None:
+    store = make_store(memory_cached_users=2)
+    for n in range(4):
+        store.add_episode(f"user{n}", f"сообщение номер {n} про кота")
+    store.search("user0", "кот")
+    store.flush()
+    assert len(store._indexes) == 2
+    assert [m.text for m in store.list("user1")] == ["сообщение номер 1 про кота"]  # reloaded from Chroma
