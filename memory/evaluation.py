@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from memory.models import MemoryKind
-from memory.store import CONTEXT_TURNS, EpisodeIn, MemoryStore
+from memory.store import CONTEXT_TURNS, EpisodeIn, FactIn, MemoryStore
 
 KS = (1, 3, 5, 10)
 
@@ -95,14 +95,13 @@ def ingest(store: MemoryStore, dataset: dict[str, Any], as_facts: dict[str, list
     count = 0
     for uid, user in dataset["users"].items():
         if as_facts is not None:
-            for fact in as_facts.get(uid, []):
-                store.add_fact(
-                    uid,
-                    fact["text"],
-                    source_message_ids=fact["evidence"],
-                    valid_from=parse_date(fact["date"]),
-                )
-                count += 1
+            facts = [
+                FactIn(f["text"], source_message_ids=f["evidence"], valid_from=parse_date(f["date"]))
+                for f in as_facts.get(uid, [])
+            ]
+            for start in range(0, len(facts), 100):
+                store.add_facts(uid, facts[start : start + 100])
+            count += len(facts)
             continue
         for session in user["sessions"]:
             start = parse_date(session["date"])

@@ -51,6 +51,18 @@ class EpisodeIn:
 
 
 @dataclass
+class FactIn:
+    """A fact to store as it is."""
+
+    text: str
+    category: Category | str = Category.OTHER
+    importance: int = 5
+    persona: str | None = None
+    source_message_ids: Sequence[str] = ()
+    valid_from: datetime | None = None
+
+
+@dataclass
 class WipeReport:
     rows_deleted: int
     collection_deleted: bool
@@ -209,37 +221,39 @@ class MemoryStore:
     def add_episode(self, user_id: str, text: str, **kwargs: Any) -> Memory:
         return self.add_episodes(user_id, [EpisodeIn(text=text, **kwargs)])[0]
 
-    def add_fact(
-        self,
-        user_id: str,
-        text: str,
-        category: Category | str = Category.OTHER,
-        importance: int = 5,
-        persona: str | None = None,
-        source_message_ids: Iterable[str] = (),
-        valid_from: datetime | None = None,
-    ) -> Memory:
+    def add_facts(self, user_id: str, items: Sequence[FactIn]) -> list[Memory]:
+        """Store facts as given (no reconciliation: that is :class:`memory.reconcile.Reconciler`'s job)."""
+        if not items:
+            return []
         cipher = self._cipher(user_id, create=True)
         assert cipher is not None
-        text = clean_text(text)
+        texts = [clean_text(it.text) for it in items]
         now = utcnow()
-        memory = Memory(
-            id=uuid.uuid4().hex,
-            user_id=user_id,
-            kind=MemoryKind.FACT,
-            text=text,
-            category=Category(category) if category in Category._value2member_map_ else Category.OTHER,
-            importance=max(1, min(10, int(importance))),
-            persona=persona,
-            created_at=now,
-            updated_at=_as_utc(valid_from) if valid_from else now,
-            last_accessed_at=now,
-            valid_from=_as_utc(valid_from),
-            source_message_ids=list(source_message_ids),
-        )
-        vector = self.embeddings.passage_vectors([for_embedding(text)])
-        self._write(user_id, cipher, [memory], vector, [self._tokens(cipher, text)])
-        return memory
+        memories = [
+            Memory(
+                id=uuid.uuid4().hex,
+                user_id=user_id,
+                kind=MemoryKind.FACT,
+                text=text,
+                category=Category(it.category)
+                if it.category in Category._value2member_map_
+                else Category.OTHER,
+                importance=max(1, min(10, int(it.importance))),
+                persona=it.persona,
+                created_at=now,
+                updated_at=_as_utc(it.valid_from) if it.valid_from else now,
+                last_accessed_at=now,
+                valid_from=_as_utc(it.valid_from),
+                source_message_ids=list(it.source_message_ids),
+            )
+            for it, text in zip(items, texts, strict=True)
+        ]
+        vectors = self.embeddings.passage_vectors([for_embedding(t) for t in texts])
+        self._write(user_id, cipher, memories, vectors, [self._tokens(cipher, t) for t in texts])
+        return memories
+
+    def add_fact(self, user_id: str, text: str, **kwargs: Any) -> Memory:
+        return self.add_facts(user_id, [FactIn(text=text, **kwargs)])[0]
 
     def update_fact(
         self,
