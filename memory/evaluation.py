@@ -44,9 +44,8 @@ class EvalResult:
     ingest_s: float = 0.0
     memories: int = 0
     search_ms: list[float] = field(default_factory=list)
-    misses: list[dict[str, Any]] = field(default_factory=list)
 
-    def to_json(self, extra_groups: dict[str, Callable[[str], str]] | None = None) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {f"recall@{k}": round(self.hits[k] / max(self.probes, 1), 4) for k in KS}
         out["leaks"] = self.leaks
         out["by_kind"] = {
@@ -150,27 +149,16 @@ def run_eval(
             t = time.perf_counter()
             found = store.search(uid, probe.ask, k=max(KS), kinds=[kind], now=asked_at.get(uid), touch=False)
             result.search_ms.append((time.perf_counter() - t) * 1000)
-            ranked = [sid for r in found for sid in r.memory.source_message_ids[:1]]
+            sources = [set(r.memory.source_message_ids) for r in found]
             result.probes += 1
             result.kind_counts[probe.kind] = result.kind_counts.get(probe.kind, 0) + 1
             evidence = set(probe.evidence)
+            kind_hits = by_kind[probe.kind]
+            first_hit = next((i for i, src in enumerate(sources) if evidence & src), None)
             for k in KS:
-                if evidence & set(ranked[:k]):
+                if first_hit is not None and first_hit < k:
                     result.hits[k] += 1
-                    by_kind[probe.kind][k] += 1
-                else:
-                    by_kind[probe.kind][k] += 0
-            if not evidence & set(ranked[:5]) and len(result.misses) < 200:
-                result.misses.append(
-                    {
-                        "user": uid,
-                        "id": probe.id,
-                        "kind": probe.kind,
-                        "ask": probe.ask,
-                        "evidence": probe.evidence,
-                        "got": ranked[:5],
-                    }
-                )
+                    kind_hits[k] += 1
             result.leaks += sum(
                 1
                 for r in found

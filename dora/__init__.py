@@ -1,0 +1,1 @@
+"""Settings, wiring and the `dora` command: the one place that knows every package."""
