@@ -28,12 +28,13 @@ def test_russian_probe_set(store) -> None:
     report = run_eval(store, dataset).to_json()
     assert report["probes"] >= 50 and report["skipped"] == 0
     assert report["leaks"] == 0 and report["leak_probes"] > 0
-    assert report["recall@5"] >= 0.78
-    assert report["recall@10"] >= 0.87
+    assert report["recall@5"] >= 0.82
+    assert report["recall@10"] >= 0.88
     by_kind = report["by_kind"]
     assert by_kind["direct"]["recall@5"] >= 0.95
     assert by_kind["paraphrase"]["recall@5"] >= 0.85
     assert by_kind["multihop"]["recall@5"] >= 0.9
+    assert by_kind["update"]["recall@5"] >= 0.35
 
 
 @pytest.mark.skipif(not LOCOMO.exists(), reason=f"LoCoMo not found at {LOCOMO} (../shared/locomo10.json)")
