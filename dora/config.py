@@ -46,7 +46,7 @@ class Settings(BaseSettings):
     memory_weight_importance: float = Field(0.1, description="Ranking weight of importance (1–10).")
     memory_recency_half_life_days: float = Field(30.0, description="Recency halves every N days.")
     memory_cached_users: int = Field(
-        1000, description="How many users' search indexes a worker keeps in memory (least recently used go)."
+        200, description="How many users' search indexes a worker keeps in memory (least recently used go)."
     )
     memory_cache_check_s: float = Field(
         1.0, description="How often a worker checks Chroma for other workers' writes to a user's memory."

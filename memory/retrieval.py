@@ -6,6 +6,9 @@ standard deviations above the user's average memory. Over the best ``candidates`
 adds, as in Park et al. (2023), recency (exponential decay from when the memory was last asserted,
 in [0, 1]) and importance (1–10 → 0.1–1).
 
+For a question about now, :func:`follow_ups` then puts the latest memory on each top result's
+subject in front of it.
+
 Recency deliberately uses ``updated_at`` (when the memory was last stated or rewritten), not the
 last access: otherwise retrieving an outdated statement would make it look fresh again and let it
 beat the newer one that replaced it.

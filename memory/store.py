@@ -85,7 +85,7 @@ class MemoryStore:
         weights: RankingWeights | None = None,
         cache_check_s: float = 1.0,
         context_turns: int = CONTEXT_TURNS,
-        cached_users: int = 1000,
+        cached_users: int = 200,
     ) -> None:
         self.chroma = chroma
         self.keyring = keyring
