@@ -128,6 +128,7 @@ def run_eval(
     check_leaks: bool = True,
     progress: Callable[[int], None] | None = None,
     already_stored: bool = False,
+    search_kinds: list[MemoryKind] | None = None,
 ) -> EvalResult:
     result = EvalResult()
     if not already_stored:
@@ -135,7 +136,7 @@ def run_eval(
         result.memories = ingest(store, dataset, as_facts)
         result.ingest_s = time.perf_counter() - t0
     probes, result.skipped = load_probes(dataset)
-    kind = MemoryKind.FACT if as_facts is not None else MemoryKind.EPISODE
+    kinds = search_kinds or [MemoryKind.FACT if as_facts is not None else MemoryKind.EPISODE]
     owner = {str(t[0]): uid for uid, u in dataset["users"].items() for s in u["sessions"] for t in s["turns"]}
     asked_at = {
         uid: max(parse_date(s["date"]) for s in u["sessions"]) + timedelta(days=1)
@@ -147,7 +148,7 @@ def run_eval(
     for uid, user_probes in probes.items():
         for probe in user_probes:
             t = time.perf_counter()
-            found = store.search(uid, probe.ask, k=max(KS), kinds=[kind], now=asked_at.get(uid), touch=False)
+            found = store.search(uid, probe.ask, k=max(KS), kinds=kinds, now=asked_at.get(uid), touch=False)
             result.search_ms.append((time.perf_counter() - t) * 1000)
             sources = [set(r.memory.source_message_ids) for r in found]
             result.probes += 1
@@ -170,7 +171,7 @@ def run_eval(
                     if other == uid:
                         continue
                     result.leak_probes += 1
-                    for r in store.search(other, probe.ask, k=max(KS), kinds=[kind], touch=False):
+                    for r in store.search(other, probe.ask, k=max(KS), kinds=kinds, touch=False):
                         if r.memory.user_id != other or any(
                             owner.get(s, other) != other for s in r.memory.source_message_ids
                         ):
