@@ -11,6 +11,7 @@ Rows hold vectors, ciphertext and keyed-hash tokens only; Chroma never embeds an
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -50,6 +51,7 @@ class ChromaStore:
         self._path, self._url = path, url
         self._retries, self._backoff = retries, backoff_s
         self._client: Any = None
+        self._connect_lock = threading.Lock()  # chromadb's client registry is not thread-safe
 
     @property
     def where(self) -> str:
@@ -73,14 +75,18 @@ class ChromaStore:
         self._path.mkdir(parents=True, exist_ok=True)
         return chromadb.PersistentClient(path=str(self._path), settings=settings)
 
+    def _connected(self) -> Any:
+        with self._connect_lock:
+            if self._client is None:
+                self._client = self._connect()
+            return self._client
+
     def _call(self, what: str, fn: Callable[[Any], T]) -> T:
         """Run ``fn(client)`` with retries and backoff; raise :class:`StoreUnavailableError` at the end."""
         last: Exception | None = None
         for attempt in range(self._retries):
             try:
-                if self._client is None:
-                    self._client = self._connect()
-                return fn(self._client)
+                return fn(self._connected())
             except (ValueError, TypeError, KeyError) as exc:
                 if "connect" not in str(exc).lower():  # a bad request, not a server away: don't retry
                     raise

@@ -97,6 +97,7 @@ class MemoryStore:
         self._indexes: OrderedDict[str, UserIndex] = OrderedDict()  # least recently used first
         self._locks: dict[str, threading.RLock] = {}
         self._locks_guard = threading.Lock()
+        self._cache_guard = threading.Lock()
         self._touched: dict[str, dict[str, float]] = {}
 
     # -- plumbing -------------------------------------------------------------------------------
@@ -109,22 +110,28 @@ class MemoryStore:
         return self.keyring.cipher(user_id, create=create)
 
     def _index(self, user_key: str) -> UserIndex:
-        """The user's index, (re)loaded from Chroma when missing or when another worker wrote."""
-        idx = self._indexes.get(user_key)
-        if idx is not None:
-            self._indexes.move_to_end(user_key)
-            if time.monotonic() - idx.checked_at < self.cache_check_s:
-                return idx
+        """The user's index, (re)loaded from Chroma when missing or when another worker wrote.
+
+        Callers hold the user's lock; the cache itself is shared by all users, so it has its own.
+        """
+        with self._cache_guard:
+            idx = self._indexes.get(user_key)
+            if idx is not None:
+                self._indexes.move_to_end(user_key)
+        if idx is not None and time.monotonic() - idx.checked_at < self.cache_check_s:
+            return idx
         rev = self.chroma.revision(user_key)
         if idx is not None and rev == idx.revision:
             idx.checked_at = time.monotonic()
             return idx
         idx = UserIndex(self.chroma.load(user_key), rev or 0)
-        self._indexes[user_key] = idx
-        while len(self._indexes) > self.cached_users:
-            oldest = next(iter(self._indexes))
-            self._flush_touches(oldest)  # last-access times are best effort, but not dropped
-            del self._indexes[oldest]
+        with self._cache_guard:
+            self._indexes[user_key] = idx
+            evicted = []
+            while len(self._indexes) > self.cached_users:
+                evicted.append(self._indexes.popitem(last=False))
+        for key, old in evicted:  # last-access times are best effort, but not dropped
+            self._flush_touches(key, old)
         return idx
 
     def _tokens(self, cipher: UserCipher, text: str, context: Sequence[str] = ()) -> tuple[list[str], int]:
@@ -464,11 +471,11 @@ class MemoryStore:
 
     # -- access times ---------------------------------------------------------------------------
 
-    def _flush_touches(self, user_key: str) -> None:
+    def _flush_touches(self, user_key: str, idx: UserIndex | None = None) -> None:
         touched = self._touched.pop(user_key, None)
         if not touched:
             return
-        idx = self._indexes.get(user_key)
+        idx = idx or self._indexes.get(user_key)
         if idx is None:
             return
         ids, metas = [], []

@@ -162,3 +162,22 @@ def test_cache_of_users_is_bounded(make_store) -> None:
     store.flush()
     assert len(store._indexes) == 2
     assert [m.text for m in store.list("user1")] == ["сообщение номер 1 про кота"]  # reloaded from Chroma
+
+
+def test_threads_on_many_users_keep_every_memory_and_isolation(make_store) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    store = make_store(memory_cached_users=3)
+
+    def work(n: int) -> None:
+        user = f"user{n % 6}"
+        store.add_episode(user, f"{user}: сообщение номер {n} про кота")
+        for result in store.search(user, "кот", k=20):
+            assert result.memory.user_id == user and result.memory.text.startswith(f"{user}:")
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(work, range(36)))
+    store.flush()
+    for u in range(6):
+        texts = sorted(m.text for m in store.list(f"user{u}"))
+        assert texts == sorted(f"user{u}: сообщение номер {n} про кота" for n in range(u, 36, 6))
