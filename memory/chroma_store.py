@@ -143,25 +143,35 @@ class ChromaStore:
 
     def update_metadata(
         self, user_key: str, ids: Sequence[str], metadatas: Sequence[dict], bump: bool = True
-    ) -> None:
-        def run(client: Any) -> None:
+    ) -> int | None:
+        """Change rows' metadata only (vectors stay); returns the new revision when ``bump``."""
+        rev = time.time_ns()
+
+        def run(client: Any) -> int | None:
             col = self._collection(client, user_key, create=False)
             if col is None:
-                return
+                return None
             col.update(ids=list(ids), metadatas=list(metadatas))
-            if bump:
-                col.modify(metadata={"rev": time.time_ns()})
+            if not bump:
+                return None
+            col.modify(metadata={"rev": rev})
+            return rev
 
-        self._call("update", run)
+        return self._call("update", run)
 
-    def delete_rows(self, user_key: str, ids: Sequence[str]) -> None:
-        def run(client: Any) -> None:
+    def delete_rows(self, user_key: str, ids: Sequence[str]) -> int | None:
+        """Delete rows; returns the new revision (None when the user has no collection)."""
+        rev = time.time_ns()
+
+        def run(client: Any) -> int | None:
             col = self._collection(client, user_key, create=False)
-            if col is not None:
-                col.delete(ids=list(ids))
-                col.modify(metadata={"rev": time.time_ns()})
+            if col is None:
+                return None
+            col.delete(ids=list(ids))
+            col.modify(metadata={"rev": rev})
+            return rev
 
-        self._call("delete", run)
+        return self._call("delete", run)
 
     def revision(self, user_key: str) -> int | None:
         """The collection's write revision, or None when the user has no collection."""
@@ -188,12 +198,16 @@ class ChromaStore:
 
         return self._call("read", run)
 
-    def delete_user(self, user_key: str) -> bool:
-        def run(client: Any) -> bool:
-            if self._collection(client, user_key, create=False) is None:
-                return False
+    def delete_user(self, user_key: str) -> int | None:
+        """Drop the user's collection; returns how many rows it held (None: there was none)."""
+
+        def run(client: Any) -> int | None:
+            col = self._collection(client, user_key, create=False)
+            if col is None:
+                return None
+            rows = col.count()
             client.delete_collection(self._name(user_key))
-            return True
+            return rows
 
         return self._call("delete user", run)
 

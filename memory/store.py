@@ -165,30 +165,41 @@ class MemoryStore:
 
     def _rewrite(
         self,
-        user_id: str,
         cipher: UserCipher,
-        memory: Memory,
-        vector: np.ndarray | None,
-        tokens: tuple[list[str], int] | None,
+        memories: Sequence[Memory],
+        vectors: np.ndarray | None = None,
+        tokens: Sequence[tuple[list[str], int]] | None = None,
     ) -> None:
-        """Store a changed memory; keep its vector and tokens unless new ones are given."""
+        """Store changed memories. Without new vectors and tokens, only their metadata is written."""
         user_key = cipher.user_key
+        ids = [m.id for m in memories]
         with self._lock(user_key):
             idx = self._index(user_key)
-            pos = idx.position(memory.id)
-            if pos is None:
-                raise KeyError(f"memory {memory.id} not found")
-            old_meta = idx.metas[pos]
+            positions = [idx.position(mid) for mid in ids]
+            if None in positions:
+                raise KeyError("memory not found for this user")
             if tokens is None:
-                meta = to_metadata(memory, cipher, [], 0)
-                meta["lex"], meta["subj"] = old_meta.get("lex", ""), old_meta.get("subj", "")
+                metas = []
+                for memory, pos in zip(memories, positions, strict=True):
+                    old = idx.metas[pos]  # type: ignore[index]
+                    meta = to_metadata(memory, cipher, [], 0)
+                    meta["lex"], meta["subj"] = old.get("lex", ""), old.get("subj", "")
+                    metas.append(meta)
             else:
-                meta = to_metadata(memory, cipher, *tokens)
-            if vector is None:
-                vector = idx.arrays().vectors[pos]
-            rev = self.chroma.upsert(user_key, [memory.id], vector[None, :], [meta])
-            idx.upsert([memory.id], vector[None, :], [meta])
-            idx.revision = rev
+                metas = [to_metadata(m, cipher, *t) for m, t in zip(memories, tokens, strict=True)]
+            if vectors is None:
+                rev = self.chroma.update_metadata(user_key, ids, metas)
+            else:
+                rev = self.chroma.upsert(user_key, ids, vectors, metas)
+            idx.upsert(ids, vectors, metas)
+            idx.revision = rev or idx.revision
+
+    def _fact(self, user_id: str, fact_id: str) -> tuple[UserCipher, Memory]:
+        cipher = self._cipher(user_id, create=False)
+        fact = self.get(user_id, fact_id)
+        if cipher is None or fact is None or fact.kind is not MemoryKind.FACT:
+            raise KeyError(f"fact {fact_id} not found for this user")
+        return cipher, fact
 
     # -- writing --------------------------------------------------------------------------------
 
@@ -272,10 +283,7 @@ class MemoryStore:
         at: datetime | None = None,
     ) -> Memory:
         """Rewrite a fact in place (same id); the old wording goes into its history."""
-        cipher = self._cipher(user_id, create=False)
-        fact = self.get(user_id, fact_id)
-        if cipher is None or fact is None or fact.kind is not MemoryKind.FACT:
-            raise KeyError(f"fact {fact_id} not found for this user")
+        cipher, fact = self._fact(user_id, fact_id)
         new_text = clean_text(new_text)
         when = _as_utc(at)
         if new_text != fact.text:
@@ -285,22 +293,19 @@ class MemoryStore:
         if importance is not None:
             fact.importance = max(1, min(10, int(importance)))
         fact.source_message_ids = list(dict.fromkeys([*fact.source_message_ids, *source_message_ids]))
-        vector = self.embeddings.passage_vectors([for_embedding(new_text)])[0]
-        self._rewrite(user_id, cipher, fact, vector, self._tokens(cipher, new_text))
+        vectors = self.embeddings.passage_vectors([for_embedding(new_text)])
+        self._rewrite(cipher, [fact], vectors, [self._tokens(cipher, new_text)])
         return fact
 
     def invalidate_fact(
         self, user_id: str, fact_id: str, superseded_by: str | None = None, at: datetime | None = None
     ) -> Memory:
         """Mark a fact as no longer true; it stays (visible on request and in exports)."""
-        cipher = self._cipher(user_id, create=False)
-        fact = self.get(user_id, fact_id)
-        if cipher is None or fact is None or fact.kind is not MemoryKind.FACT:
-            raise KeyError(f"fact {fact_id} not found for this user")
+        cipher, fact = self._fact(user_id, fact_id)
         fact.invalidated_at = _as_utc(at)
         fact.superseded_by = superseded_by
         fact.history.append(HistoryEntry(text=fact.text, changed_at=fact.invalidated_at, op="invalidate"))
-        self._rewrite(user_id, cipher, fact, None, None)
+        self._rewrite(cipher, [fact])
         return fact
 
     def mark_extracted(self, user_id: str, episode_ids: Sequence[str]) -> None:
@@ -308,11 +313,14 @@ class MemoryStore:
         cipher = self._cipher(user_id, create=False)
         if cipher is None:
             return
+        changed = []
         for mid in episode_ids:
             memory = self.get(user_id, mid)
             if memory is not None and not memory.extracted:
                 memory.extracted = True
-                self._rewrite(user_id, cipher, memory, None, None)
+                changed.append(memory)
+        if changed:
+            self._rewrite(cipher, changed)  # one metadata write for the batch
 
     def delete(self, user_id: str, memory_id: str) -> bool:
         """Hard-delete one memory (the user pressed "forget this")."""
@@ -321,9 +329,9 @@ class MemoryStore:
             idx = self._index(user_key)
             if idx.position(memory_id) is None:
                 return False
-            self.chroma.delete_rows(user_key, [memory_id])
+            rev = self.chroma.delete_rows(user_key, [memory_id])
             idx.remove([memory_id])
-            idx.revision = self.chroma.revision(user_key) or 0
+            idx.revision = rev or idx.revision
             self._touched.get(user_key, {}).pop(memory_id, None)
             return True
 
@@ -512,17 +520,17 @@ class MemoryStore:
         """Hard-delete the user from Chroma, the in-memory indexes and the keyring. Idempotent."""
         user_key = self.keyring.user_key(user_id)
         with self._lock(user_key):
-            rows = self.chroma.load(user_key)
-            deleted = self.chroma.delete_user(user_key)
-            self._indexes.pop(user_key, None)
+            rows = self.chroma.delete_user(user_key)
+            with self._cache_guard:
+                self._indexes.pop(user_key, None)
             self._touched.pop(user_key, None)
             shredded = self.keyring.shred(user_id)
         removed = []
-        if deleted:
-            removed.append(f"chroma collection ({len(rows.ids)} memories)")
+        if rows is not None:
+            removed.append(f"chroma collection ({rows} memories)")
         if shredded:
             removed.append("user data key")
-        return WipeReport(len(rows.ids), deleted, shredded, removed)
+        return WipeReport(rows or 0, rows is not None, shredded, removed)
 
 
 def _safe_clean(text: str) -> str:
