@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from dora.cli_chat import chat
 from dora.cli_models import models_app
 from dora.config import Settings, load_settings
 from dora.wiring import build_memory
@@ -27,6 +28,7 @@ eval_app = typer.Typer(help="Measure memory retrieval on probe sets.", no_args_i
 bench_app = typer.Typer(help="Speed benchmarks that print figures.", no_args_is_help=True)
 keys_app = typer.Typer(help="Encryption keys.", no_args_is_help=True)
 memory_app = typer.Typer(help="Look into one user's memory.", no_args_is_help=True)
+app.command("chat")(chat)
 app.add_typer(models_app, name="models")
 app.add_typer(eval_app, name="eval")
 app.add_typer(bench_app, name="bench")
@@ -219,6 +221,41 @@ def bench_memory(
     out.print(table)
 
 
+@bench_app.command("agent")
+def bench_agent(
+    turns: Annotated[int, typer.Option(help="Timed turns with the stub model.")] = 50,
+    local: Annotated[
+        bool, typer.Option("--local/--no-local", help="Also time the configured local GGUF model.")
+    ] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Per-turn overhead without the LLM (stub model), and the local model's first-token time and
+    tokens/s with a cold and a warm persona prefix."""
+    from agent.bench import run_agent_bench
+
+    base = _settings()
+    if local and base.llm != "local":
+        _fail("the local-model part needs DORA_LLM=local (or pass --no-local)")
+    result = run_agent_bench(base, turns=turns, local=local)
+    if as_json:
+        out.print_json(json.dumps(result))
+        return
+    o = result["overhead"]
+    table = Table(title="dora bench agent")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    table.add_row(f"turn overhead p50 (stub LLM, {o['turns']} turns)", f"{o['p50_ms']:.1f} ms")
+    table.add_row("turn overhead p95 (target ≤ 30 ms)", f"{o['p95_ms']:.1f} ms")
+    if "local" in result:
+        r = result["local"]
+        table.add_row("local model", Path(r["model"]).name)
+        table.add_row("cold prefix: first token", f"{r['cold_ttft_s']:.2f} s")
+        table.add_row("cold prefix: tokens/s", f"{r['cold_tok_per_s']:.1f}")
+        table.add_row("warm prefix: first token (target ≤ 2 s)", f"{r['warm_ttft_s']:.2f} s")
+        table.add_row("warm prefix: tokens/s (target ≥ 15)", f"{r['warm_tok_per_s']:.1f}")
+    out.print(table)
+
+
 # -- keys, memory -----------------------------------------------------------------------------------
 
 
@@ -258,11 +295,14 @@ def memory_search(
 
 def run() -> None:
     """The console script: expected failures become one clear line and exit code 1, not a traceback."""
+    from agent.llm.errors import LLMUnavailableError
     from dora.model_fetch import FetchError, ModelMissingError
     from memory.chroma_store import StoreUnavailableError
     from memory.crypto import CryptoError
     from memory.embeddings import EmbeddingModelMissing
     from memory.text import EmptyTextError
+    from personas.io import CardError
+    from personas.library import PersonaNotFoundError
 
     try:
         app()
@@ -273,6 +313,9 @@ def run() -> None:
         EmptyTextError,
         ModelMissingError,
         FetchError,
+        CardError,
+        PersonaNotFoundError,
+        LLMUnavailableError,
     ) as exc:
         console.print(f"[bold red]error:[/] {exc}")
         sys.exit(1)

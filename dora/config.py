@@ -7,6 +7,7 @@ directory. Every field here is documented in the README's settings table; keep t
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -51,6 +52,48 @@ class Settings(BaseSettings):
     memory_cache_check_s: float = Field(
         1.0, description="How often a worker checks Chroma for other workers' writes to a user's memory."
     )
+
+    llm: Literal["local", "openai", "transformers"] = Field(
+        "local",
+        description="Chat backend: 'local' (a GGUF through llama.cpp), 'openai' (any OpenAI-compatible "
+        "server), 'transformers' (a Hugging Face model folder).",
+    )
+    llm_gguf: Path | None = Field(
+        None, description="GGUF file for DORA_LLM=local. Unset: the fetched Qwen2.5-Coder-1.5B-Instruct."
+    )
+    llm_base_url: str | None = Field(
+        None, description="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1."
+    )
+    llm_api_key: SecretStr | None = Field(
+        None, description="API key for DORA_LLM_BASE_URL (if it needs one)."
+    )
+    llm_model: str | None = Field(
+        None, description="Model name for DORA_LLM=openai, or a model folder for DORA_LLM=transformers."
+    )
+    llm_threads: int = Field(2, description="CPU threads llama.cpp uses (local backend).")
+    llm_context: int = Field(4096, description="Context window in tokens (local backend).")
+    llm_temperature: float = Field(0.7, description="Sampling temperature for replies.")
+    llm_reply_max_tokens: int = Field(200, description="Longest reply in tokens (companions answer briefly).")
+    llm_timeout_s: float = Field(
+        120.0, description="Give up on one LLM call (or a stalled stream) after this."
+    )
+    llm_retries: int = Field(
+        2, description="Retries with exponential backoff before a call counts as failed."
+    )
+
+    postgres_url: str | None = Field(
+        None,
+        description="PostgreSQL for conversation checkpoints (postgresql://...). Unset: SQLite at "
+        "DATA_DIR/checkpoints.sqlite.",
+    )
+    personas_dir: Path | None = Field(
+        None, description="Extra persona cards (.json/.png) to load beside the built-in library."
+    )
+    history_token_budget: int = Field(
+        1200, description="Recent turns kept verbatim up to this many tokens; older ones are summarised."
+    )
+    message_max_chars: int = Field(4000, description="Longer user messages are trimmed (with a notice).")
+    memory_top_k: int = Field(6, description="How many memories are placed in the prompt each turn.")
 
     @property
     def resolved_models_dir(self) -> Path:

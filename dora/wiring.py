@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 
+from langchain_core.language_models import BaseChatModel
 from threadpoolctl import threadpool_limits
 
+from agent.checkpoint import open_checkpointer
+from agent.companion import Companion
+from agent.graph import AgentDeps, Role
 from dora.config import Settings
 from memory.chroma_store import ChromaStore
 from memory.crypto import FileKeyStore, Keyring, load_or_create_master_key
 from memory.embeddings import VectorEmbeddings, make_embeddings
 from memory.retrieval import RankingWeights
 from memory.store import MemoryStore
+from personas.library import PersonaLibrary
 
 # No telemetry and no hub downloads, whatever library asks.
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
@@ -67,3 +74,43 @@ def build_memory(settings: Settings, embeddings: VectorEmbeddings | None = None)
         cache_check_s=settings.memory_cache_check_s,
         cached_users=settings.memory_cached_users,
     )
+
+
+def build_personas(settings: Settings) -> PersonaLibrary:
+    return PersonaLibrary(extra_dirs=[settings.personas_dir] if settings.personas_dir else [])
+
+
+@asynccontextmanager
+async def open_companion(
+    settings: Settings,
+    *,
+    memory: MemoryStore | None = None,
+    llm_for: Callable[[Role], BaseChatModel] | None = None,
+    drain_timeout_s: float | None = 120.0,
+) -> AsyncIterator[Companion]:
+    """The companion agent on the configured stores and LLM backend; on exit, background work is
+    given ``drain_timeout_s`` to finish (whatever is left stays pending and resumes next time)."""
+    memory = memory or build_memory(settings)
+    keyring = memory.keyring
+    registry = None
+    if llm_for is None:
+        from agent.llm.factory import LLMRegistry  # llama.cpp / transformers load only when used
+
+        registry = LLMRegistry(settings)
+        llm_for = registry.get
+    deps = AgentDeps(
+        memory=memory,
+        personas=build_personas(settings),
+        llm_for=llm_for,
+        history_token_budget=settings.history_token_budget,
+        memory_top_k=settings.memory_top_k,
+        use_tools=settings.llm != "local",
+        retries=settings.llm_retries,
+    )
+    async with open_checkpointer(keyring, settings.data_dir, settings.postgres_url) as saver:
+        companion = Companion(deps, saver, keyring, message_max_chars=settings.message_max_chars)
+        try:
+            yield companion
+        finally:
+            await companion.background.drain(drain_timeout_s)
+            memory.flush()

@@ -188,11 +188,16 @@ class Keyring:
     """Turns user ids into opaque names and hands out each user's :class:`UserCipher`."""
 
     def __init__(self, master_key: bytes, store: FileKeyStore) -> None:
+        self._master = master_key
         self._naming_key = _hkdf(master_key, "dora/user-naming")
         self._wrap = AESGCM(_hkdf(master_key, "dora/key-wrapping"))
         self._store = store
         self._ciphers: dict[str, UserCipher] = {}
         self._lock = threading.Lock()
+
+    def derive(self, purpose: str) -> bytes:
+        """A 32-byte key for another store (e.g. conversation checkpoints), bound to ``purpose``."""
+        return _hkdf(self._master, f"dora/{purpose}")
 
     def user_key(self, user_id: str) -> str:
         """An opaque, path-safe, stable name for a user id (a keyed hash: ids never reach the disk)."""

@@ -7,13 +7,13 @@ arguments coming from a script instead of a network.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
 Responder = Callable[[str, list[BaseMessage]], dict[str, Any] | Exception | str]
@@ -55,6 +55,42 @@ class ScriptedToolModel(BaseChatModel):
             content="", tool_calls=[{"name": name, "args": answer, "id": f"call_{len(self.calls)}"}]
         )
         return ChatResult(generations=[ChatGeneration(message=message)])
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        """Plain-text answers stream word by word, like a real server; tool calls come whole
+        (LangChain reports each chunk to callbacks itself).
+
+        A responder may return a ``Streamed(words, then=exc)`` to fail mid-stream."""
+        tools = kwargs.get("tools") or []
+        name = tools[0]["function"]["name"] if tools else ""
+        self.calls.append((name, messages))
+        answer = self.responder(name, messages)
+        if isinstance(answer, Exception):
+            raise answer
+        if isinstance(answer, Streamed):
+            for word in answer.words:
+                yield ChatGenerationChunk(message=AIMessageChunk(content=word))
+            raise answer.then
+        if isinstance(answer, str):
+            for n, word in enumerate(answer.split(" ")):
+                piece = word if n == 0 else " " + word
+                yield ChatGenerationChunk(message=AIMessageChunk(content=piece))
+            return
+        call = {"name": name, "args": answer, "id": f"call_{len(self.calls)}"}
+        yield ChatGenerationChunk(message=AIMessageChunk(content="", tool_calls=[call]))
+
+
+class Streamed:
+    """A reply that streams ``words`` and then raises ``then`` (a backend dying mid-reply)."""
+
+    def __init__(self, words: list[str], then: Exception) -> None:
+        self.words, self.then = words, then
 
 
 def scripted(responder: Responder) -> ScriptedToolModel:

@@ -1,0 +1,55 @@
+"""Work after the reply, off the reply path: one job at a time per user, in order.
+
+Fact extraction and summarising call the LLM and may take seconds on a CPU; the user never waits
+for them. Jobs for one user run in the order they were queued (so facts reconcile in the order they
+were said); jobs for different users may overlap, up to ``concurrency`` at once (1 suits one local
+model on a laptop).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+log = logging.getLogger(__name__)
+
+Job = Callable[[], Awaitable[object]]
+
+
+class BackgroundQueue:
+    def __init__(self, concurrency: int = 1) -> None:
+        self._tails: dict[str, asyncio.Task[None]] = {}
+        self._slots = asyncio.Semaphore(concurrency)
+
+    def submit(self, user_key: str, name: str, job: Job) -> asyncio.Task[None]:
+        """Queue ``job`` after the user's earlier jobs; failures are logged, never raised here (the
+        work they stand for stays pending in its store and is retried by the next job)."""
+        previous = self._tails.get(user_key)
+
+        async def run() -> None:
+            if previous is not None:
+                await asyncio.gather(previous, return_exceptions=True)
+            async with self._slots:
+                try:
+                    await job()
+                except Exception as exc:
+                    log.warning("background: %s failed (%s); it will be retried", name, type(exc).__name__)
+
+        task = asyncio.get_running_loop().create_task(run(), name=f"dora:{name}")
+        self._tails[user_key] = task
+        task.add_done_callback(
+            lambda t: self._tails.pop(user_key, None) if self._tails.get(user_key) is t else None
+        )
+        return task
+
+    def pending(self) -> int:
+        return sum(1 for t in self._tails.values() if not t.done())
+
+    async def drain(self, timeout_s: float | None = None) -> bool:
+        """Wait for queued work; True if everything finished within ``timeout_s``."""
+        tasks = [t for t in self._tails.values() if not t.done()]
+        if not tasks:
+            return True
+        _, pending = await asyncio.wait(tasks, timeout=timeout_s)
+        return not pending

@@ -1,0 +1,157 @@
+"""``dora bench agent``: what a turn costs besides the LLM, and what the local LLM gives.
+
+Two parts: (1) the full turn (memory search, episode write, encrypted checkpoint, graph) with an
+instant stub model, so the figure is DORA's own overhead; (2) the configured local model's time to
+first token and tokens per second, cold (a persona prefix llama.cpp has not seen) and warm (the
+same persona again, its prefix reused).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.runnables import Runnable, RunnableLambda
+
+from dora.config import Settings
+
+MESSAGES = [
+    "Привет! Как прошёл твой день?",
+    "У меня завтра собеседование в банке, немного волнуюсь.",
+    "Вчера гуляли с собакой в парке, было здорово.",
+    "Сестра приезжает в пятницу, надо убраться.",
+    "Посоветуй, что почитать вечером?",
+    "Я снова начал бегать по утрам.",
+]
+
+
+class StubChatModel(BaseChatModel):
+    """Answers instantly with a fixed reply streamed in a few tokens; structured output is empty.
+    Stands in for the LLM when measuring everything else."""
+
+    reply: str = "Звучит здорово, расскажи ещё!"
+
+    @property
+    def _llm_type(self) -> str:
+        return "stub"
+
+    def _generate(
+        self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: Any = None, **kw: Any
+    ) -> ChatResult:
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=self.reply))])
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kw: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        for word in self.reply.split(" "):
+            yield ChatGenerationChunk(message=AIMessageChunk(content=word + " "))
+
+    def with_structured_output(self, schema: Any, **kw: Any) -> Runnable:  # type: ignore[override]
+        return RunnableLambda(lambda _: schema.model_validate({"facts": [], "action": "NOOP"}))
+
+
+@dataclass
+class OverheadResult:
+    turns: int
+    p50_ms: float
+    p95_ms: float
+
+
+@dataclass
+class LocalResult:
+    model: str
+    cold_ttft_s: float
+    cold_tok_per_s: float
+    warm_ttft_s: float
+    warm_tok_per_s: float
+
+
+def _pct(values: list[float], q: float) -> float:
+    if len(values) < 2:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
+
+
+async def _overhead(settings: Settings, turns: int) -> OverheadResult:
+    from dora.wiring import open_companion
+
+    stub = StubChatModel()
+    times: list[float] = []
+    async with open_companion(settings, llm_for=lambda role: stub) as companion:
+        for n in range(turns + 3):
+            text = MESSAGES[n % len(MESSAGES)]
+            start = time.perf_counter()
+            async for _ in companion.turn(f"bench-{n % 4}", "dora", text):
+                pass
+            elapsed = (time.perf_counter() - start) * 1000
+            await companion.background.drain()  # background work is off the reply path: not timed
+            if n >= 3:  # warm-up: model load, first checkpoint, first index
+                times.append(elapsed)
+    return OverheadResult(turns=turns, p50_ms=_pct(times, 50), p95_ms=_pct(times, 95))
+
+
+async def _first_token_and_rate(companion: Any, user: str, persona: str, text: str) -> tuple[float, float]:
+    start = time.perf_counter()
+    first: float | None = None
+    tokens = 0
+    async for event in companion.turn(user, persona, text):
+        if event.kind == "token":
+            tokens += 1
+            if first is None:
+                first = time.perf_counter()
+    end = time.perf_counter()
+    if first is None:
+        return float("nan"), 0.0
+    rate = (tokens - 1) / (end - first) if tokens > 1 and end > first else 0.0
+    return first - start, rate
+
+
+async def _local(settings: Settings) -> LocalResult:
+    from agent.llm.factory import LLMRegistry
+    from dora.wiring import open_companion
+
+    registry = LLMRegistry(settings)
+    chat = registry.get("chat")
+    async with open_companion(settings, llm_for=registry.get, drain_timeout_s=0) as companion:
+        # load the model outside the timing: loading is not time to first token
+        await asyncio.to_thread(chat.invoke, "Привет")
+        cold = await _first_token_and_rate(
+            companion, "bench-cold", "coach", "Привет! Давай потренируем собеседование."
+        )
+        await _first_token_and_rate(companion, "bench-warm", "dora", "Привет!")
+        warm = await _first_token_and_rate(
+            companion, "bench-warm", "dora", "Как ты думаешь, что почитать вечером?"
+        )
+    return LocalResult(
+        model=str(getattr(chat, "model_path", settings.llm_gguf or "default")),
+        cold_ttft_s=cold[0],
+        cold_tok_per_s=cold[1],
+        warm_ttft_s=warm[0],
+        warm_tok_per_s=warm[1],
+    )
+
+
+def run_agent_bench(settings: Settings, turns: int = 50, local: bool = True) -> dict[str, Any]:
+    """Both parts in a throwaway data dir (the operator's data is never touched)."""
+    with tempfile.TemporaryDirectory(prefix="dora-bench-agent-") as tmp:
+        base = settings.model_copy(update={"data_dir": Path(tmp), "models_dir": settings.resolved_models_dir})
+        overhead = asyncio.run(_overhead(base.model_copy(update={"data_dir": Path(tmp) / "stub"}), turns))
+        out: dict[str, Any] = {"overhead": overhead.__dict__}
+        if local:
+            result = asyncio.run(_local(base.model_copy(update={"data_dir": Path(tmp) / "local"})))
+            out["local"] = result.__dict__
+    return out

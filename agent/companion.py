@@ -1,0 +1,224 @@
+"""The companion as its callers see it (the terminal chat now, the Telegram bot next): a turn in,
+a stream of events out, and the user's data rights (export, wipe).
+
+After each reply it queues, per user and in order, fact extraction for the user's pending messages
+and the rolling summary of the thread: the reply never waits for either, and a crash loses nothing
+because pending messages are marked in the memory store and picked up on the user's next turn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, RemoveMessage
+from langgraph.checkpoint.base import BaseCheckpointSaver
+
+from agent.background import BackgroundQueue
+from agent.checkpoint import vacuum
+from agent.graph import AgentDeps, build_graph
+from agent.language import detect_language
+from agent.prompts import APOLOGY, EMPTY_NOTICE, TRIMMED_NOTICE
+from agent.recall import Recalled
+from agent.safety import UserFlags
+from agent.summary import split_for_summary, summarize
+from memory.crypto import Keyring
+from memory.extraction import FactExtractor
+from memory.pipeline import MemoryWriter
+from memory.reconcile import Reconciler
+from memory.text import EmptyTextError, clean_text
+
+log = logging.getLogger(__name__)
+
+EventKind = Literal["token", "reply", "notice", "apology"]
+
+
+@dataclass
+class TurnEvent:
+    """``token``: a piece of the reply as it streams; ``reply``: the whole reply, with the memories
+    it was given; ``notice``: something about the user's message (trimmed, empty); ``apology``: the
+    backend failed, the message is kept and will be answered on the next turn."""
+
+    kind: EventKind
+    text: str
+    recalled: list[Recalled] = field(default_factory=list)
+
+
+class Companion:
+    def __init__(
+        self,
+        deps: AgentDeps,
+        checkpointer: BaseCheckpointSaver,
+        keyring: Keyring,
+        *,
+        message_max_chars: int = 4000,
+        background: BackgroundQueue | None = None,
+    ) -> None:
+        self.deps = deps
+        self.checkpointer = checkpointer
+        self.keyring = keyring
+        self.message_max_chars = message_max_chars
+        self.background = background or BackgroundQueue()
+        self.graph = build_graph(deps, checkpointer)
+        self._writer: MemoryWriter | None = None
+        self._resumed: set[str] = set()
+
+    # -- threads -----------------------------------------------------------------------------------
+
+    def thread_id(self, user_id: str, persona_id: str) -> str:
+        """Opaque per user (a keyed hash, like the memory store's names), readable per persona."""
+        return f"{self.keyring.user_key(user_id)}:{persona_id}"
+
+    def _config(self, user_id: str, persona_id: str) -> dict[str, Any]:
+        return {"configurable": {"thread_id": self.thread_id(user_id, persona_id)}}
+
+    async def messages(self, user_id: str, persona_id: str) -> list[Any]:
+        snapshot = await self.graph.aget_state(self._config(user_id, persona_id))
+        return list(snapshot.values.get("messages", []))
+
+    async def greet(self, user_id: str, persona_id: str, lang: str = "ru") -> str | None:
+        """The persona's greeting for a new thread (stored as its first message); None if the thread
+        already has a conversation."""
+        card = self.deps.personas.get(persona_id)
+        if await self.messages(user_id, persona_id):
+            return None
+        text = card.greeting(lang)
+        await self.graph.aupdate_state(
+            self._config(user_id, persona_id),
+            {
+                "messages": [AIMessage(content=text)],
+                "user_id": user_id,
+                "persona_id": persona_id,
+                "lang": lang,
+            },
+            as_node="respond",
+        )
+        return text
+
+    # -- a turn ------------------------------------------------------------------------------------
+
+    async def turn(
+        self, user_id: str, persona_id: str, text: str, flags: UserFlags | None = None
+    ) -> AsyncIterator[TurnEvent]:
+        """Answer one user message as the persona, streaming."""
+        self.deps.personas.get(persona_id)  # an unknown persona fails here, before anything is stored
+        lang = detect_language(text or "")
+        try:
+            text = clean_text(text)
+        except EmptyTextError:
+            yield TurnEvent("notice", EMPTY_NOTICE[lang])
+            return
+        if len(text) > self.message_max_chars:
+            text = text[: self.message_max_chars]
+            yield TurnEvent("notice", TRIMMED_NOTICE[lang].format(n=self.message_max_chars))
+        if user_id not in self._resumed:  # messages a crash left unprocessed: settle them now
+            self._resumed.add(user_id)
+            self._queue_extraction(user_id)
+
+        inputs = {
+            "messages": [HumanMessage(content=text)],
+            "user_id": user_id,
+            "persona_id": persona_id,
+            "flags": asdict(flags or UserFlags()),
+        }
+        config = self._config(user_id, persona_id)
+        final: dict[str, Any] = {}
+        async for mode, payload in self.graph.astream(inputs, config, stream_mode=["messages", "values"]):
+            if mode == "values":
+                final = payload
+                continue
+            chunk, meta = payload
+            if (
+                meta.get("langgraph_node") == "respond"
+                and isinstance(chunk, AIMessageChunk)
+                and isinstance(chunk.content, str)
+                and chunk.content
+                and not chunk.tool_call_chunks
+            ):
+                yield TurnEvent("token", chunk.content)
+        lang = final.get("lang", lang)
+        recalled = [Recalled(**r) for r in final.get("recalled", [])]
+        if final.get("failed"):
+            yield TurnEvent("apology", APOLOGY.get(lang, APOLOGY["ru"]), recalled)
+            return
+        reply = final["messages"][-1]
+        yield TurnEvent("reply", str(reply.content), recalled)
+        self._queue_extraction(user_id)
+        self.background.submit(
+            self.keyring.user_key(user_id), "summary", lambda: self._compact(user_id, persona_id)
+        )
+
+    # -- after the reply ---------------------------------------------------------------------------
+
+    def _memory_writer(self) -> MemoryWriter:
+        if self._writer is None:
+            llm = self.deps.llm_for("memory")
+            self._writer = MemoryWriter(
+                self.deps.memory, FactExtractor(llm), Reconciler(self.deps.memory, llm)
+            )
+        return self._writer
+
+    def _queue_extraction(self, user_id: str) -> None:
+        async def extract() -> None:
+            report = await asyncio.to_thread(self._memory_writer().process_pending, user_id)
+            if report.failed:
+                log.warning("memory: extraction left messages pending (%s)", (report.error or "")[:80])
+
+        self.background.submit(self.keyring.user_key(user_id), "extraction", extract)
+
+    async def _compact(self, user_id: str, persona_id: str) -> None:
+        """Fold old turns into the rolling summary once the thread passes its token budget."""
+        config = self._config(user_id, persona_id)
+        values = (await self.graph.aget_state(config)).values
+        older, _ = split_for_summary(values.get("messages", []), self.deps.history_token_budget)
+        if not older:
+            return
+        card = self.deps.personas.get(persona_id)
+        summary = await summarize(
+            self.deps.llm_for("summary"),
+            values.get("summary", ""),
+            older,
+            values.get("lang", "ru"),
+            card.name,
+        )
+        await self.graph.aupdate_state(
+            config,
+            {"summary": summary, "messages": [RemoveMessage(id=m.id) for m in older if m.id]},
+            as_node="respond",
+        )
+
+    # -- data rights -------------------------------------------------------------------------------
+
+    async def export_user(self, user_id: str) -> dict[str, Any]:
+        """Everything DORA keeps about the user, decrypted: memory and every persona's conversation."""
+        await self.background.drain()
+        conversations = {}
+        for card in self.deps.personas.list():
+            values = (await self.graph.aget_state(self._config(user_id, card.id))).values
+            if values.get("messages"):
+                conversations[card.id] = {
+                    "summary": values.get("summary", ""),
+                    "messages": [
+                        {"role": "user" if isinstance(m, HumanMessage) else "persona", "text": str(m.content)}
+                        for m in values["messages"]
+                        if isinstance(m, HumanMessage | AIMessage) and m.content
+                    ],
+                }
+        return {"memory": self.deps.memory.export_user(user_id), "conversations": conversations}
+
+    async def wipe_user(self, user_id: str) -> dict[str, int]:
+        """Delete the user from every store: conversations (all personas), memory, keys."""
+        await self.background.drain()
+        threads = 0
+        for persona_id in self.deps.personas.ids():
+            tid = self.thread_id(user_id, persona_id)
+            if await self.checkpointer.aget_tuple({"configurable": {"thread_id": tid}}):
+                threads += 1
+            await self.checkpointer.adelete_thread(tid)
+        await vacuum(self.checkpointer)
+        report = await asyncio.to_thread(self.deps.memory.wipe_user, user_id)
+        self._resumed.discard(user_id)
+        return {"threads": threads, **asdict(report)}

@@ -1,0 +1,200 @@
+"""The companion's LangGraph: prepare → recall → respond (⇄ tools) → end. One thread per user+persona.
+
+Nodes are closures over :class:`AgentDeps`; the per-turn inputs (user, persona, flags) travel in
+the state. Fact extraction and summarising are *not* nodes: they run after the reply, off the
+reply path (see :mod:`agent.companion`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, ToolMessage
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph import END, START, StateGraph
+from langgraph.prebuilt import ToolNode
+
+from agent.language import detect_language
+from agent.llm.errors import LLMTimeoutError
+from agent.prompts import build_prompt
+from agent.recall import Recalled, memory_block, recalled_lines
+from agent.safety import (
+    UserFlags,
+    adult_unlocked,
+    crisis_reply,
+    detect_crisis,
+    injection_reply,
+    is_prompt_injection,
+    says_is_minor,
+)
+from agent.state import ChatState
+from agent.summary import recent_window
+from agent.tools import make_tools
+from memory.models import MemoryKind
+from memory.store import EpisodeIn, MemoryStore
+from personas.library import PersonaLibrary
+from personas.modules import Module
+
+log = logging.getLogger(__name__)
+
+Role = Literal["chat", "memory", "summary"]
+
+
+@dataclass
+class AgentDeps:
+    """What the graph needs; built once per process in :mod:`dora.wiring`."""
+
+    memory: MemoryStore
+    personas: PersonaLibrary
+    llm_for: Callable[[Role], BaseChatModel]
+    history_token_budget: int = 1200
+    memory_top_k: int = 6
+    use_tools: bool = False  # bind tools only on backends that call them reliably
+    retries: int = 2
+    backoff_s: float = 0.5
+
+
+def _text(message: AnyMessage) -> str:
+    return message.content if isinstance(message.content, str) else str(message.content)
+
+
+def _last_human(messages: list[AnyMessage]) -> HumanMessage:
+    for m in reversed(messages):
+        if isinstance(m, HumanMessage):
+            return m
+    raise ValueError("a turn needs a user message")
+
+
+def _clean_reply(text: str, persona_name: str) -> str:
+    """Small models sometimes prefix the reply with their own name, as in the style examples."""
+    text = text.strip()
+    for prefix in (f"{persona_name}:", f"{persona_name} :"):
+        if text.startswith(prefix):
+            text = text[len(prefix) :].strip()
+    return text
+
+
+def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver | None = None) -> Any:
+    tools = make_tools(lambda: deps.memory)
+
+    def prepare(state: ChatState) -> dict[str, Any]:
+        text = _text(_last_human(state["messages"]))
+        lang = detect_language(text, previous=state.get("lang"))
+        minor = bool(state.get("minor_suspected")) or says_is_minor(text)
+        canned = None
+        if crisis := detect_crisis(text):
+            canned = crisis_reply(crisis, lang)
+        elif is_prompt_injection(text):
+            canned = injection_reply(lang)
+        return {"lang": lang, "minor_suspected": minor, "canned": canned, "failed": False, "recalled": []}
+
+    async def recall(state: ChatState) -> dict[str, Any]:
+        """Memories for this message (and the one before, when this one is short), then the message
+        itself stored as a pending episode, so a crash after this point loses nothing."""
+        messages = state["messages"]
+        human = _last_human(messages)
+        humans = [m for m in messages if isinstance(m, HumanMessage)]
+        query = _text(human)
+        if len(query.split()) < 6 and len(humans) > 1:
+            query = f"{_text(humans[-2])} {query}"
+        persona, user_id = state["persona_id"], state["user_id"]
+        visible = {m.id for m in recent_window(messages, deps.history_token_budget)}
+        found = await asyncio.to_thread(
+            deps.memory.search, user_id, query, k=deps.memory_top_k + 4, persona=persona
+        )
+        # an episode still in the verbatim window is already in the prompt: don't repeat it
+        found = [
+            f
+            for f in found
+            if not (f.memory.kind == MemoryKind.EPISODE and set(f.memory.source_message_ids) & visible)
+        ][: deps.memory_top_k]
+        context = [_text(m) for m in humans[-3:-1]]
+        await asyncio.to_thread(
+            deps.memory.add_episodes,
+            user_id,
+            [EpisodeIn(text=_text(human), message_id=human.id, persona=persona, context=context)],
+        )
+        lines = recalled_lines(found, datetime.now(UTC), state.get("lang", "ru"))
+        return {"recalled": [asdict(r) for r in lines]}
+
+    async def respond(state: ChatState) -> dict[str, Any]:
+        if state.get("canned"):
+            return {"messages": [AIMessage(content=state["canned"])]}
+        card = deps.personas.get(state["persona_id"])
+        lang = state.get("lang", "ru")
+        flags = UserFlags(**state.get("flags", {}))
+        unlocked = adult_unlocked(
+            flags,
+            card.adult_content and card.module is Module.PARTNER,
+            bool(state.get("minor_suspected")),
+        )
+        recalled = state.get("recalled", [])
+        memories = memory_block([Recalled(**r) for r in recalled], lang)
+        recent = recent_window(state["messages"], deps.history_token_budget)
+        prompt = build_prompt(
+            card,
+            lang,
+            adult_unlocked=unlocked,
+            now=datetime.now(UTC),
+            summary=state.get("summary", ""),
+            memories=memories,
+            recent=recent,
+        )
+        llm: Any = deps.llm_for("chat")
+        tool_rounds = _tool_rounds(state["messages"])
+        if deps.use_tools and tool_rounds < 2:
+            llm = llm.bind_tools(tools)
+        for attempt in range(deps.retries + 1):
+            try:
+                answer = await llm.ainvoke(prompt)
+                break
+            except LLMTimeoutError:
+                log.warning("agent: the chat model timed out mid-reply")
+                return {"failed": True}
+            except Exception as exc:  # a backend that is down, crashed, or returned garbage
+                log.warning("agent: chat model failed (%s), attempt %d", type(exc).__name__, attempt + 1)
+                if attempt == deps.retries:
+                    return {"failed": True}
+                await asyncio.sleep(deps.backoff_s * 2**attempt)
+        if getattr(answer, "tool_calls", None):
+            return {"messages": [answer]}
+        reply = _clean_reply(_text(answer), card.name)
+        if not reply:
+            log.warning("agent: the chat model returned an empty reply")
+            return {"failed": True}
+        return {"messages": [AIMessage(content=reply, id=answer.id)]}
+
+    def after_respond(state: ChatState) -> str:
+        last = state["messages"][-1]
+        if isinstance(last, AIMessage) and last.tool_calls and not state.get("failed"):
+            return "tools"
+        return END
+
+    graph = StateGraph(ChatState)
+    graph.add_node("prepare", prepare)
+    graph.add_node("recall", recall)
+    graph.add_node("respond", respond)
+    graph.add_node("tools", ToolNode(tools))
+    graph.add_edge(START, "prepare")
+    graph.add_edge("prepare", "recall")
+    graph.add_edge("recall", "respond")
+    graph.add_conditional_edges("respond", after_respond, ["tools", END])
+    graph.add_edge("tools", "respond")
+    return graph.compile(checkpointer=checkpointer)
+
+
+def _tool_rounds(messages: list[AnyMessage]) -> int:
+    """Tool results since the user's last message: a cap so a looping model still answers."""
+    rounds = 0
+    for m in reversed(messages):
+        if isinstance(m, HumanMessage):
+            break
+        if isinstance(m, ToolMessage):
+            rounds += 1
+    return rounds

@@ -1,0 +1,133 @@
+"""The prompt, in the order llama.cpp's prefix cache needs: stable persona first, then what changes.
+
+Layout of the one system message: [persona card + module rules + style examples] (byte-identical
+every turn for a given persona, language and unlock state, so a reused ``Llama`` skips it), then
+[today, rolling summary, recalled memories, answer-language line]; then the recent turns verbatim.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from langchain_core.messages import AnyMessage, SystemMessage
+
+from agent.language import Language
+from personas.card import PersonaCard
+from personas.modules import rules_for
+
+_LABELS: dict[Language, dict[str, str]] = {
+    "ru": {
+        "you_are": "Ты — {name}, тебе {age}. Ты переписываешься с собеседником в мессенджере.",
+        "personality": "Характер",
+        "scenario": "Ситуация",
+        "examples": "Примеры твоего стиля (коротко, живо, по-дружески):",
+        "user": "Собеседник",
+        "today": "Сегодня {date}.",
+        "summary": "Коротко о чём вы говорили раньше:",
+        "answer": "Отвечай по-русски, коротко (1–3 предложения), как живой человек в чате.",
+    },
+    "en": {
+        "you_are": "You are {name}, {age} years old, chatting with the user in a messenger.",
+        "personality": "Personality",
+        "scenario": "Scenario",
+        "examples": "Examples of your style (short, lively, friendly):",
+        "user": "User",
+        "today": "Today is {date}.",
+        "summary": "What you talked about earlier, in short:",
+        "answer": "Answer in English, briefly (1–3 sentences), like a real person in a chat.",
+    },
+}
+
+
+def static_prompt(card: PersonaCard, lang: Language, *, adult_unlocked: bool) -> str:
+    """Everything that does not change from turn to turn: the cacheable prefix."""
+    t = _LABELS.get(lang, _LABELS["ru"])
+    d = card.data
+    user = t["user"].lower() if lang == "ru" else "the user"  # the prompt speaks to the persona as "ты"
+
+    def sub(text: str) -> str:
+        return card.substitute(text.strip(), user_name=user, lang=lang)
+
+    parts = [t["you_are"].format(name=card.name, age=card.age)]
+    for text in (d.system_prompt, d.description):
+        if text.strip():
+            parts.append(sub(text))
+    if d.personality.strip():
+        parts.append(f"{t['personality']}: {sub(d.personality)}")
+    if d.scenario.strip():
+        parts.append(f"{t['scenario']}: {sub(d.scenario)}")
+    parts.append(rules_for(card.module, lang, adult_unlocked=adult_unlocked))
+    examples = card.examples(user_name=user)
+    if examples:
+        lines = [t["examples"]]
+        for user_text, char_text in examples:
+            if user_text:
+                lines.append(f"{t['user']}: {user_text}")
+            lines.append(f"{card.name}: {char_text}")
+        parts.append("\n".join(lines))
+    if d.post_history_instructions.strip():
+        parts.append(sub(d.post_history_instructions))
+    return "\n\n".join(parts)
+
+
+def dynamic_prompt(now: datetime, summary: str, memories: str, lang: Language) -> str:
+    """What this turn knows: the date, the rolling summary, the recalled memories, the language."""
+    t = _LABELS.get(lang, _LABELS["ru"])
+    parts = [t["today"].format(date=now.strftime("%Y-%m-%d"))]
+    if summary.strip():
+        parts.append(f"{t['summary']}\n{summary.strip()}")
+    if memories:
+        parts.append(memories)
+    parts.append(t["answer"])
+    return "\n\n".join(parts)
+
+
+def build_prompt(
+    card: PersonaCard,
+    lang: Language,
+    *,
+    adult_unlocked: bool,
+    now: datetime,
+    summary: str,
+    memories: str,
+    recent: list[AnyMessage],
+) -> list[AnyMessage]:
+    system = (
+        static_prompt(card, lang, adult_unlocked=adult_unlocked)
+        + "\n\n"
+        + dynamic_prompt(now, summary, memories, lang)
+    )
+    return [SystemMessage(content=system), *recent]
+
+
+SUMMARY_PROMPT: dict[Language, str] = {
+    "ru": (
+        "Ниже — начало переписки и прежнее краткое содержание. Обнови краткое содержание: 3–6 коротких "
+        "предложений о том, что собеседник рассказал о себе и о чём вы договорились. Только факты, по-русски."
+    ),
+    "en": (
+        "Below are the earlier messages and the previous summary. Update the summary: 3-6 short sentences "
+        "about what the user told about themselves and what you agreed on. Facts only, in English."
+    ),
+}
+
+APOLOGY: dict[Language, str] = {
+    "ru": (
+        "Ой, у меня сейчас что-то со связью… Твоё сообщение у меня сохранено: "
+        "напиши мне чуть позже, и я отвечу."
+    ),
+    "en": (
+        "Oops, my connection is acting up… I've kept your message: "
+        "write to me again a bit later and I'll answer."
+    ),
+}
+
+TRIMMED_NOTICE: dict[Language, str] = {
+    "ru": "Сообщение очень длинное: я прочитаю первые {n} символов.",
+    "en": "That message is very long: I'll read the first {n} characters.",
+}
+
+EMPTY_NOTICE: dict[Language, str] = {
+    "ru": "Кажется, сообщение пустое. Напиши мне что-нибудь 🙂",
+    "en": "That message looks empty. Write me something 🙂",
+}

@@ -1,0 +1,27 @@
+"""The conversation state LangGraph checkpoints per thread (one thread per user and persona).
+
+``messages`` and ``summary`` persist across turns; the rest is the current turn's input and
+working data, overwritten each turn. Everything here is encrypted at rest by the checkpointer.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, TypedDict
+
+from langchain_core.messages import AnyMessage
+from langgraph.graph.message import add_messages
+
+
+class ChatState(TypedDict, total=False):
+    messages: Annotated[list[AnyMessage], add_messages]
+    summary: str  # rolling summary of turns that left the verbatim window
+    minor_suspected: bool  # the user said they are under 18: never romance or 18+ in this thread
+
+    # the current turn
+    user_id: str
+    persona_id: str
+    flags: dict[str, bool]  # UserFlags as a dict (age_confirmed, adult_opt_in, pro)
+    lang: str
+    canned: str | None  # a reply decided by a safety rule, not the model
+    recalled: list[dict[str, Any]]  # memories placed in the prompt (Recalled as dicts)
+    failed: bool  # the backend failed: the user's message stays unanswered until the next turn

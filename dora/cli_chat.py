@@ -1,0 +1,120 @@
+"""``dora chat``: the terminal chat on the embedded defaults.
+
+On a terminal it streams tokens and reads one message per prompt; when stdin is a pipe it reads one
+message per line and prints each reply followed by a blank line, so it can be scripted. Notices and
+``--show-memory`` output go to stderr, so stdout holds nothing but replies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.prompt import Prompt
+from rich.table import Table
+
+from agent.companion import Companion, TurnEvent
+from dora.config import Settings, load_settings
+from dora.wiring import build_personas, open_companion
+
+err = Console(stderr=True)
+QUIT = {"/quit", "/exit", "/q", "выход"}
+
+
+def chat(
+    user: Annotated[str, typer.Option(help="Who is talking (memory and history are per user).")] = "local",
+    persona: Annotated[str | None, typer.Option(help="Persona id; asked on a terminal when omitted.")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Data folder (DORA_DATA_DIR).")] = None,
+    show_memory: Annotated[
+        bool, typer.Option("--show-memory", help="Print which memories each reply was given, and why.")
+    ] = False,
+) -> None:
+    """Talk to a persona; memory persists across runs."""
+    settings = load_settings(**({"data_dir": data_dir} if data_dir else {}))
+    interactive = sys.stdin.isatty()
+    persona_id = persona or (_pick_persona(settings) if interactive else "dora")
+    build_personas(settings).get(persona_id)  # an unknown id fails now, with the list of known ones
+    asyncio.run(_chat(settings, user, persona_id, interactive, show_memory))
+
+
+def _pick_persona(settings: Settings) -> str:
+    cards = build_personas(settings).list()
+    table = Table(title="С кем поговорим?", show_lines=False)
+    for col in ("#", "id", "имя", "о ком"):
+        table.add_column(col)
+    for n, card in enumerate(cards, start=1):
+        table.add_row(str(n), card.id, card.name, card.tagline("ru"))
+    err.print(table)
+    choice = Prompt.ask("Номер или id", console=err, default="1")
+    if choice.isdigit() and 1 <= int(choice) <= len(cards):
+        return cards[int(choice) - 1].id
+    return choice.strip()
+
+
+async def _chat(settings: Settings, user: str, persona_id: str, interactive: bool, show_memory: bool) -> None:
+    async with open_companion(settings) as companion:
+        if interactive:
+            await _interactive(companion, user, persona_id, show_memory)
+        else:
+            await _scripted(companion, user, persona_id, show_memory)
+        pending = companion.background.pending()
+        if pending and interactive:
+            err.print("[dim]Запоминаю сказанное…[/]")
+
+
+async def _interactive(companion: Companion, user: str, persona_id: str, show_memory: bool) -> None:
+    card = companion.deps.personas.get(persona_id)
+    greeting = await companion.greet(user, persona_id)
+    err.print(f"[dim]Чат с {card.name}. Выход: /quit или Ctrl-D.[/]")
+    if greeting:
+        print(f"{card.name}: {greeting}\n")
+    loop = asyncio.get_running_loop()
+    while True:
+        try:
+            text = await loop.run_in_executor(None, input, "Вы: ")
+        except (EOFError, KeyboardInterrupt):
+            print()
+            return
+        if text.strip().lower() in QUIT:
+            return
+        print(f"{card.name}: ", end="", flush=True)
+        streamed = False
+        async for event in companion.turn(user, persona_id, text):
+            streamed = _show(event, streamed, show_memory, stream=True)
+        print("\n")
+
+
+async def _scripted(companion: Companion, user: str, persona_id: str, show_memory: bool) -> None:
+    for line in sys.stdin:
+        text = line.rstrip("\n")
+        if not text.strip():
+            continue
+        async for event in companion.turn(user, persona_id, text):
+            _show(event, False, show_memory, stream=False)
+        print(flush=True)
+
+
+def _show(event: TurnEvent, streamed: bool, show_memory: bool, *, stream: bool) -> bool:
+    """Print one event; returns whether reply tokens have been printed."""
+    if event.kind == "token":
+        if stream:
+            print(event.text, end="", flush=True)
+            return True
+        return streamed
+    if event.kind == "notice":
+        err.print(f"[yellow]{event.text}[/]")
+        return streamed
+    if not streamed:
+        print(event.text, flush=True)
+    if show_memory:
+        if event.recalled:
+            err.print("[dim]memories given to this reply:[/]")
+            for r in event.recalled:
+                err.print(f"[dim]  {r.line}\n     ({r.kind}; {r.why})[/]")
+        else:
+            err.print("[dim]no memories were given to this reply[/]")
+    return True

@@ -1,0 +1,276 @@
+"""A persona as a SillyTavern Character Card (V2 or V3), with DORA's fields in an extension.
+
+Why the card format: it is what the companion-bot world already writes and shares, so a persona
+made in SillyTavern (or anywhere that exports cards) can be dropped into DORA, and ours can be
+opened there. DORA's own fields (module, age, photos, greetings per language) live under
+``data.extensions.dora``, where other tools keep but ignore them.
+
+Every model here allows extra fields and the card is dumped with ``exclude_unset``, so a card
+read and written again is the same JSON: unknown fields, other tools' extensions and V3-only
+fields survive, and no defaults are invented on the way out.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path, PurePosixPath
+from typing import Annotated, Any, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, PrivateAttr, field_validator
+
+from personas.modules import Module, normalize_lang
+
+SPEC_V2: Final = "chara_card_v2"
+SPEC_V3: Final = "chara_card_v3"
+Spec = Literal["chara_card_v2", "chara_card_v3"]
+MIN_AGE = 18
+ID_PATTERN = r"^[a-z0-9_-]+$"
+
+# SillyTavern's macros are case-insensitive; <USER>/<BOT> are the legacy spellings.
+_CHAR_MACRO = re.compile(r"\{\{char\}\}|<bot>", re.IGNORECASE)
+_USER_MACRO = re.compile(r"\{\{user\}\}|<user>", re.IGNORECASE)
+_START = re.compile(r"^\s*<start>\s*$", re.IGNORECASE | re.MULTILINE)
+_DEFAULT_USER = {"ru": "ты", "en": "you"}
+
+
+def _localized(value: Any) -> str | dict[str, str]:
+    """Text, or text per language (``{"ru": ..., "en": ...}``); kept in the form it came in.
+
+    A plain validator rather than a ``str | dict`` union, so a wrong value gives one error at the
+    field's own path instead of one per union member.
+    """
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        return value
+    raise ValueError("must be text or a map of language to text, e.g. {'ru': '...', 'en': '...'}")
+
+
+Localized = Annotated[str | dict[str, str], PlainValidator(_localized)]
+
+
+def pick_language(value: str | dict[str, str], lang: str) -> str:
+    """The text for ``lang`` from a :data:`Localized` value: exact, then base, then ru/en, then any."""
+    if isinstance(value, str):
+        return value
+    if not value:
+        return ""
+    for key in (lang, normalize_lang(lang), "ru", "en"):
+        if value.get(key):
+            return value[key]
+    return next(iter(value.values()))
+
+
+class _Open(BaseModel):
+    """Base for card parts: unknown fields are kept, nothing is renamed or coerced silently."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+
+class Photo(_Open):
+    """One picture the persona can send; ``file`` is relative to the card's folder."""
+
+    file: str
+    caption: Localized = ""
+    tags: list[str] = Field(default_factory=list)
+    pro: bool = False
+
+    @field_validator("file")
+    @classmethod
+    def _inside_card_folder(cls, value: str) -> str:
+        # Cards come from the internet; a photo path must not reach outside the card's folder,
+        # or an imported card could make the bot send /etc/passwd or the master key.
+        path = PurePosixPath(value.replace("\\", "/"))
+        if not value.strip() or path.is_absolute() or ".." in path.parts or re.match(r"^[A-Za-z]:", value):
+            raise ValueError("must be a relative path inside the card's folder (no '..', not absolute)")
+        return value
+
+    def caption_for(self, lang: str) -> str:
+        return pick_language(self.caption, lang)
+
+
+def _adult_age(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"must be a whole number of years, got {value!r}")
+    if value < MIN_AGE:
+        raise ValueError(f"adults only: must be {MIN_AGE} or older, got {value}")
+    return value
+
+
+class DoraExtension(_Open):
+    """``data.extensions.dora``: what DORA needs beyond the SillyTavern fields."""
+
+    id: str = Field(pattern=ID_PATTERN)
+    module: Module
+    age: Annotated[int, PlainValidator(_adult_age)]
+    languages: list[str] = Field(default_factory=lambda: ["ru"], min_length=1)
+    greetings: dict[str, str] = Field(default_factory=dict)
+    tagline: dict[str, str] = Field(default_factory=dict)
+    adult_content: bool = False
+    photos: list[Photo] = Field(default_factory=list)
+
+
+class CardExtensions(_Open):
+    dora: DoraExtension
+
+
+class CardData(_Open):
+    """``data``: the SillyTavern V2 fields (V3 adds more; they are kept as extras)."""
+
+    name: str = Field(min_length=1)
+    description: str = ""
+    personality: str = ""
+    scenario: str = ""
+    first_mes: str = ""
+    mes_example: str = ""
+    creator_notes: str = ""
+    system_prompt: str = ""
+    post_history_instructions: str = ""
+    alternate_greetings: list[str] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list)
+    creator: str = ""
+    character_version: str = ""
+    extensions: CardExtensions
+
+
+class PersonaCard(_Open):
+    """A validated persona card with the accessors the agent and the bot need.
+
+    ``base_dir`` (set by the loader) is the folder that photo paths are relative to; a card built
+    from a dict in memory has none, and asking it for a photo's path is an error.
+    """
+
+    spec: Spec
+    spec_version: str = Field(pattern=r"^[23]\.\d+$")
+    data: CardData
+
+    _base_dir: Path | None = PrivateAttr(default=None)
+
+    # -- construction and export -------------------------------------------------------------------
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], base_dir: Path | None = None) -> PersonaCard:
+        """Validate ``raw``; raises pydantic's ``ValidationError`` (the loader turns it into CardError)."""
+        card = cls.model_validate(raw)
+        card._base_dir = base_dir
+        return card
+
+    def to_dict(self, spec: Spec | None = None) -> dict[str, Any]:
+        """The card as JSON-ready data, exactly as it was read (unless ``spec`` converts it).
+
+        Converting only relabels ``spec``/``spec_version``: V3 readers accept V2's fields, V2 readers
+        ignore V3's extras, and nothing is lost either way.
+        """
+        out = self.model_dump(mode="json", exclude_unset=True, by_alias=True)
+        if spec is not None:
+            out["spec"], out["spec_version"] = spec, "3.0" if spec == SPEC_V3 else "2.0"
+        return out
+
+    @property
+    def base_dir(self) -> Path | None:
+        return self._base_dir
+
+    def with_base_dir(self, base_dir: Path | None) -> PersonaCard:
+        card = self.model_copy(deep=True)
+        card._base_dir = base_dir
+        return card
+
+    # -- accessors ---------------------------------------------------------------------------------
+
+    @property
+    def dora(self) -> DoraExtension:
+        return self.data.extensions.dora
+
+    @property
+    def id(self) -> str:
+        return self.dora.id
+
+    @property
+    def name(self) -> str:
+        return self.data.name
+
+    @property
+    def module(self) -> Module:
+        return self.dora.module
+
+    @property
+    def age(self) -> int:
+        return self.dora.age
+
+    @property
+    def languages(self) -> list[str]:
+        return self.dora.languages
+
+    @property
+    def adult_content(self) -> bool:
+        return self.dora.adult_content
+
+    def allows_adult(self, user_unlocked: bool) -> bool:
+        """Explicit text needs all three: a partner persona, a card that allows it, a user who unlocked it."""
+        return user_unlocked and self.adult_content and self.module is Module.PARTNER
+
+    def substitute(self, text: str, user_name: str | None = None, lang: str = "ru") -> str:
+        """SillyTavern macros: ``{{char}}`` → the persona's name, ``{{user}}`` → the user's name or "ты"."""
+        user = user_name or _DEFAULT_USER.get(normalize_lang(lang), "you")
+        text = _CHAR_MACRO.sub(lambda _: self.name, text)
+        return _USER_MACRO.sub(lambda _: user, text)
+
+    def greeting(self, lang: str, user_name: str | None = None) -> str:
+        """The first message in ``lang``; the card's ``first_mes`` when there is none for it."""
+        greetings = self.dora.greetings
+        text = greetings.get(lang) or greetings.get(normalize_lang(lang)) or self.data.first_mes
+        return self.substitute(text, user_name, lang)
+
+    def tagline(self, lang: str) -> str:
+        """A one-line pitch for the persona picker; falls back to the first line of the description."""
+        if self.dora.tagline:
+            return pick_language(self.dora.tagline, lang)
+        return self.data.description.strip().split("\n", 1)[0]
+
+    def examples(self, user_name: str | None = None) -> list[tuple[str, str]]:
+        """``mes_example`` as (user_text, char_text) pairs, macros substituted.
+
+        SillyTavern's format: blocks separated by ``<START>``, turns begin with ``{{user}}:`` or
+        ``{{char}}:`` (also ``<USER>:``/``<BOT>:`` or the persona's name), a turn may run over
+        several lines. Consecutive turns by the same speaker are joined with a newline; a reply
+        without a question before it gets an empty user text; a question left without a reply at
+        the end of a block is dropped. Pairs never span blocks.
+        """
+        char_prefix = re.compile(rf"^\s*(?:\{{\{{char\}}\}}|<bot>|{re.escape(self.name)})\s*:\s?", re.I)
+        user_prefix = re.compile(r"^\s*(?:\{\{user\}\}|<user>)\s*:\s?", re.I)
+        pairs: list[tuple[str, str]] = []
+        for block in _START.split(self.data.mes_example):
+            turns: list[list[str]] = []  # [speaker, text]
+            for line in block.splitlines():
+                if m := user_prefix.match(line):
+                    speaker, text = "user", line[m.end() :]
+                elif m := char_prefix.match(line):
+                    speaker, text = "char", line[m.end() :]
+                elif turns:
+                    turns[-1][1] += "\n" + line
+                    continue
+                else:
+                    continue  # text before the first turn: notes, not dialogue
+                if turns and turns[-1][0] == speaker:
+                    turns[-1][1] += "\n" + text
+                else:
+                    turns.append([speaker, text])
+            user_text: str | None = None
+            for speaker, text in turns:
+                text = self.substitute(text.strip(), user_name)
+                if speaker == "user":
+                    user_text = text
+                else:
+                    pairs.append((user_text or "", text))
+                    user_text = None
+        return pairs
+
+    def photos(self, include_pro: bool, *, tag: str | None = None) -> list[Photo]:
+        """The photos a user may get: free ones, plus PRO-only ones when ``include_pro``; by ``tag``."""
+        return [p for p in self.dora.photos if (include_pro or not p.pro) and (tag is None or tag in p.tags)]
+
+    def photo_path(self, photo: Photo) -> Path:
+        """Where ``photo``'s file is on disk (relative to the card's folder)."""
+        if self._base_dir is None:
+            raise ValueError(f"persona {self.id!r} was not loaded from a folder; its photos have no path")
+        return self._base_dir / photo.file

@@ -1,0 +1,237 @@
+"""Reading and writing persona cards: JSON files and SillyTavern PNG cards.
+
+A PNG card is an ordinary picture with the card in text chunks: ``chara`` holds base64 of the V2
+JSON and ``ccv3`` base64 of the V3 JSON. We write both, so old and new readers each find theirs,
+and read ``ccv3`` first because it is the newer, richer one.
+
+Every failure is a :class:`CardError` whose message names the file and the field (``data.name:
+field required``), because the person reading it is an operator who dropped a card into a folder
+and needs to know what to fix, not a stack trace from pydantic.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+import struct
+import tempfile
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, ImageDraw
+from PIL.PngImagePlugin import PngInfo
+from pydantic import ValidationError
+
+from personas.card import SPEC_V2, SPEC_V3, PersonaCard, Spec
+from personas.modules import Module
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+CARD_CHUNKS = ("ccv3", "chara")  # in order of preference
+MAX_CARD_BYTES = 16 * 1024 * 1024  # a card with a big lorebook is a few MB; more is not a card
+MAX_FILE_BYTES = 64 * 1024 * 1024  # a PNG card is a picture plus the card
+
+
+class CardError(ValueError):
+    """A card that cannot be read or is not valid; ``field`` is the first offending field's path."""
+
+    def __init__(self, source: str, problems: list[tuple[str, str]]) -> None:
+        self.source, self.problems = source, problems
+        self.field = problems[0][0] if problems else ""
+        details = "; ".join(f"{field}: {msg}" if field else msg for field, msg in problems)
+        super().__init__(f"card {source!r}: {details}")
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    """``('data', 'extensions', 'dora', 'photos', 0, 'file')`` → ``data.extensions.dora.photos[0].file``."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _message(error: dict[str, Any]) -> str:
+    kind = error["type"]
+    if kind == "missing":
+        return "field required"
+    if kind == "enum" and error["loc"][-1:] == ("module",):
+        return "must be one of " + ", ".join(m.value for m in Module)
+    if kind == "literal_error" and error["loc"] == ("spec",):
+        return f"must be {SPEC_V2!r} or {SPEC_V3!r} (a Character Card V2 or V3)"
+    if kind == "string_pattern_mismatch" and error["loc"][-1:] == ("id",):
+        return "must be a slug: lowercase latin letters, digits, '_' and '-'"
+    msg = error["msg"].removeprefix("Value error, ")
+    return msg[:1].lower() + msg[1:]
+
+
+def validation_problems(exc: ValidationError) -> list[tuple[str, str]]:
+    return [(_field_path(tuple(e["loc"])), _message(e)) for e in exc.errors()]
+
+
+def card_from_dict(raw: Any, source: str, base_dir: Path | None = None) -> PersonaCard:
+    """Validate already-parsed card data; ``source`` names it in error messages."""
+    if not isinstance(raw, dict):
+        raise CardError(source, [("", "a card must be a JSON object")])
+    try:
+        return PersonaCard.from_dict(raw, base_dir=base_dir)
+    except ValidationError as exc:
+        raise CardError(source, validation_problems(exc)) from exc
+
+
+def _parse_json(text: bytes | str, source: str, what: str = "") -> Any:
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CardError(source, [(what, f"not valid JSON ({exc})")]) from exc
+
+
+# -- PNG chunks -------------------------------------------------------------------------------------
+
+
+def _inflate(data: bytes) -> bytes:
+    """zlib-decompress at most MAX_CARD_BYTES, so a tiny compressed chunk cannot fill the memory."""
+    return zlib.decompressobj().decompress(data, MAX_CARD_BYTES)
+
+
+def iter_png_text(data: bytes) -> Iterator[tuple[str, bytes]]:
+    """(keyword, text) for each tEXt, zTXt and iTXt chunk.
+
+    Read by hand rather than through Pillow: we need no pixels, chunks after the image data count,
+    and Pillow's safety cap on text chunks (1 MB) is smaller than a card with a lorebook.
+    """
+    if not data.startswith(PNG_SIGNATURE):
+        raise ValueError("not a PNG file")
+    pos = len(PNG_SIGNATURE)
+    while pos + 8 <= len(data):
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        body = data[pos + 8 : pos + 8 + length]
+        pos += 12 + length
+        if len(body) < length:
+            raise ValueError("the PNG is truncated")
+        if kind == b"IEND":
+            return
+        if kind == b"tEXt":
+            key, _, text = body.partition(b"\0")
+            yield key.decode("latin-1"), text
+        elif kind == b"zTXt":
+            key, _, rest = body.partition(b"\0")
+            yield key.decode("latin-1"), _inflate(rest[1:])
+        elif kind == b"iTXt":
+            key, _, rest = body.partition(b"\0")
+            compressed, rest = rest[0], rest[2:]
+            _lang, _, rest = rest.partition(b"\0")
+            _translated, _, text = rest.partition(b"\0")
+            yield key.decode("latin-1"), _inflate(text) if compressed else text
+
+
+def _card_json_from_png(path: Path) -> tuple[Any, str]:
+    source = str(path)
+    try:
+        chunks = dict(iter_png_text(path.read_bytes()))
+    except (ValueError, zlib.error) as exc:
+        raise CardError(source, [("", f"unreadable PNG ({exc})")]) from exc
+    for key in CARD_CHUNKS:
+        if key in chunks:
+            try:
+                text = base64.b64decode(chunks[key].strip(), validate=True)
+            except (binascii.Error, ValueError) as exc:
+                raise CardError(source, [(key, "PNG chunk is not valid base64")]) from exc
+            return _parse_json(text, source, f"{key} chunk"), key
+    raise CardError(source, [("", "the PNG holds no character card (no 'ccv3' or 'chara' text chunk)")])
+
+
+def is_card_png(path: str | Path) -> bool:
+    """Whether a PNG carries a card, so a folder can hold plain pictures next to PNG cards."""
+    try:
+        return any(key in CARD_CHUNKS for key, _ in iter_png_text(Path(path).read_bytes()))
+    except (OSError, ValueError, zlib.error):
+        return False
+
+
+# -- public API ------------------------------------------------------------------------------------
+
+
+def load_card(path: str | Path) -> PersonaCard:
+    """A card from a ``.json`` or ``.png`` file; photo paths resolve against the file's folder."""
+    path = Path(path)
+    source = str(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".json", ".png"):
+        raise CardError(source, [("", "a card must be a .json or .png file")])
+    try:
+        limit = MAX_CARD_BYTES if suffix == ".json" else MAX_FILE_BYTES
+        if path.stat().st_size > limit:
+            raise CardError(source, [("", f"too large for a card (over {limit // 2**20} MB)")])
+        raw = _parse_json(path.read_bytes(), source) if suffix == ".json" else _card_json_from_png(path)[0]
+    except OSError as exc:
+        raise CardError(source, [("", f"cannot read the file ({exc.strerror or exc})")]) from exc
+    return card_from_dict(raw, source, base_dir=path.parent.resolve())
+
+
+def card_json(card: PersonaCard, spec: Spec | None = None) -> str:
+    """The card as pretty JSON text (UTF-8 Russian kept readable, not \\u-escaped)."""
+    return json.dumps(card.to_dict(spec), ensure_ascii=False, indent=2) + "\n"
+
+
+def _write_atomic(path: Path, write: Any) -> None:
+    """Write through a temp file in the same folder, so a crash never leaves half a card behind."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def export_card_json(card: PersonaCard, path: str | Path) -> Path:
+    """Write the card as JSON, exactly as read (no spec conversion)."""
+    path = Path(path)
+    _write_atomic(path, lambda fh: fh.write(card_json(card).encode("utf-8")))
+    return path
+
+
+def _placeholder(card: PersonaCard) -> Image.Image:
+    """A plain picture for a card without photos, so every card can still become a PNG."""
+    img = Image.new("RGB", (512, 512), (64, 56, 96))
+    ImageDraw.Draw(img).text((24, 472), card.name, fill=(255, 255, 255))
+    return img
+
+
+def _card_image(card: PersonaCard, image: Image.Image | str | Path | None) -> Image.Image:
+    if isinstance(image, Image.Image):
+        return image
+    if image is None:
+        photos = card.dora.photos
+        if not photos or card.base_dir is None or not card.photo_path(photos[0]).is_file():
+            return _placeholder(card)
+        image = card.photo_path(photos[0])
+    with Image.open(image) as img:
+        img.load()
+        return img.copy()
+
+
+def export_card_png(
+    card: PersonaCard, path: str | Path, image: Image.Image | str | Path | None = None
+) -> Path:
+    """Write a SillyTavern PNG card: ``image`` (default: the card's first photo) with both chunks.
+
+    Photo paths stay relative to the card's original folder; copy the photos next to the PNG if it
+    should be loaded by DORA elsewhere.
+    """
+    path = Path(path)
+    img = _card_image(card, image)
+    if img.mode not in ("RGB", "RGBA", "L", "LA", "P"):
+        img = img.convert("RGBA")
+    info = PngInfo()
+    chunks: tuple[tuple[str, Spec], ...] = (("chara", SPEC_V2), ("ccv3", SPEC_V3))
+    for key, spec in chunks:
+        payload = base64.b64encode(card_json(card, spec).encode("utf-8")).decode("ascii")
+        info.add_text(key, payload)
+    _write_atomic(path, lambda fh: img.save(fh, format="PNG", pnginfo=info, optimize=True))
+    return path
