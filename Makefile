@@ -28,9 +28,9 @@ setup: $(VENV)/.installed
 models: setup
 	$(BIN)/dora models fetch
 
+# The main job: the terminal chat on the embedded defaults (local GGUF, embedded Chroma, SQLite).
 chat: models
-	@echo "DORA is set up: models in ./data/models. The terminal chat ('dora chat') lands with the agent;"
-	@echo "until then try: $(BIN)/dora eval locomo ../shared/locomo10.json   or   $(BIN)/dora bench memory"
+	$(BIN)/dora chat
 
 test: setup
 	$(BIN)/python -m pytest -q

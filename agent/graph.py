@@ -82,6 +82,7 @@ def _clean_reply(text: str, persona_name: str) -> str:
 
 def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver | None = None) -> Any:
     tools = make_tools(lambda: deps.memory)
+    writes: dict[str, asyncio.Future[Any]] = {}  # episode writes in flight, by message id
 
     def prepare(state: ChatState) -> dict[str, Any]:
         text = _text(_last_human(state["messages"]))
@@ -105,8 +106,15 @@ def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver | None = None
             query = f"{_text(humans[-2])} {query}"
         persona, user_id = state["persona_id"], state["user_id"]
         visible = {m.id for m in recent_window(messages, deps.history_token_budget)}
+        context = [_text(m) for m in humans[-3:-1]]
         found = await asyncio.to_thread(
             deps.memory.search, user_id, query, k=deps.memory_top_k + 4, persona=persona
+        )
+        # the message is stored while the model answers (embedding it takes as long as the search:
+        # off the first-token path); `respond` waits for it before the turn ends
+        episode = EpisodeIn(text=_text(human), message_id=human.id, persona=persona, context=context)
+        writes[human.id or ""] = asyncio.ensure_future(
+            asyncio.to_thread(deps.memory.add_episodes, user_id, [episode])
         )
         # an episode still in the verbatim window is already in the prompt: don't repeat it
         found = [
@@ -114,16 +122,19 @@ def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver | None = None
             for f in found
             if not (f.memory.kind == MemoryKind.EPISODE and set(f.memory.source_message_ids) & visible)
         ][: deps.memory_top_k]
-        context = [_text(m) for m in humans[-3:-1]]
-        await asyncio.to_thread(
-            deps.memory.add_episodes,
-            user_id,
-            [EpisodeIn(text=_text(human), message_id=human.id, persona=persona, context=context)],
-        )
         lines = recalled_lines(found, datetime.now(UTC), state.get("lang", "ru"))
         return {"recalled": [asdict(r) for r in lines]}
 
     async def respond(state: ChatState) -> dict[str, Any]:
+        """The reply; the turn ends only once the user's message is safely stored."""
+        write = writes.pop(_last_human(state["messages"]).id or "", None)
+        try:
+            return await _respond(state)
+        finally:
+            if write is not None:
+                await write  # a store failure surfaces here, after the reply is complete
+
+    async def _respond(state: ChatState) -> dict[str, Any]:
         if state.get("canned"):
             return {"messages": [AIMessage(content=state["canned"])]}
         card = deps.personas.get(state["persona_id"])

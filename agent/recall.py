@@ -77,7 +77,7 @@ def recalled_lines(items: list[ScoredMemory], now: datetime, lang: Language) -> 
         m = item.memory
         stamp = when(m.valid_from if m.kind == MemoryKind.FACT else m.created_at, now, lang)
         if m.kind == MemoryKind.FACT:
-            line = f"- {m.text} ({'known since' if lang == 'en' else 'знаешь с'} {stamp})"
+            line = f"- {m.text} ({stamp})"
         else:
             said = "they told you" if lang == "en" else "собеседник написал тебе"
             line = f"- {stamp} {said}: «{m.text}»"

@@ -5,7 +5,10 @@ through tool calls, like a real server."""
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 import threading
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -367,3 +370,55 @@ def test_wipe_removes_conversations_and_memory(settings, embeddings, model, scri
     assert any(BUBLIK in m["text"] for m in exported["conversations"]["dora"]["messages"])
     assert report["threads"] == 2 and after == [] and exported_after["conversations"] == {}
     assert not exported_after["memory"].get("episodes")
+
+
+POSTGRES_URL = os.environ.get("DORA_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def _postgres_up() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 5432), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _postgres_up(), reason="PostgreSQL is not running on 127.0.0.1:5432")
+def test_postgres_checkpoints_are_encrypted_and_persist(tmp_path, embeddings, model, script):
+    import psycopg
+
+    settings = Settings(data_dir=tmp_path / "data", postgres_url=POSTGRES_URL)
+    user = f"pg-{uuid.uuid4().hex[:8]}"
+
+    async def first() -> str:
+        async with companion_ctx(settings, embeddings, model) as c:
+            await talk(c, BUBLIK, user=user)
+            return c.thread_id(user, "dora")
+
+    thread = run(first())
+
+    async def second() -> list[Any]:
+        async with companion_ctx(settings, embeddings, model) as c:
+            await talk(c, "Как зовут моего кота?", user=user)
+            return await c.messages(user, "dora")
+
+    messages = run(second())
+    assert [m.type for m in messages] == ["human", "ai", "human", "ai"]
+    stored: list[bytes] = []
+    with psycopg.connect(POSTGRES_URL) as conn:
+        for query in (
+            "select blob from checkpoint_blobs where thread_id = %s",
+            "select blob from checkpoint_writes where thread_id = %s",
+            "select convert_to(checkpoint::text || metadata::text, 'UTF8') from checkpoints where thread_id = %s",
+        ):
+            stored += [bytes(row[0]) for row in conn.execute(query, (thread,)) if row[0] is not None]
+    assert len(stored) > 3
+    for data in stored:
+        assert "Бублик".encode() not in data and "Максим".encode() not in data
+
+    async def wipe() -> list[Any]:
+        async with companion_ctx(settings, embeddings, model) as c:
+            await c.wipe_user(user)
+            return await c.messages(user, "dora")
+
+    assert run(wipe()) == []
