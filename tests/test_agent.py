@@ -409,7 +409,8 @@ def test_postgres_checkpoints_are_encrypted_and_persist(tmp_path, embeddings, mo
         for query in (
             "select blob from checkpoint_blobs where thread_id = %s",
             "select blob from checkpoint_writes where thread_id = %s",
-            "select convert_to(checkpoint::text || metadata::text, 'UTF8') from checkpoints where thread_id = %s",
+            "select convert_to(checkpoint::text || metadata::text, 'UTF8') from checkpoints "
+            "where thread_id = %s",
         ):
             stored += [bytes(row[0]) for row in conn.execute(query, (thread,)) if row[0] is not None]
     assert len(stored) > 3

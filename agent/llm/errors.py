@@ -33,6 +33,14 @@ def _library_failures() -> tuple[type[BaseException], ...]:
     except ImportError:  # pragma: no cover - openai comes with langchain-openai
         pass
     try:
+        from langchain_core import exceptions as lc
+
+        # provider-neutral classes that LangChain integrations raise (langchain-core >= 1.8)
+        names = ("ModelAPIError", "ModelConnectionError", "ModelTimeoutError", "ModelRateLimitError")
+        types += [getattr(lc, n) for n in names if hasattr(lc, n)]
+    except ImportError:  # pragma: no cover
+        pass
+    try:
         import httpx
 
         types.append(httpx.TransportError)  # connect/read/write timeouts, refused, dropped connections
@@ -52,7 +60,9 @@ def is_backend_failure(exc: BaseException) -> bool:
     """True when ``exc`` (or one it was raised ``from``) means the LLM backend failed.
 
     Recognised: our :class:`LLMUnavailableError` family, ``openai.APIConnectionError`` (and its
-    ``APITimeoutError``), ``openai.InternalServerError`` (5xx), ``openai.RateLimitError``, any
+    ``APITimeoutError``), ``openai.InternalServerError`` (5xx), ``openai.RateLimitError``,
+    LangChain's ``ModelAPIError`` / ``ModelConnectionError`` / ``ModelTimeoutError`` /
+    ``ModelRateLimitError`` (what langchain-openai raises, subclasses of the openai ones), any
     ``httpx.TransportError`` and 5xx ``httpx.HTTPStatusError``, and the builtin
     ``ConnectionError`` / ``TimeoutError``. A parsing error or a 4xx (bad request, wrong key)
     is not a backend failure: it is a bug or a configuration error and should be seen as one.
