@@ -126,19 +126,20 @@ class Companion:
         }
         config = self._config(user_id, persona_id)
         final: dict[str, Any] = {}
-        async for mode, payload in self.graph.astream(inputs, config, stream_mode=["messages", "values"]):
-            if mode == "values":
-                final = payload
-                continue
-            chunk, meta = payload
-            if (
-                meta.get("langgraph_node") == "respond"
-                and isinstance(chunk, AIMessageChunk)
-                and isinstance(chunk.content, str)
-                and chunk.content
-                and not chunk.tool_call_chunks
-            ):
-                yield TurnEvent("token", chunk.content)
+        async with self.background.replying():
+            async for mode, payload in self.graph.astream(inputs, config, stream_mode=["messages", "values"]):
+                if mode == "values":
+                    final = payload
+                    continue
+                chunk, meta = payload
+                if (
+                    meta.get("langgraph_node") == "respond"
+                    and isinstance(chunk, AIMessageChunk)
+                    and isinstance(chunk.content, str)
+                    and chunk.content
+                    and not chunk.tool_call_chunks
+                ):
+                    yield TurnEvent("token", chunk.content)
         lang = final.get("lang", lang)
         recalled = [Recalled(**r) for r in final.get("recalled", [])]
         if final.get("failed"):

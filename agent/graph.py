@@ -22,7 +22,7 @@ from langgraph.prebuilt import ToolNode
 
 from agent.language import detect_language
 from agent.llm.errors import LLMTimeoutError
-from agent.prompts import build_prompt
+from agent.prompts import build_prompt, stop_sequences
 from agent.recall import Recalled, memory_block, recalled_lines
 from agent.safety import (
     UserFlags,
@@ -163,7 +163,7 @@ def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver | None = None
             llm = llm.bind_tools(tools)
         for attempt in range(deps.retries + 1):
             try:
-                answer = await llm.ainvoke(prompt)
+                answer = await llm.ainvoke(prompt, stop=stop_sequences(card))
                 break
             except LLMTimeoutError:
                 log.warning("agent: the chat model timed out mid-reply")

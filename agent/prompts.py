@@ -20,7 +20,12 @@ _LABELS: dict[Language, dict[str, str]] = {
         "you_are": "Ты — {name}, тебе {age}. Ты переписываешься с собеседником в мессенджере.",
         "personality": "Характер",
         "scenario": "Ситуация",
-        "examples": "Примеры твоего стиля (коротко, живо, по-дружески):",
+        "examples": (
+            "Примеры твоего стиля (это не ваш разговор и не факты о собеседнике: не повторяй их, "
+            "бери только тон и длину):"
+        ),
+        "female": "Ты женщина: о себе говори в женском роде (я рада, я устала).",
+        "male": "Ты мужчина: о себе говори в мужском роде (я рад, я устал).",
         "user": "Собеседник",
         "today": "Сегодня {date}.",
         "summary": "Коротко о чём вы говорили раньше:",
@@ -30,7 +35,12 @@ _LABELS: dict[Language, dict[str, str]] = {
         "you_are": "You are {name}, {age} years old, chatting with the user in a messenger.",
         "personality": "Personality",
         "scenario": "Scenario",
-        "examples": "Examples of your style (short, lively, friendly):",
+        "examples": (
+            "Examples of your style (not your real conversation and not facts about the user: "
+            "never repeat them, take only the tone and length):"
+        ),
+        "female": "You are a woman.",
+        "male": "You are a man.",
         "user": "User",
         "today": "Today is {date}.",
         "summary": "What you talked about earlier, in short:",
@@ -49,6 +59,8 @@ def static_prompt(card: PersonaCard, lang: Language, *, adult_unlocked: bool) ->
         return card.substitute(text.strip(), user_name=user, lang=lang)
 
     parts = [t["you_are"].format(name=card.name, age=card.age)]
+    if card.dora.gender:
+        parts[0] += " " + t[card.dora.gender]
     for text in (d.system_prompt, d.description):
         if text.strip():
             parts.append(sub(text))
@@ -80,6 +92,11 @@ def dynamic_prompt(now: datetime, summary: str, memories: str, lang: Language) -
         parts.append(memories)
     parts.append(t["answer"])
     return "\n\n".join(parts)
+
+
+def stop_sequences(card: PersonaCard) -> list[str]:
+    """Where a small model starts writing the dialogue's next lines itself, the reply is over."""
+    return [f"\n{_LABELS['ru']['user']}:", f"\n{_LABELS['en']['user']}:", f"\n{card.name}:"]
 
 
 def build_prompt(

@@ -7,6 +7,7 @@ reach any index, so the index holds no readable words.
 
 from __future__ import annotations
 
+import logging
 import re
 from functools import lru_cache
 
@@ -16,6 +17,9 @@ import pymorphy3
 import Stemmer
 
 from memory.text import LEXICAL_MAX_CHARS
+
+# bm25s sets its own logger to DEBUG at import and logs every index build; that is noise here.
+logging.getLogger("bm25s").setLevel(logging.WARNING)
 
 _WORD = re.compile(r"[а-яё]+|[a-z]+(?:'[a-z]+)?|\d+", re.IGNORECASE)
 _SKIP_POS = {"PREP", "CONJ", "PRCL", "INTJ"}

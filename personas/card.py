@@ -107,6 +107,8 @@ class DoraExtension(_Open):
     greetings: dict[str, str] = Field(default_factory=dict)
     tagline: dict[str, str] = Field(default_factory=dict)
     adult_content: bool = False
+    # grammatical gender for Russian ("я устала" / "я устал"): small models guess it wrong otherwise
+    gender: Literal["female", "male"] | None = None
     photos: list[Photo] = Field(default_factory=list)
 
 
