@@ -21,6 +21,7 @@ from agent.background import BackgroundQueue
 from agent.checkpoint import vacuum
 from agent.graph import AgentDeps, build_graph
 from agent.language import detect_language
+from agent.llm.structured import structured
 from agent.prompts import APOLOGY, EMPTY_NOTICE, TRIMMED_NOTICE
 from agent.recall import Recalled
 from agent.safety import UserFlags
@@ -158,7 +159,9 @@ class Companion:
         if self._writer is None:
             llm = self.deps.llm_for("memory")
             self._writer = MemoryWriter(
-                self.deps.memory, FactExtractor(llm), Reconciler(self.deps.memory, llm)
+                self.deps.memory,
+                FactExtractor(llm, structure=structured),
+                Reconciler(self.deps.memory, llm, structure=structured),
             )
         return self._writer
 

@@ -165,10 +165,13 @@ def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver | None = None
             try:
                 answer = await llm.ainvoke(prompt, stop=stop_sequences(card))
                 break
-            except LLMTimeoutError:
-                log.warning("agent: the chat model timed out mid-reply")
-                return {"failed": True}
+            except (LLMTimeoutError, TimeoutError) as exc:
+                log.warning("agent: the chat model timed out (%s)", type(exc).__name__)
+                return {"failed": True}  # tokens may have gone out already: no retry
             except Exception as exc:  # a backend that is down, crashed, or returned garbage
+                if "Timeout" in type(exc).__name__:  # e.g. openai's APITimeoutError on a stalled stream
+                    log.warning("agent: the chat model timed out (%s)", type(exc).__name__)
+                    return {"failed": True}
                 log.warning("agent: chat model failed (%s), attempt %d", type(exc).__name__, attempt + 1)
                 if attempt == deps.retries:
                     return {"failed": True}

@@ -301,7 +301,7 @@ def memory_search(
 
 def run() -> None:
     """The console script: expected failures become one clear line and exit code 1, not a traceback."""
-    from agent.llm.errors import LLMUnavailableError
+    from agent.llm.errors import LLMConfigError, LLMUnavailableError
     from dora.model_fetch import FetchError, ModelMissingError
     from memory.chroma_store import StoreUnavailableError
     from memory.crypto import CryptoError
@@ -322,6 +322,7 @@ def run() -> None:
         CardError,
         PersonaNotFoundError,
         LLMUnavailableError,
+        LLMConfigError,
     ) as exc:
         console.print(f"[bold red]error:[/] {exc}")
         sys.exit(1)

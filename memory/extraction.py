@@ -10,10 +10,12 @@ and most of its content words, must occur in the user's own messages, compared a
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_core.runnables import Runnable
 from pydantic import BaseModel, Field
 
 from memory.lexical import lemmas
@@ -105,11 +107,20 @@ def is_grounded(fact: str, messages: Sequence[str], min_share: float = 0.5) -> b
     return grounded / len(content) >= min_share
 
 
+Structurer = Callable[[BaseChatModel, type[BaseModel]], Runnable[Any, Any]]
+"""How to get structured output from a model: backends differ (a JSON-schema grammar locally, a
+forced tool call on OpenAI-compatible servers), and the caller that built the model knows which."""
+
+
+def _default_structure(llm: BaseChatModel, schema: type[BaseModel]) -> Runnable[Any, Any]:
+    return llm.with_structured_output(schema)
+
+
 class FactExtractor:
     """Asks the LLM for facts in one call and keeps only the grounded ones."""
 
-    def __init__(self, llm: BaseChatModel) -> None:
-        self._structured = llm.with_structured_output(ExtractedFacts)
+    def __init__(self, llm: BaseChatModel, structure: Structurer | None = None) -> None:
+        self._structured = (structure or _default_structure)(llm, ExtractedFacts)
 
     def extract(self, messages: Sequence[str]) -> list[CandidateFact]:
         """Grounded candidate facts from the user's ``messages``; raises if the LLM fails (caller retries)."""

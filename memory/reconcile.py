@@ -16,7 +16,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 from pydantic import BaseModel, Field
 
-from memory.extraction import CandidateFact
+from memory.extraction import CandidateFact, Structurer, _default_structure
 from memory.lexical import lemmas
 from memory.models import Memory
 from memory.store import MemoryStore
@@ -79,9 +79,10 @@ class Reconciler:
         neighbours: int = 5,
         duplicate_cosine: float = 0.95,
         duplicate_overlap: float = 0.75,
+        structure: Structurer | None = None,
     ) -> None:
         self.store = store
-        self._structured = llm.with_structured_output(ReconcileDecision)
+        self._structured = (structure or _default_structure)(llm, ReconcileDecision)
         self.neighbours = neighbours
         self.duplicate_cosine = duplicate_cosine
         self.duplicate_overlap = duplicate_overlap

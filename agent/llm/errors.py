@@ -10,7 +10,13 @@ those too, walking the exception chain.
 
 from __future__ import annotations
 
+import functools
+
 __all__ = ["LLMTimeoutError", "LLMUnavailableError", "is_backend_failure"]
+
+
+class LLMConfigError(ValueError):
+    """The backend settings are incomplete or wrong (names the DORA_ setting to fix)."""
 
 
 class LLMUnavailableError(RuntimeError):
@@ -21,6 +27,7 @@ class LLMTimeoutError(LLMUnavailableError):
     """No answer (or no next token of a streamed answer) within the configured timeout."""
 
 
+@functools.cache
 def _library_failures() -> tuple[type[BaseException], ...]:
     """Exception types of the client libraries that mean "the backend failed", where installed."""
     types: list[type[BaseException]] = []
