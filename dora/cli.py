@@ -16,6 +16,7 @@ from rich.table import Table
 
 from dora.cli_chat import chat
 from dora.cli_models import models_app
+from dora.cli_personas import personas_app
 from dora.config import Settings, load_settings
 from dora.wiring import build_memory
 
@@ -30,6 +31,7 @@ keys_app = typer.Typer(help="Encryption keys.", no_args_is_help=True)
 memory_app = typer.Typer(help="Look into one user's memory.", no_args_is_help=True)
 app.command("chat")(chat)
 app.add_typer(models_app, name="models")
+app.add_typer(personas_app, name="personas")
 app.add_typer(eval_app, name="eval")
 app.add_typer(bench_app, name="bench")
 app.add_typer(keys_app, name="keys")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from langchain_core.language_models import BaseChatModel
 from threadpoolctl import threadpool_limits
@@ -76,8 +77,17 @@ def build_memory(settings: Settings, embeddings: VectorEmbeddings | None = None)
     )
 
 
+def imported_personas_dir(settings: Settings) -> Path:
+    """Where `dora personas import` puts cards."""
+    return settings.data_dir / "personas"
+
+
 def build_personas(settings: Settings) -> PersonaLibrary:
-    return PersonaLibrary(extra_dirs=[settings.personas_dir] if settings.personas_dir else [])
+    """Built-in cards, then imported ones, then DORA_PERSONAS_DIR (later ones win on an id)."""
+    extra = [d for d in (imported_personas_dir(settings),) if d.is_dir()]
+    if settings.personas_dir:
+        extra.append(settings.personas_dir)
+    return PersonaLibrary(extra_dirs=extra)
 
 
 @asynccontextmanager

@@ -423,3 +423,18 @@ def test_postgres_checkpoints_are_encrypted_and_persist(tmp_path, embeddings, mo
             return await c.messages(user, "dora")
 
     assert run(wipe()) == []
+
+
+def test_extraction_answer_that_is_not_json_keeps_the_message_pending(settings, embeddings, model, script):
+    script.facts = lambda m: "Конечно! Вот факты: кот Бублик"  # prose instead of the structured answer
+
+    async def go() -> tuple[list[TurnEvent], list[Any], list[Any]]:
+        async with companion_ctx(settings, embeddings, model) as c:
+            events = await talk(c, BUBLIK)
+            await c.background.drain()
+            memory = c.deps.memory
+            return events, memory.pending_episodes("u1"), memory.list("u1", kind=MemoryKind.FACT)
+
+    events, pending, facts = run(go())
+    assert reply_of(events)
+    assert [e.text for e in pending] == [BUBLIK] and facts == []
