@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from memory.extraction import FactExtractor
+from memory.extraction import FactExtractor, says_something_about_the_user
 from memory.reconcile import Outcome, Reconciler
 from memory.store import MemoryStore
 
@@ -40,8 +40,9 @@ class MemoryWriter:
         pending = self.store.pending_episodes(user_id)
         for start in range(0, len(pending), self.batch):
             group = pending[start : start + self.batch]
+            texts = [m.text for m in group if says_something_about_the_user(m.text)]
             try:
-                candidates = self.extractor.extract([m.text for m in group])
+                candidates = self.extractor.extract(texts) if texts else []
                 sources = [sid for m in group for sid in (m.source_message_ids or [m.id])]
                 persona = group[-1].persona
                 for candidate in candidates:

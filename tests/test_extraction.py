@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from langchain_core.messages import BaseMessage
 
-from memory.extraction import FactExtractor, is_grounded
+from memory.extraction import FactExtractor, is_grounded, says_something_about_the_user
 from memory.models import MemoryKind
 from memory.pipeline import MemoryWriter
 from memory.reconcile import Action, Reconciler
@@ -152,3 +153,19 @@ def test_failed_or_malformed_llm_loses_nothing_and_is_retried(store) -> None:
     assert not report.failed and report.episodes == 1
     assert store.pending_episodes("u") == []
     assert [f.text for f in store.list("u", kind=MemoryKind.FACT)] == ["Пользователя зовут Аня"]
+
+
+@pytest.mark.parametrize(
+    ("message", "worth"),
+    [
+        ("Ты психолог?", False),
+        ("Привет, Кайли! Как прошёл твой день?", False),
+        ("Привет", False),
+        ("Как зовут моего кота?", True),  # first person: may still carry a fact ("моего кота")
+        ("У меня рыжий кот Бублик.", True),
+        ("Do you like jazz?", False),
+        ("Do you know my sister Anna?", True),
+    ],
+)
+def test_questions_about_the_persona_are_not_sent_for_extraction(message: str, worth: bool) -> None:
+    assert says_something_about_the_user(message) is worth
