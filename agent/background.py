@@ -65,6 +65,17 @@ class BackgroundQueue:
     def pending(self) -> int:
         return sum(1 for t in self._tails.values() if not t.done())
 
+    async def close(self, timeout_s: float | None = None) -> bool:
+        """Drain for up to ``timeout_s``, then cancel what is left (its work stays pending in its
+        store and resumes next time). True if everything finished."""
+        finished = await self.drain(timeout_s)
+        if not finished:
+            left = [t for t in self._tails.values() if not t.done()]
+            for task in left:
+                task.cancel()
+            await asyncio.gather(*left, return_exceptions=True)
+        return finished
+
     async def drain(self, timeout_s: float | None = None) -> bool:
         """Wait for queued work; True if everything finished within ``timeout_s``."""
         tasks = [t for t in self._tails.values() if not t.done()]

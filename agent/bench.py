@@ -119,18 +119,26 @@ async def _overhead(settings: Settings, turns: int) -> OverheadResult:
     )
 
 
-async def _first_token_and_rate(companion: Any, user: str, persona: str, text: str) -> tuple[float, float]:
+async def _first_token_and_rate(
+    companion: Any, chat: BaseChatModel, user: str, persona: str, text: str
+) -> tuple[float, float]:
+    """Seconds to the first token, and tokens/s after it (counted with the model's own tokenizer:
+    a streamed chunk can hold several tokens, or part of a Cyrillic letter)."""
+    await companion.background.drain()  # nothing else on the cores while timing
     start = time.perf_counter()
     first: float | None = None
-    tokens = 0
+    last = start
+    reply = ""
     async for event in companion.turn(user, persona, text):
         if event.kind == "token":
-            tokens += 1
-            if first is None:
-                first = time.perf_counter()
-    end = time.perf_counter()
+            last = time.perf_counter()
+            first = first or last
+        if event.kind == "reply":
+            reply = event.text
+    end = last  # generation speed: to the last token, not to the end of the turn's bookkeeping
     if first is None:
         return float("nan"), 0.0
+    tokens = len(chat.get_token_ids(reply))
     rate = (tokens - 1) / (end - first) if tokens > 1 and end > first else 0.0
     return first - start, rate
 
@@ -145,11 +153,11 @@ async def _local(settings: Settings) -> LocalResult:
         # load the model outside the timing: loading is not time to first token
         await asyncio.to_thread(chat.invoke, "Привет")
         cold = await _first_token_and_rate(
-            companion, "bench-cold", "coach", "Привет! Давай потренируем собеседование."
+            companion, chat, "bench-cold", "coach", "Привет! Давай потренируем собеседование."
         )
-        await _first_token_and_rate(companion, "bench-warm", "dora", "Привет!")
+        await _first_token_and_rate(companion, chat, "bench-warm", "dora", "Привет!")
         warm = await _first_token_and_rate(
-            companion, "bench-warm", "dora", "Как ты думаешь, что почитать вечером?"
+            companion, chat, "bench-warm", "dora", "Как ты думаешь, что почитать вечером?"
         )
     return LocalResult(
         model=str(getattr(chat, "model_path", settings.llm_gguf or "default")),

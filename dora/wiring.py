@@ -122,5 +122,5 @@ async def open_companion(
         try:
             yield companion
         finally:
-            await companion.background.drain(drain_timeout_s)
+            await companion.background.close(drain_timeout_s)
             memory.flush()
