@@ -49,7 +49,8 @@ def _pick_persona(settings: Settings) -> str:
     for n, card in enumerate(cards, start=1):
         table.add_row(str(n), card.id, card.name, card.tagline("ru"))
     err.print(table)
-    choice = Prompt.ask("Номер или id", console=err, default="1")
+    default = next((str(n) for n, c in enumerate(cards, start=1) if c.id == "dora"), "1")
+    choice = Prompt.ask("Номер или id", console=err, default=default)
     if choice.isdigit() and 1 <= int(choice) <= len(cards):
         return cards[int(choice) - 1].id
     return choice.strip()
@@ -69,7 +70,7 @@ async def _chat(settings: Settings, user: str, persona_id: str, interactive: boo
 async def _interactive(companion: Companion, user: str, persona_id: str, show_memory: bool) -> None:
     card = companion.deps.personas.get(persona_id)
     greeting = await companion.greet(user, persona_id)
-    err.print(f"[dim]Чат с {card.name}. Выход: /quit или Ctrl-D.[/]")
+    err.print(f"[dim]{card.name} на связи. Выход: /quit или Ctrl-D.[/]")
     if greeting:
         print(f"{card.name}: {greeting}\n")
     loop = asyncio.get_running_loop()
