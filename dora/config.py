@@ -95,6 +95,37 @@ class Settings(BaseSettings):
     message_max_chars: int = Field(4000, description="Longer user messages are trimmed (with a notice).")
     memory_top_k: int = Field(6, description="How many memories are placed in the prompt each turn.")
 
+    telegram_token: SecretStr | None = Field(None, description="The bot's token from @BotFather.")
+    telegram_api_base: str | None = Field(
+        None,
+        description="Another Bot API server (e.g. a self-hosted telegram-bot-api, or a test server): "
+        "its base URL, like http://127.0.0.1:8081.",
+    )
+    telegram_webhook_url: str | None = Field(
+        None, description="Public HTTPS URL for webhook mode. Unset: long polling."
+    )
+    telegram_webhook_secret: SecretStr | None = Field(
+        None, description="Secret token Telegram sends with each webhook request."
+    )
+    telegram_webhook_listen: str = Field(
+        "127.0.0.1:8080", description="host:port the webhook server listens on."
+    )
+    required_channel: str | None = Field(
+        None,
+        description="Only members of this channel (@name or id) may chat; others get a subscribe button.",
+    )
+    free_partner_daily_messages: int = Field(
+        20, description="Free tier: messages per day to Partner personas (Support is unlimited)."
+    )
+    pro_price_stars: int = Field(250, description="PRO price in Telegram Stars (XTR) for 30 days.")
+    pro_days: int = Field(30, description="Days of PRO per payment (renewals extend).")
+    voice_max_seconds: int = Field(120, description="Longer voice messages get a friendly refusal.")
+    whisper_model: str = Field(
+        "whisper-base",
+        description="faster-whisper model: a name fetched by `dora models fetch`, or a CTranslate2 model folder.",
+    )
+    throttle_messages_per_minute: int = Field(20, description="Per-user flood limit.")
+
     @property
     def resolved_models_dir(self) -> Path:
         return self.models_dir or self.data_dir / "models"
