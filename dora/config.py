@@ -122,7 +122,8 @@ class Settings(BaseSettings):
     voice_max_seconds: int = Field(120, description="Longer voice messages get a friendly refusal.")
     whisper_model: str = Field(
         "whisper-base",
-        description="faster-whisper model: a name fetched by `dora models fetch`, or a CTranslate2 model folder.",
+        description="faster-whisper model: a name fetched by `dora models fetch`, or a CTranslate2 "
+        "model folder.",
     )
     throttle_messages_per_minute: int = Field(20, description="Per-user flood limit.")
 
