@@ -10,7 +10,18 @@ export ORT_DISABLE_TELEMETRY := 1
 export ANONYMIZED_TELEMETRY := False
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup models chat test lint bench eval clean
+.PHONY: setup system-deps models chat test lint bench eval clean
+
+# Debian packages the project needs: espeak-ng and opus-tools make the voice notes the bot tests
+# send (faster-whisper itself decodes audio with the ffmpeg libraries bundled in PyAV).
+SYSTEM_PACKAGES := espeak-ng opus-tools
+system-deps:
+	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get install -y -q $$missing >/dev/null || { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q $$missing >/dev/null; }; \
+	fi
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "DORA needs Python 3.11, got " + sys.version' 
@@ -23,7 +34,7 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml constraints.txt
 	$(PIP) install --quiet -c constraints.txt -e ".[dev,st]"
 	touch $@
 
-setup: $(VENV)/.installed
+setup: system-deps $(VENV)/.installed
 
 models: setup
 	$(BIN)/dora models fetch
