@@ -30,6 +30,20 @@ bench_app = typer.Typer(help="Speed benchmarks that print figures.", no_args_is_
 keys_app = typer.Typer(help="Encryption keys.", no_args_is_help=True)
 memory_app = typer.Typer(help="Look into one user's memory.", no_args_is_help=True)
 app.command("chat")(chat)
+
+
+@app.command("bot")
+def bot_command(
+    data_dir: Annotated[Path | None, typer.Option(help="Data folder (DORA_DATA_DIR).")] = None,
+) -> None:
+    """Run the Telegram bot (long polling; DORA_TELEGRAM_TOKEN, optional DORA_TELEGRAM_API_BASE)."""
+    import asyncio
+
+    from bot.app import run_polling
+
+    asyncio.run(run_polling(_settings(data_dir)))
+
+
 app.add_typer(models_app, name="models")
 app.add_typer(personas_app, name="personas")
 app.add_typer(eval_app, name="eval")
@@ -304,6 +318,7 @@ def memory_search(
 def run() -> None:
     """The console script: expected failures become one clear line and exit code 1, not a traceback."""
     from agent.llm.errors import LLMConfigError, LLMUnavailableError
+    from bot.errors import TokenMissingError
     from dora.model_fetch import FetchError, ModelMissingError
     from memory.chroma_store import StoreUnavailableError
     from memory.crypto import CryptoError
@@ -325,6 +340,7 @@ def run() -> None:
         PersonaNotFoundError,
         LLMUnavailableError,
         LLMConfigError,
+        TokenMissingError,
     ) as exc:
         console.print(f"[bold red]error:[/] {exc}")
         sys.exit(1)

@@ -1,0 +1,120 @@
+"""The bot wired in one place: settings → Bot, Dispatcher, middlewares, routers; polling or webhook."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+
+from aiogram import Bot, Dispatcher, Router
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.types import BotCommand, ErrorEvent
+from aiogram.utils.i18n import gettext as _
+
+from bot.conversation import Conversations
+from bot.db.engine import create_engine_and_sessions, database_url, migrate
+from bot.db.repo import Accounts
+from bot.deps import BotDeps
+from bot.errors import TokenMissingError
+from bot.i18n import build_i18n
+from bot.middlewares.account import AccountMiddleware
+from bot.middlewares.consent import ConsentMiddleware
+from bot.middlewares.retry import RetryAfterMiddleware
+from bot.middlewares.throttling import ThrottlingMiddleware
+from bot.routers import chat, guards, memory, personas, pro, start
+from dora.config import Settings
+from dora.wiring import open_companion
+
+log = logging.getLogger(__name__)
+
+COMMANDS = {
+    "ru": [
+        ("persona", "Выбрать собеседника"),
+        ("memory", "Что я о тебе помню"),
+        ("export", "Выгрузить мои данные"),
+        ("forget", "Удалить всё обо мне"),
+        ("pro", "Подписка PRO"),
+        ("lang", "Язык"),
+        ("help", "Помощь"),
+    ],
+}
+
+
+def build_bot(settings: Settings) -> Bot:
+    if settings.telegram_token is None:
+        raise TokenMissingError("set DORA_TELEGRAM_TOKEN to your bot's token from @BotFather")
+    session = (
+        AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_base))
+        if settings.telegram_api_base
+        else AiohttpSession()
+    )
+    session.middleware(RetryAfterMiddleware())
+    return Bot(settings.telegram_token.get_secret_value(), session=session, default=DefaultBotProperties())
+
+
+def build_dispatcher(deps: BotDeps) -> Dispatcher:
+    dp = Dispatcher()
+    dp["deps"] = deps
+    dp.message.outer_middleware(ThrottlingMiddleware(deps.settings.throttle_messages_per_minute))
+    dp.update.outer_middleware(AccountMiddleware(build_i18n(deps.settings.data_dir)))
+
+    gated = Router(name="gated")  # everything that needs the user's consent first
+    for feature in (personas.router, memory.router, chat.router):
+        feature.message.middleware(ConsentMiddleware())
+        feature.callback_query.middleware(ConsentMiddleware())
+        gated.include_router(feature)
+    dp.include_routers(guards.router, start.router, pro.router, gated)
+
+    @dp.errors()
+    async def on_error(event: ErrorEvent) -> bool:
+        log.error("bot: an update failed (%s)", type(event.exception).__name__, exc_info=event.exception)
+        message = event.update.message or (
+            event.update.callback_query and event.update.callback_query.message
+        )
+        if message is not None:
+            with suppress(Exception):
+                await message.answer(_("Something went wrong on my side. Please try again in a moment."))
+        return True
+
+    return dp
+
+
+@asynccontextmanager
+async def running_bot(settings: Settings) -> AsyncIterator[tuple[Bot, Dispatcher, BotDeps]]:
+    """Everything the bot needs, opened and closed in order (database, agent, Telegram session)."""
+    bot = build_bot(settings)  # a missing token fails before anything is created
+    url = database_url(settings)
+    await migrate(url)
+    engine, sessions = create_engine_and_sessions(url)
+    accounts = Accounts(sessions)
+    try:
+        async with open_companion(settings) as companion:
+
+            async def blocked(chat_id: int) -> None:
+                await accounts.mark_blocked(chat_id, True)
+
+            conversations = Conversations(bot, companion, on_blocked=blocked)
+            deps = BotDeps(
+                settings=settings, accounts=accounts, companion=companion, conversations=conversations
+            )
+            dp = build_dispatcher(deps)
+            try:
+                yield bot, dp, deps
+            finally:
+                await conversations.idle()
+    finally:
+        await bot.session.close()
+        await engine.dispose()
+
+
+async def set_commands(bot: Bot) -> None:
+    await bot.set_my_commands([BotCommand(command=c, description=d) for c, d in COMMANDS["ru"]])
+
+
+async def run_polling(settings: Settings) -> None:
+    async with running_bot(settings) as (bot, dp, _deps):
+        await set_commands(bot)
+        await bot.delete_webhook(drop_pending_updates=False)
+        await dp.start_polling(bot, handle_signals=True)

@@ -1,0 +1,94 @@
+"""Talking to the agent from Telegram: one reply at a time per user, nothing dropped.
+
+Messages that arrive while a reply is being written are queued and answered together, in order,
+as one turn (people often send a thought in three quick messages). The aiogram handler only
+queues and returns, so the dispatcher stays free for other users.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from aiogram import Bot
+from aiogram.exceptions import TelegramForbiddenError
+from aiogram.utils.chat_action import ChatActionSender
+
+from agent.companion import Companion
+from agent.safety import UserFlags
+from bot.replies import split_message
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Pending:
+    texts: list[str] = field(default_factory=list)
+    task: asyncio.Task[None] | None = None
+
+
+@dataclass
+class TurnRequest:
+    chat_id: int
+    user_id: str
+    persona_id: str
+    flags: UserFlags
+
+
+OnBlocked = Callable[[int], Awaitable[None]]
+
+
+class Conversations:
+    def __init__(self, bot: Bot, companion: Companion, on_blocked: OnBlocked | None = None) -> None:
+        self.bot = bot
+        self.companion = companion
+        self.on_blocked = on_blocked
+        self._pending: dict[int, Pending] = {}
+
+    def submit(self, request: TurnRequest, text: str) -> None:
+        """Queue ``text`` for the user; starts a writer for them unless one is already running."""
+        pending = self._pending.setdefault(request.chat_id, Pending())
+        pending.texts.append(text)
+        if pending.task is None or pending.task.done():
+            pending.task = asyncio.get_running_loop().create_task(self._run(request, pending))
+
+    async def _run(self, request: TurnRequest, pending: Pending) -> None:
+        while pending.texts:
+            texts, pending.texts = pending.texts, []
+            try:
+                await self._answer(request, "\n".join(texts))
+            except TelegramForbiddenError:
+                log.info("telegram: the user blocked the bot")
+                if self.on_blocked:
+                    await self.on_blocked(request.chat_id)
+                pending.texts.clear()
+            except Exception as exc:
+                log.exception("bot: a turn failed (%s)", type(exc).__name__)
+                await self.bot.send_message(request.chat_id, _error_text())
+
+    async def _answer(self, request: TurnRequest, text: str) -> None:
+        reply: list[str] = []
+        notices: list[str] = []
+        async with ChatActionSender.typing(bot=self.bot, chat_id=request.chat_id):
+            async for event in self.companion.turn(request.user_id, request.persona_id, text, request.flags):
+                if event.kind in ("reply", "apology"):
+                    reply.append(event.text)
+                elif event.kind == "notice":
+                    notices.append(event.text)
+        for notice in notices:
+            await self.bot.send_message(request.chat_id, notice)
+        for piece in split_message("\n".join(reply)):
+            await self.bot.send_message(request.chat_id, piece)
+
+    async def idle(self) -> None:
+        """Wait until every queued message is answered (tests, shutdown)."""
+        while tasks := [p.task for p in self._pending.values() if p.task and not p.task.done()]:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _error_text() -> str:
+    from aiogram.utils.i18n import gettext as _
+
+    return _("Something went wrong on my side. Please write that again in a moment.")

@@ -1,0 +1,14 @@
+"""The bot's account database: users, consents, PRO, payments and usage counters (no message text).
+
+Typical start-up::
+
+    url = database_url(settings)
+    await migrate(url)
+    engine, sessions = create_engine_and_sessions(url)
+    accounts = Accounts(sessions)
+"""
+
+from bot.db.engine import create_engine_and_sessions, database_url, migrate
+from bot.db.repo import Accounts, language_from_telegram
+
+__all__ = ["Accounts", "create_engine_and_sessions", "database_url", "language_from_telegram", "migrate"]

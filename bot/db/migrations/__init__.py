@@ -1,0 +1,1 @@
+"""A package only so that setuptools ships the migrations inside the installed ``bot`` package."""

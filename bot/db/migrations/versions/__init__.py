@@ -1,0 +1,1 @@
+"""A package only so that setuptools ships the migration scripts; Alembic skips this file."""

@@ -1,0 +1,81 @@
+"""Inline keyboards and their callback data (aiogram's typed ``CallbackData``: a forged payload
+fails to parse and is ignored, never reaches a handler half-understood)."""
+
+from __future__ import annotations
+
+from aiogram.filters.callback_data import CallbackData
+from aiogram.types import InlineKeyboardMarkup
+from aiogram.utils.i18n import gettext as _
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+
+
+class ConsentCb(CallbackData, prefix="consent"):
+    action: str  # "accept" | "terms" | "privacy"
+
+
+class PersonaCb(CallbackData, prefix="p"):
+    action: str  # "show" | "pick"
+    index: int
+
+
+class MemoryCb(CallbackData, prefix="m"):
+    action: str  # "page" | "del"
+    page: int
+    memory_id: str = ""
+
+
+class ForgetCb(CallbackData, prefix="forget"):
+    confirm: bool
+
+
+class LangCb(CallbackData, prefix="lang"):
+    code: str
+
+
+class AdultCb(CallbackData, prefix="adult"):
+    action: str  # "on" | "off"
+
+
+class ChannelCb(CallbackData, prefix="chan"):
+    action: str  # "check"
+
+
+def consent_keyboard() -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    kb.button(text=_("📄 Terms"), callback_data=ConsentCb(action="terms"))
+    kb.button(text=_("🔒 Privacy Policy"), callback_data=ConsentCb(action="privacy"))
+    kb.button(text=_("✅ I accept"), callback_data=ConsentCb(action="accept"))
+    kb.adjust(2, 1)
+    return kb.as_markup()
+
+
+def persona_keyboard(index: int, total: int) -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    kb.button(text="◀", callback_data=PersonaCb(action="show", index=(index - 1) % total))
+    kb.button(text=f"{index + 1}/{total}", callback_data=PersonaCb(action="show", index=index))
+    kb.button(text="▶", callback_data=PersonaCb(action="show", index=(index + 1) % total))
+    kb.button(text=_("💬 Talk to this one"), callback_data=PersonaCb(action="pick", index=index))
+    kb.adjust(3, 1)
+    return kb.as_markup()
+
+
+def forget_keyboard() -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    kb.button(text=_("Yes, delete everything"), callback_data=ForgetCb(confirm=True))
+    kb.button(text=_("Cancel"), callback_data=ForgetCb(confirm=False))
+    return kb.as_markup()
+
+
+def language_keyboard() -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    kb.button(text="Русский", callback_data=LangCb(code="ru"))
+    kb.button(text="English", callback_data=LangCb(code="en"))
+    return kb.as_markup()
+
+
+def adult_keyboard() -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    kb.button(text=_("I am 18 or older, turn it on"), callback_data=AdultCb(action="on"))
+    kb.button(text=_("Turn it off"), callback_data=AdultCb(action="off"))
+    kb.adjust(1)
+    return kb.as_markup()

@@ -1,0 +1,105 @@
+"""Talking: text and voice go to the agent; other media get a clear answer."""
+
+from __future__ import annotations
+
+import io
+import logging
+from datetime import UTC, datetime
+
+from aiogram import Bot, F, Router
+from aiogram.types import Message
+from aiogram.utils.i18n import gettext as _
+
+from bot.conversation import TurnRequest
+from bot.db.models import User
+from bot.deps import BotDeps, agent_user_id, flags_for
+from bot.routers.personas import show_picker
+from personas.modules import Module
+
+log = logging.getLogger(__name__)
+router = Router(name="chat")
+PARTNER_COUNTER = "partner_messages"
+
+
+async def _submit(message: Message, text: str, deps: BotDeps, account: User) -> None:
+    personas = deps.companion.deps.personas
+    if not account.persona_id or account.persona_id not in personas:
+        await message.answer(_("First, choose who you'd like to talk to."))
+        await show_picker(message, deps, account, index=0)
+        return
+    card = personas.get(account.persona_id)
+    now = datetime.now(UTC)
+    pro = await deps.accounts.is_pro(account.id, now)
+    if card.module is Module.PARTNER and not pro:
+        used = await deps.accounts.increment_usage(account.id, PARTNER_COUNTER, now.date())
+        if used > deps.settings.free_partner_daily_messages:
+            await message.answer(
+                _(
+                    "That's all the messages with {name} for today on the free plan. "
+                    "Come back tomorrow, talk to Dora (she's always free), or get /pro for no limits."
+                ).format(name=card.name)
+            )
+            return
+    request = TurnRequest(
+        chat_id=message.chat.id,
+        user_id=agent_user_id(account.id),
+        persona_id=card.id,
+        flags=flags_for(account, pro),
+    )
+    deps.conversations.submit(request, text)
+
+
+@router.message(F.text)
+async def text_message(message: Message, deps: BotDeps, account: User) -> None:
+    await _submit(message, message.text or "", deps, account)
+
+
+def _too_long(limit: int) -> str:
+    return _("That voice message is too long for me: up to {n} seconds, please.").format(n=limit)
+
+
+@router.message(F.voice)
+async def voice_message(message: Message, bot: Bot, deps: BotDeps, account: User) -> None:
+    from tools.speech import (
+        AudioEmptyError,
+        AudioTooLongError,
+        AudioUndecodableError,
+        build_transcriber,
+    )
+
+    voice = message.voice
+    assert voice is not None
+    limit = deps.settings.voice_max_seconds
+    if voice.duration > limit:
+        await message.answer(
+            _("That voice message is too long for me: up to {n} seconds, please.").format(n=limit)
+        )
+        return
+    if voice.duration <= 0:
+        await message.answer(_("I couldn't hear anything in that voice message."))
+        return
+    if deps.transcriber is None:
+        deps.transcriber = build_transcriber(deps.settings)
+    buffer = io.BytesIO()
+    await bot.download(voice.file_id, destination=buffer)
+    try:
+        transcript = await deps.transcriber.transcribe_async(
+            buffer.getvalue(), language=account.language, max_seconds=limit
+        )
+    except AudioTooLongError:
+        await message.answer(
+            _("That voice message is too long for me: up to {n} seconds, please.").format(n=limit)
+        )
+        return
+    except AudioEmptyError:
+        await message.answer(_("I couldn't hear anything in that voice message."))
+        return
+    except AudioUndecodableError:
+        await message.answer(_("I couldn't play that voice message. Could you record it again or type it?"))
+        return
+    await _submit(message, transcript.text, deps, account)
+
+
+@router.message()
+async def unsupported(message: Message) -> None:
+    await message.answer(_("I can read text and listen to voice messages, but not this kind of message yet."))

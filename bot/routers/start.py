@@ -1,0 +1,97 @@
+"""/start and onboarding: greeting, "not a doctor", the documents and consent; /help, /lang."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from aiogram import F, Router
+from aiogram.filters import Command, CommandStart
+from aiogram.types import CallbackQuery, Message
+from aiogram.utils.i18n import gettext as _
+
+from bot.db.models import User
+from bot.deps import BotDeps
+from bot.keyboards import ConsentCb, LangCb, consent_keyboard, language_keyboard
+from bot.legal import DOCUMENTS, VERSIONS, text
+from bot.replies import split_message
+from bot.routers.personas import show_picker
+
+router = Router(name="start")
+
+
+def welcome() -> str:
+    return _(
+        "Hi! I'm DORA: a companion who listens, chats and remembers what matters to you. "
+        "You pick who you talk to: a caring friend, a romantic partner, a coach to rehearse hard "
+        "conversations with, and more.\n\n"
+        "Important: I am an AI, not a doctor or psychologist, and I don't replace one. "
+        "If you are in danger, call 112.\n\n"
+        "Please read the Terms and the Privacy Policy and accept them to start."
+    )
+
+
+@router.message(CommandStart())
+async def start(message: Message, deps: BotDeps, account: User) -> None:
+    if await deps.accounts.has_consented(account.id, VERSIONS):
+        await message.answer(_("Welcome back! Who would you like to talk to?"))
+        await show_picker(message, deps, account, index=0)
+        return
+    await message.answer(welcome(), reply_markup=consent_keyboard())
+
+
+@router.callback_query(ConsentCb.filter(F.action.in_(DOCUMENTS)))
+async def show_document(query: CallbackQuery, callback_data: ConsentCb, account: User) -> None:
+    await query.answer()
+    if query.message:
+        for piece in split_message(text(callback_data.action, account.language)):
+            await query.message.answer(piece)
+
+
+@router.callback_query(ConsentCb.filter(F.action == "accept"))
+async def accept(query: CallbackQuery, deps: BotDeps, account: User) -> None:
+    now = datetime.now(UTC)
+    for document, version in VERSIONS.items():
+        await deps.accounts.record_consent(account.id, document, version, now)
+    await query.answer(_("Thank you!"))
+    if query.message:
+        await query.message.answer(_("Thank you! Now choose who you'd like to talk to."))
+        await show_picker(query.message, deps, account, index=0)
+
+
+@router.message(Command("terms", "privacy"))
+async def documents(message: Message, account: User) -> None:
+    document = "terms" if (message.text or "").startswith("/terms") else "privacy"
+    for piece in split_message(text(document, account.language)):
+        await message.answer(piece)
+
+
+@router.message(Command("help"))
+async def help_command(message: Message) -> None:
+    await message.answer(
+        _(
+            "Just write to me, or send a voice message.\n\n"
+            "/persona: choose who you talk to\n"
+            "/memory: what I remember about you (you can delete any of it)\n"
+            "/export: all your data as a file\n"
+            "/forget: delete everything about you\n"
+            "/pro: PRO subscription\n"
+            "/adult: 18+ conversations (PRO, adults only)\n"
+            "/lang: language\n"
+            "/terms, /privacy: the documents\n"
+            "/paysupport: payment questions and refunds"
+        )
+    )
+
+
+@router.message(Command("lang"))
+async def lang(message: Message) -> None:
+    await message.answer(_("Choose the language:"), reply_markup=language_keyboard())
+
+
+@router.callback_query(LangCb.filter(F.code.in_(("ru", "en"))))
+async def set_lang(query: CallbackQuery, callback_data: LangCb, deps: BotDeps, account: User) -> None:
+    await deps.accounts.set_language(account.id, callback_data.code)
+    await query.answer()
+    if query.message:
+        done = "Готово: говорим по-русски." if callback_data.code == "ru" else "Done: English it is."
+        await query.message.answer(done)
