@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 
 from aiogram import Bot, Dispatcher, Router
@@ -12,7 +12,9 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.types import BotCommand, ErrorEvent
 from aiogram.utils.i18n import gettext as _
+from langchain_core.language_models import BaseChatModel
 
+from agent.graph import Role
 from bot.conversation import Conversations
 from bot.db.engine import create_engine_and_sessions, database_url, migrate
 from bot.db.repo import Accounts
@@ -26,6 +28,7 @@ from bot.middlewares.throttling import ThrottlingMiddleware
 from bot.routers import chat, guards, memory, personas, pro, start
 from dora.config import Settings
 from dora.wiring import open_companion
+from memory.store import MemoryStore
 
 log = logging.getLogger(__name__)
 
@@ -61,11 +64,11 @@ def build_dispatcher(deps: BotDeps) -> Dispatcher:
     dp.update.outer_middleware(AccountMiddleware(build_i18n(deps.settings.data_dir)))
 
     gated = Router(name="gated")  # everything that needs the user's consent first
-    for feature in (personas.router, memory.router, chat.router):
+    for feature in (personas.build_router(), memory.build_router(), chat.build_router()):
         feature.message.middleware(ConsentMiddleware())
         feature.callback_query.middleware(ConsentMiddleware())
         gated.include_router(feature)
-    dp.include_routers(guards.router, start.router, pro.router, gated)
+    dp.include_routers(guards.build_router(), start.build_router(), pro.build_router(), gated)
 
     @dp.errors()
     async def on_error(event: ErrorEvent) -> bool:
@@ -82,15 +85,21 @@ def build_dispatcher(deps: BotDeps) -> Dispatcher:
 
 
 @asynccontextmanager
-async def running_bot(settings: Settings) -> AsyncIterator[tuple[Bot, Dispatcher, BotDeps]]:
-    """Everything the bot needs, opened and closed in order (database, agent, Telegram session)."""
+async def running_bot(
+    settings: Settings,
+    *,
+    memory: MemoryStore | None = None,
+    llm_for: Callable[[Role], BaseChatModel] | None = None,
+) -> AsyncIterator[tuple[Bot, Dispatcher, BotDeps]]:
+    """Everything the bot needs, opened and closed in order (database, agent, Telegram session).
+    ``memory`` and ``llm_for`` replace the configured ones (tests pass a fake LLM)."""
     bot = build_bot(settings)  # a missing token fails before anything is created
     url = database_url(settings)
     await migrate(url)
     engine, sessions = create_engine_and_sessions(url)
     accounts = Accounts(sessions)
     try:
-        async with open_companion(settings) as companion:
+        async with open_companion(settings, memory=memory, llm_for=llm_for) as companion:
 
             async def blocked(chat_id: int) -> None:
                 await accounts.mark_blocked(chat_id, True)

@@ -17,7 +17,6 @@ from bot.routers.personas import show_picker
 from personas.modules import Module
 
 log = logging.getLogger(__name__)
-router = Router(name="chat")
 PARTNER_COUNTER = "partner_messages"
 
 
@@ -49,7 +48,6 @@ async def _submit(message: Message, text: str, deps: BotDeps, account: User) -> 
     deps.conversations.submit(request, text)
 
 
-@router.message(F.text)
 async def text_message(message: Message, deps: BotDeps, account: User) -> None:
     await _submit(message, message.text or "", deps, account)
 
@@ -58,7 +56,6 @@ def _too_long(limit: int) -> str:
     return _("That voice message is too long for me: up to {n} seconds, please.").format(n=limit)
 
 
-@router.message(F.voice)
 async def voice_message(message: Message, bot: Bot, deps: BotDeps, account: User) -> None:
     from tools.speech import (
         AudioEmptyError,
@@ -100,6 +97,14 @@ async def voice_message(message: Message, bot: Bot, deps: BotDeps, account: User
     await _submit(message, transcript.text, deps, account)
 
 
-@router.message()
 async def unsupported(message: Message) -> None:
     await message.answer(_("I can read text and listen to voice messages, but not this kind of message yet."))
+
+
+def build_router() -> Router:
+    """A fresh router (a router can belong to one dispatcher only; tests restart the bot)."""
+    router = Router(name="chat")
+    router.message.register(text_message, F.text)
+    router.message.register(voice_message, F.voice)
+    router.message.register(unsupported)
+    return router

@@ -15,7 +15,6 @@ from bot.db.models import User
 from bot.deps import BotDeps, agent_user_id
 from bot.keyboards import ForgetCb, MemoryCb, forget_keyboard
 
-router = Router(name="memory")
 PAGE = 5
 
 
@@ -39,13 +38,11 @@ def _page(deps: BotDeps, account: User, page: int) -> tuple[str, InlineKeyboardM
     return "\n".join(lines), kb.as_markup()
 
 
-@router.message(Command("memory"))
 async def memory_command(message: Message, deps: BotDeps, account: User) -> None:
     text, markup = _page(deps, account, 0)
     await message.answer(text, reply_markup=markup)
 
 
-@router.callback_query(MemoryCb.filter())
 async def memory_callback(
     query: CallbackQuery, callback_data: MemoryCb, deps: BotDeps, account: User
 ) -> None:
@@ -59,7 +56,6 @@ async def memory_callback(
         await query.message.edit_text(text, reply_markup=markup)  # type: ignore[union-attr]
 
 
-@router.message(Command("forget"))
 async def forget_command(message: Message) -> None:
     await message.answer(
         _(
@@ -70,7 +66,6 @@ async def forget_command(message: Message) -> None:
     )
 
 
-@router.callback_query(ForgetCb.filter())
 async def forget_callback(
     query: CallbackQuery, callback_data: ForgetCb, deps: BotDeps, account: User
 ) -> None:
@@ -88,7 +83,6 @@ async def forget_callback(
     )
 
 
-@router.message(Command("export"))
 async def export_command(message: Message, deps: BotDeps, account: User) -> None:
     await deps.conversations.idle()
     data = {
@@ -100,3 +94,14 @@ async def export_command(message: Message, deps: BotDeps, account: User) -> None
     await message.answer_document(
         BufferedInputFile(payload, filename="dora-export.json"), caption=_("All your data, as JSON.")
     )
+
+
+def build_router() -> Router:
+    """A fresh router (a router can belong to one dispatcher only; tests restart the bot)."""
+    router = Router(name="memory")
+    router.message.register(memory_command, Command("memory"))
+    router.callback_query.register(memory_callback, MemoryCb.filter())
+    router.message.register(forget_command, Command("forget"))
+    router.callback_query.register(forget_callback, ForgetCb.filter())
+    router.message.register(export_command, Command("export"))
+    return router

@@ -16,8 +16,6 @@ from bot.keyboards import PersonaCb, persona_keyboard
 from bot.replies import CAPTION_LIMIT
 from personas.card import PersonaCard
 
-router = Router(name="personas")
-
 
 def _caption(card: PersonaCard, lang: str) -> str:
     description = card.substitute(card.data.description, lang=lang).strip()
@@ -45,12 +43,10 @@ async def show_picker(message: Message, deps: BotDeps, account: User, index: int
         await message.answer_photo(photo, caption=_caption(card, account.language), reply_markup=markup)
 
 
-@router.message(Command("persona"))
 async def persona_command(message: Message, deps: BotDeps, account: User) -> None:
     await show_picker(message, deps, account, index=0)
 
 
-@router.callback_query(PersonaCb.filter(F.action == "show"))
 async def browse(query: CallbackQuery, callback_data: PersonaCb, deps: BotDeps, account: User) -> None:
     cards = deps.companion.deps.personas.list()
     index = callback_data.index % len(cards)
@@ -66,7 +62,6 @@ async def browse(query: CallbackQuery, callback_data: PersonaCb, deps: BotDeps, 
         )
 
 
-@router.callback_query(PersonaCb.filter(F.action == "pick"))
 async def pick(query: CallbackQuery, callback_data: PersonaCb, deps: BotDeps, account: User) -> None:
     cards = deps.companion.deps.personas.list()
     card = cards[callback_data.index % len(cards)]
@@ -77,3 +72,12 @@ async def pick(query: CallbackQuery, callback_data: PersonaCb, deps: BotDeps, ac
         if greeting is None:
             greeting = _("{name} is here again. Write whenever you like.").format(name=card.name)
         await query.message.answer(greeting)
+
+
+def build_router() -> Router:
+    """A fresh router (a router can belong to one dispatcher only; tests restart the bot)."""
+    router = Router(name="personas")
+    router.message.register(persona_command, Command("persona"))
+    router.callback_query.register(browse, PersonaCb.filter(F.action == "show"))
+    router.callback_query.register(pick, PersonaCb.filter(F.action == "pick"))
+    return router

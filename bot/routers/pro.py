@@ -15,7 +15,6 @@ from bot.deps import BotDeps
 from bot.keyboards import AdultCb, adult_keyboard
 
 log = logging.getLogger(__name__)
-router = Router(name="pro")
 CURRENCY = "XTR"
 
 
@@ -23,7 +22,6 @@ def _payload(deps: BotDeps) -> str:
     return f"pro:{deps.settings.pro_days}"
 
 
-@router.message(Command("pro"))
 async def pro_command(message: Message, deps: BotDeps, account: User) -> None:
     until = await deps.accounts.pro_until(account.id)
     now = datetime.now(UTC)
@@ -49,7 +47,6 @@ async def pro_command(message: Message, deps: BotDeps, account: User) -> None:
     )
 
 
-@router.pre_checkout_query()
 async def pre_checkout(query: PreCheckoutQuery, deps: BotDeps) -> None:
     ok = (
         query.currency == CURRENCY
@@ -63,7 +60,6 @@ async def pre_checkout(query: PreCheckoutQuery, deps: BotDeps) -> None:
         await query.answer(ok=False, error_message=_("This invoice is out of date. Send /pro for a new one."))
 
 
-@router.message(F.successful_payment)
 async def paid(message: Message, deps: BotDeps, account: User) -> None:
     payment = message.successful_payment
     assert payment is not None
@@ -89,7 +85,6 @@ async def paid(message: Message, deps: BotDeps, account: User) -> None:
     await message.answer(_("Thank you! PRO is active until {date}.").format(date=f"{until:%d.%m.%Y}"))
 
 
-@router.message(F.refunded_payment)
 async def refunded(message: Message, deps: BotDeps) -> None:
     refund = message.refunded_payment
     assert refund is not None
@@ -97,7 +92,6 @@ async def refunded(message: Message, deps: BotDeps) -> None:
     await message.answer(_("Your payment was refunded, and the PRO time it gave is cancelled."))
 
 
-@router.message(Command("paysupport"))
 async def paysupport(message: Message) -> None:
     await message.answer(
         _(
@@ -108,7 +102,6 @@ async def paysupport(message: Message) -> None:
     )
 
 
-@router.message(Command("adult"))
 async def adult_command(message: Message) -> None:
     await message.answer(
         _(
@@ -119,10 +112,22 @@ async def adult_command(message: Message) -> None:
     )
 
 
-@router.callback_query(AdultCb.filter())
 async def adult_callback(query: CallbackQuery, callback_data: AdultCb, deps: BotDeps, account: User) -> None:
     on = callback_data.action == "on"
     await deps.accounts.set_adult(account.id, confirmed=on, opt_in=on)
     await query.answer()
     if query.message:
         await query.message.answer(_("18+ is on (it needs PRO).") if on else _("18+ is off."))
+
+
+def build_router() -> Router:
+    """A fresh router (a router can belong to one dispatcher only; tests restart the bot)."""
+    router = Router(name="pro")
+    router.message.register(pro_command, Command("pro"))
+    router.pre_checkout_query.register(pre_checkout)
+    router.message.register(paid, F.successful_payment)
+    router.message.register(refunded, F.refunded_payment)
+    router.message.register(paysupport, Command("paysupport"))
+    router.message.register(adult_command, Command("adult"))
+    router.callback_query.register(adult_callback, AdultCb.filter())
+    return router

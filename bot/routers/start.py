@@ -16,8 +16,6 @@ from bot.legal import DOCUMENTS, VERSIONS, text
 from bot.replies import split_message
 from bot.routers.personas import show_picker
 
-router = Router(name="start")
-
 
 def welcome() -> str:
     return _(
@@ -30,7 +28,6 @@ def welcome() -> str:
     )
 
 
-@router.message(CommandStart())
 async def start(message: Message, deps: BotDeps, account: User) -> None:
     if await deps.accounts.has_consented(account.id, VERSIONS):
         await message.answer(_("Welcome back! Who would you like to talk to?"))
@@ -39,7 +36,6 @@ async def start(message: Message, deps: BotDeps, account: User) -> None:
     await message.answer(welcome(), reply_markup=consent_keyboard())
 
 
-@router.callback_query(ConsentCb.filter(F.action.in_(DOCUMENTS)))
 async def show_document(query: CallbackQuery, callback_data: ConsentCb, account: User) -> None:
     await query.answer()
     if query.message:
@@ -47,7 +43,6 @@ async def show_document(query: CallbackQuery, callback_data: ConsentCb, account:
             await query.message.answer(piece)
 
 
-@router.callback_query(ConsentCb.filter(F.action == "accept"))
 async def accept(query: CallbackQuery, deps: BotDeps, account: User) -> None:
     now = datetime.now(UTC)
     for document, version in VERSIONS.items():
@@ -58,14 +53,12 @@ async def accept(query: CallbackQuery, deps: BotDeps, account: User) -> None:
         await show_picker(query.message, deps, account, index=0)
 
 
-@router.message(Command("terms", "privacy"))
 async def documents(message: Message, account: User) -> None:
     document = "terms" if (message.text or "").startswith("/terms") else "privacy"
     for piece in split_message(text(document, account.language)):
         await message.answer(piece)
 
 
-@router.message(Command("help"))
 async def help_command(message: Message) -> None:
     await message.answer(
         _(
@@ -83,15 +76,26 @@ async def help_command(message: Message) -> None:
     )
 
 
-@router.message(Command("lang"))
 async def lang(message: Message) -> None:
     await message.answer(_("Choose the language:"), reply_markup=language_keyboard())
 
 
-@router.callback_query(LangCb.filter(F.code.in_(("ru", "en"))))
 async def set_lang(query: CallbackQuery, callback_data: LangCb, deps: BotDeps, account: User) -> None:
     await deps.accounts.set_language(account.id, callback_data.code)
     await query.answer()
     if query.message:
         done = "Готово: говорим по-русски." if callback_data.code == "ru" else "Done: English it is."
         await query.message.answer(done)
+
+
+def build_router() -> Router:
+    """A fresh router (a router can belong to one dispatcher only; tests restart the bot)."""
+    router = Router(name="start")
+    router.message.register(start, CommandStart())
+    router.callback_query.register(show_document, ConsentCb.filter(F.action.in_(DOCUMENTS)))
+    router.callback_query.register(accept, ConsentCb.filter(F.action == "accept"))
+    router.message.register(documents, Command("terms", "privacy"))
+    router.message.register(help_command, Command("help"))
+    router.message.register(lang, Command("lang"))
+    router.callback_query.register(set_lang, LangCb.filter(F.code.in_(("ru", "en"))))
+    return router

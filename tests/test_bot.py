@@ -1,0 +1,281 @@
+"""The real `dora bot` app (aiogram, long polling) against a Bot API server on loopback.
+
+Whole conversations, driven through real HTTP: only the LLM is a fake (scripted, tool-calling).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from langchain_core.messages import BaseMessage
+
+from bot.app import running_bot
+from bot.keyboards import ConsentCb, ForgetCb, MemoryCb, PersonaCb
+from dora.config import Settings
+from dora.wiring import build_memory
+from memory.embeddings import E5Embeddings
+from memory.models import MemoryKind
+from tests.botapi import DEFAULT_TOKEN, BotAPIServer
+from tests.fakes import scripted
+
+USER = 5550001
+
+
+class Brain:
+    """The fake LLM's script: chat replies echo what they were asked; extraction returns facts."""
+
+    def __init__(self) -> None:
+        self.prompts: list[list[BaseMessage]] = []
+        self.facts: list[dict[str, Any]] = []
+
+    def __call__(self, tool: str, messages: list[BaseMessage]) -> Any:
+        if tool == "ExtractedFacts":
+            return {"facts": self.facts}
+        if tool == "ReconcileDecision":
+            return {"action": "ADD"}
+        self.prompts.append(messages)
+        return f"Ответ на: {messages[-1].content}"
+
+
+class RunningBot:
+    """The bot's event loop in a thread, polling the test server; stop() shuts it down cleanly."""
+
+    def __init__(self, settings: Settings, brain: Brain, embeddings: E5Embeddings) -> None:
+        self.settings, self.brain, self.embeddings = settings, brain, embeddings
+        self.deps: Any = None
+        self._ready = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True)
+        self.error: BaseException | None = None
+
+    async def _main(self) -> None:
+        try:
+            model = scripted(self.brain)
+            memory = build_memory(self.settings, self.embeddings)
+            async with running_bot(self.settings, memory=memory, llm_for=lambda role: model) as (
+                bot,
+                dp,
+                deps,
+            ):
+                self.deps, self._loop, self._stop = deps, asyncio.get_running_loop(), asyncio.Event()
+                polling = asyncio.create_task(dp.start_polling(bot, handle_signals=False, polling_timeout=1))
+                self._ready.set()
+                await self._stop.wait()
+                await deps.conversations.idle()
+                await dp.stop_polling()
+                await polling
+        except BaseException as exc:  # surfaced by start()/stop()
+            self.error = exc
+            self._ready.set()
+
+    def start(self) -> RunningBot:
+        self._thread.start()
+        assert self._ready.wait(60), "the bot did not start"
+        if self.error:
+            raise self.error
+        return self
+
+    def stop(self) -> None:
+        if self._loop and self._stop:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(30)
+        if self.error:
+            raise self.error
+
+    def call(self, coro: Any, timeout: float = 30) -> Any:
+        """Run a coroutine on the bot's loop (to look at its stores from the test)."""
+        assert self._loop
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+
+
+@pytest.fixture
+def server() -> Iterator[BotAPIServer]:
+    with BotAPIServer() as s:
+        yield s
+
+
+@pytest.fixture
+def settings(tmp_path: Path, server: BotAPIServer) -> Settings:
+    return Settings(
+        data_dir=tmp_path / "data",
+        telegram_token=DEFAULT_TOKEN,  # type: ignore[arg-type]
+        telegram_api_base=server.base_url,
+        free_partner_daily_messages=2,
+    )
+
+
+@pytest.fixture
+def brain() -> Brain:
+    return Brain()
+
+
+@pytest.fixture
+def bot(settings: Settings, brain: Brain, embeddings: E5Embeddings) -> Iterator[RunningBot]:
+    running = RunningBot(settings, brain, embeddings).start()
+    yield running
+    running.stop()
+
+
+def onboard(server: BotAPIServer, persona_index: int = 1, user: int = USER) -> None:
+    """/start, accept, pick a persona (index in the sorted library: 1 = dora)."""
+    mark = server.mark()
+    server.user_command(user, "/start")
+    server.wait_for(lambda c: c.method == "sendMessage" and c.params.get("reply_markup"), since=mark)
+    mark = server.mark()
+    server.user_callback(user, ConsentCb(action="accept").pack())
+    server.wait_for("sendPhoto", since=mark)
+    for index in range(1, persona_index + 1):  # browse to the card: only its own button can be pressed
+        mark = server.mark()
+        server.user_callback(user, PersonaCb(action="show", index=index).pack())
+        server.wait_for("editMessageMedia", since=mark)
+    mark = server.mark()
+    server.user_callback(user, PersonaCb(action="pick", index=persona_index).pack())
+    server.wait_for("sendMessage", since=mark)
+
+
+def say(server: BotAPIServer, text: str, user: int = USER, timeout: float = 20) -> str:
+    mark = server.mark()
+    server.user_message(user, text)
+    return (
+        server.wait_for(lambda c: c.method == "sendMessage" and c.ok, since=mark, timeout=timeout).text or ""
+    )
+
+
+def test_onboarding_consent_persona_and_a_reply(server, bot, brain):
+    mark = server.mark()
+    server.user_command(USER, "/start")
+    welcome = server.wait_for("sendMessage", since=mark)
+    assert "не врач" in (welcome.text or "") and "Условия" in json.dumps(
+        welcome.params["reply_markup"], ensure_ascii=False
+    )
+
+    # before accepting, a message is neither answered by the persona nor stored
+    assert "прими" in say(server, "Привет! У меня кот Бублик")
+    assert brain.prompts == []
+    assert bot.deps.companion.deps.memory.list(f"tg:{USER}") == []
+
+    mark = server.mark()
+    server.user_callback(USER, ConsentCb(action="accept").pack())
+    card = server.wait_for("sendPhoto", since=mark)
+    assert card.files.get("photo") and "Вера" in (card.text or "")  # the first card, with its drawn photo
+
+    mark = server.mark()
+    server.user_callback(USER, PersonaCb(action="show", index=1).pack())
+    edited = server.wait_for("editMessageMedia", since=mark)
+    assert edited.ok
+
+    mark = server.mark()
+    server.user_callback(USER, PersonaCb(action="pick", index=1).pack())
+    greeting = server.wait_for("sendMessage", since=mark)
+    assert "Дора" in (greeting.text or "")
+
+    reply = say(server, "Привет! У меня рыжий кот Бублик.")
+    assert reply == "Ответ на: Привет! У меня рыжий кот Бублик."
+    assert server.wait_for("sendChatAction").params["action"] == "typing"
+
+
+def test_memory_survives_a_restart_and_can_be_deleted_and_exported(settings, server, brain, embeddings):
+    brain.facts = [{"text": "У собеседника рыжий кот Бублик", "category": "pets", "importance": 7}]
+    first = RunningBot(settings, brain, embeddings).start()
+    try:
+        onboard(server)
+        say(server, "Привет! У меня рыжий кот Бублик.")
+        first.call(first.deps.companion.background.drain())
+    finally:
+        first.stop()
+
+    second = RunningBot(settings, brain, embeddings).start()
+    try:
+        say(server, "Как зовут моего кота?")
+        prompt = "\n".join(str(m.content) for m in brain.prompts[-1])
+        assert "Бублик" in prompt  # from the checkpointed thread and the memory, after a restart
+
+        mark = server.mark()
+        server.user_command(USER, "/memory")
+        listing = server.wait_for("sendMessage", since=mark)
+        assert "Бублик" in (listing.text or "")
+        facts = second.deps.companion.facts(f"tg:{USER}")
+        mark = server.mark()
+        server.user_callback(USER, MemoryCb(action="del", page=0, memory_id=facts[0].id).pack())
+        after = server.wait_for("editMessageText", since=mark)
+        assert "Бублик" not in (after.text or "")
+        assert second.deps.companion.facts(f"tg:{USER}") == []
+
+        mark = server.mark()
+        server.user_command(USER, "/export")
+        exported = server.wait_for("sendDocument", since=mark)
+        data = json.loads(next(iter(exported.files.values())))
+        assert data["account"]["user"]["id"] == USER
+        assert {c["document"] for c in data["account"]["consents"]} == {"terms", "privacy"}
+        assert any("Бублик" in m["text"] for m in data["conversations"]["dora"]["messages"])
+
+        mark = server.mark()
+        server.user_command(USER, "/forget")
+        server.wait_for("sendMessage", since=mark)
+        mark = server.mark()
+        server.user_callback(USER, ForgetCb(confirm=True).pack())
+        done = server.wait_for("sendMessage", since=mark)
+        assert "удалено" in (done.text or "")
+        memory = second.deps.companion.deps.memory
+        assert memory.list(f"tg:{USER}", kind=MemoryKind.EPISODE) == []
+    finally:
+        second.stop()
+    for path in (p for p in settings.data_dir.rglob("*") if p.is_file()):
+        assert "Бублик".encode() not in path.read_bytes(), path
+
+
+def test_stars_payment_grants_pro_and_refund_revokes(server, bot, settings):
+    onboard(server)
+    mark = server.mark()
+    server.user_command(USER, "/pro")
+    invoice = server.wait_for("sendInvoice", since=mark)
+    assert invoice.params["currency"] == "XTR"
+    payload = invoice.params["payload"]
+
+    mark = server.mark()
+    server.pre_checkout_query(USER, "forged", settings.pro_price_stars)
+    refused = server.wait_for("answerPreCheckoutQuery", since=mark)
+    assert refused.params["ok"] is False
+
+    mark = server.mark()
+    server.pre_checkout_query(USER, payload, settings.pro_price_stars)
+    assert server.wait_for("answerPreCheckoutQuery", since=mark).params["ok"] is True
+
+    mark = server.mark()
+    server.successful_payment(USER, payload, settings.pro_price_stars, charge_id="charge-1")
+    thanks = server.wait_for("sendMessage", since=mark)
+    assert "PRO" in (thanks.text or "")
+    assert bot.call(bot.deps.accounts.pro_until(USER)) is not None
+
+
+def test_free_tier_partner_limit(server, bot, brain):
+    onboard(server, persona_index=2)  # kylie, a Partner persona
+    assert say(server, "Привет").startswith("Ответ на")
+    assert say(server, "Как ты?").startswith("Ответ на")
+    assert "/pro" in say(server, "Ещё одно")
+
+
+def test_groups_stickers_and_edits_get_clear_answers(server, bot):
+    onboard(server)
+    mark = server.mark()
+    server.group_message(USER, "Привет всем")
+    assert "личных" in (server.wait_for("sendMessage", since=mark).text or "")
+    mark = server.mark()
+    server.user_sticker(USER)
+    assert "не понимаю" in (server.wait_for("sendMessage", since=mark).text or "")
+
+
+def test_telegram_429_is_waited_out(server, bot):
+    onboard(server)
+    server.fail_next("sendMessage", status=429, retry_after=1)
+    reply = say(server, "Ты тут?")
+    assert reply.startswith("Ответ на")
+    failed = [c for c in server.calls("sendMessage") if c.status == 429]
+    assert failed
