@@ -22,6 +22,7 @@ from bot.deps import BotDeps
 from bot.errors import TokenMissingError
 from bot.i18n import build_i18n
 from bot.middlewares.account import AccountMiddleware
+from bot.middlewares.channel import RequiredChannelMiddleware
 from bot.middlewares.consent import ConsentMiddleware
 from bot.middlewares.retry import RetryAfterMiddleware
 from bot.middlewares.throttling import ThrottlingMiddleware
@@ -66,6 +67,7 @@ def build_dispatcher(deps: BotDeps) -> Dispatcher:
     gated = Router(name="gated")  # everything that needs the user's consent first
     for feature in (personas.build_router(), memory.build_router(), chat.build_router()):
         feature.message.middleware(ConsentMiddleware())
+        feature.message.middleware(RequiredChannelMiddleware())
         feature.callback_query.middleware(ConsentMiddleware())
         gated.include_router(feature)
     dp.include_routers(guards.build_router(), start.build_router(), pro.build_router(), gated)

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from aiogram import F, Router
+from aiogram import Bot, F, Router
 from aiogram.filters import Command, CommandStart
 from aiogram.types import CallbackQuery, Message
 from aiogram.utils.i18n import gettext as _
 
 from bot.db.models import User
 from bot.deps import BotDeps
-from bot.keyboards import ConsentCb, LangCb, consent_keyboard, language_keyboard
+from bot.keyboards import ChannelCb, ConsentCb, LangCb, consent_keyboard, language_keyboard
 from bot.legal import DOCUMENTS, VERSIONS, text
+from bot.middlewares.channel import is_member
 from bot.replies import split_message
 from bot.routers.personas import show_picker
 
@@ -88,6 +89,12 @@ async def set_lang(query: CallbackQuery, callback_data: LangCb, deps: BotDeps, a
         await query.message.answer(done)
 
 
+async def recheck_channel(query: CallbackQuery, bot: Bot, deps: BotDeps) -> None:
+    channel = deps.settings.required_channel
+    ok = not channel or await is_member(bot, channel, query.from_user.id, deps.channel_cache, fresh=True)
+    await query.answer(_("Thank you! Write to me.") if ok else _("I don't see the subscription yet."))
+
+
 def build_router() -> Router:
     """A fresh router (a router can belong to one dispatcher only; tests restart the bot)."""
     router = Router(name="start")
@@ -98,4 +105,5 @@ def build_router() -> Router:
     router.message.register(help_command, Command("help"))
     router.message.register(lang, Command("lang"))
     router.callback_query.register(set_lang, LangCb.filter(F.code.in_(("ru", "en"))))
+    router.callback_query.register(recheck_channel, ChannelCb.filter(F.action == "check"))
     return router
