@@ -14,7 +14,7 @@ export HF_HUB_OFFLINE := 1
 
 # Debian packages the project needs: espeak-ng and opus-tools make the voice notes the bot tests
 # send (faster-whisper itself decodes audio with the ffmpeg libraries bundled in PyAV).
-SYSTEM_PACKAGES := espeak-ng opus-tools
+SYSTEM_PACKAGES := espeak-ng opus-tools ffmpeg
 system-deps:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \

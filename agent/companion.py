@@ -28,6 +28,7 @@ from agent.safety import UserFlags
 from agent.summary import split_for_summary, summarize
 from memory.crypto import Keyring
 from memory.extraction import FactExtractor
+from memory.models import Memory, MemoryKind
 from memory.pipeline import MemoryWriter
 from memory.reconcile import Reconciler
 from memory.text import EmptyTextError, clean_text
@@ -193,6 +194,17 @@ class Companion:
             {"summary": summary, "messages": [RemoveMessage(id=m.id) for m in older if m.id]},
             as_node="respond",
         )
+
+    # -- what the user can see and delete ---------------------------------------------------------
+
+    def facts(self, user_id: str) -> list[Memory]:
+        """The facts DORA keeps about the user (valid ones, all personas), newest first: for /memory."""
+        facts = self.deps.memory.list(user_id, kind=MemoryKind.FACT)
+        return sorted(facts, key=lambda m: m.updated_at, reverse=True)
+
+    def forget_fact(self, user_id: str, memory_id: str) -> bool:
+        """Delete one of the user's memories (a fact or an episode); False if it isn't theirs."""
+        return self.deps.memory.delete(user_id, memory_id)
 
     # -- data rights -------------------------------------------------------------------------------
 
