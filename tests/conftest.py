@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -18,6 +19,7 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from dora.config import Settings
+from dora.model_fetch import FetchError, ModelMissingError, fetch_model, require_model
 from dora.wiring import build_memory
 from memory.embeddings import E5Embeddings
 from memory.store import MemoryStore
@@ -114,3 +116,32 @@ def make_store(
 @pytest.fixture
 def store(make_store: StoreFactory) -> MemoryStore:
     return make_store()
+
+
+# -- the speech model (whisper-base) ------------------------------------------------------------
+
+REPO = Path(__file__).resolve().parents[1]
+MODEL = "whisper-base"
+
+
+def _models_dirs() -> list[Path]:
+    dirs: list[Path] = []
+    # A broken .env or DORA_* variable is not this test's business: the repository's dir remains.
+    with contextlib.suppress(ValueError):
+        dirs.append(Settings().resolved_models_dir)
+    dirs.append(REPO / "data" / "models")
+    return list(dict.fromkeys(d.resolve() for d in dirs))
+
+
+@pytest.fixture(scope="session")
+def whisper_dir(request: pytest.FixtureRequest) -> Path:
+    for models_dir in _models_dirs():
+        try:
+            return require_model(Settings(data_dir=models_dir.parent, models_dir=models_dir), MODEL)
+        except ModelMissingError:
+            continue
+    cache = Path(request.config.cache.mkdir("dora-models"))
+    try:
+        return fetch_model(Settings(data_dir=cache, models_dir=cache), MODEL).path
+    except FetchError as exc:
+        pytest.skip(f"{MODEL} is not fetched (`dora models fetch {MODEL}`) and fetching it failed: {exc}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from dora.config import Settings
 from dora.wiring import build_memory
 from memory.embeddings import E5Embeddings
 from memory.models import MemoryKind
+from tests.audio import corrupt_ogg, silent_ogg, speak_ogg
 from tests.botapi import DEFAULT_TOKEN, BotAPIServer
 from tests.fakes import scripted
 
@@ -33,12 +35,15 @@ class Brain:
     def __init__(self) -> None:
         self.prompts: list[list[BaseMessage]] = []
         self.facts: list[dict[str, Any]] = []
+        self.gate: threading.Event | None = None  # set: chat replies wait for it (a slow model)
 
     def __call__(self, tool: str, messages: list[BaseMessage]) -> Any:
         if tool == "ExtractedFacts":
             return {"facts": self.facts}
         if tool == "ReconcileDecision":
             return {"action": "ADD"}
+        if self.gate is not None:
+            self.gate.wait(10)
         self.prompts.append(messages)
         return f"Ответ на: {messages[-1].content}"
 
@@ -102,12 +107,14 @@ def server() -> Iterator[BotAPIServer]:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, server: BotAPIServer) -> Settings:
+def settings(tmp_path: Path, server: BotAPIServer, whisper_dir: Path) -> Settings:
     return Settings(
         data_dir=tmp_path / "data",
         telegram_token=DEFAULT_TOKEN,  # type: ignore[arg-type]
         telegram_api_base=server.base_url,
         free_partner_daily_messages=2,
+        whisper_model=str(whisper_dir),
+        voice_max_seconds=30,
     )
 
 
@@ -279,3 +286,95 @@ def test_telegram_429_is_waited_out(server, bot):
     assert reply.startswith("Ответ на")
     failed = [c for c in server.calls("sendMessage") if c.status == 429]
     assert failed
+
+
+def test_voice_notes_are_transcribed_and_bad_ones_explained(server, bot, brain):
+    onboard(server)
+    note = speak_ogg("Привет! Сегодня хорошая погода. Меня зовут Максим.", lang="ru", speed=130)
+    mark = server.mark()
+    server.user_voice(USER, note, duration=5)
+    reply = server.wait_for(lambda c: c.method == "sendMessage" and c.ok, since=mark, timeout=60)
+    heard = str(brain.prompts[-1][-1].content).lower()
+    assert sum(stem in heard for stem in ("привет", "сегодня", "хорош", "макс")) >= 2, heard
+    assert (reply.text or "").startswith("Ответ на")
+
+    for ogg, duration, expected in [
+        (corrupt_ogg(), 3, "воспроизвести"),
+        (silent_ogg(2), 2, "ничего не расслышала"),
+        (note, 0, "ничего не расслышала"),
+        (note, 31, "слишком длинное"),
+    ]:
+        mark = server.mark()
+        server.user_voice(USER, ogg, duration=duration)
+        answer = server.wait_for(lambda c: c.method == "sendMessage" and c.ok, since=mark, timeout=60)
+        assert expected in (answer.text or ""), (duration, answer.text)
+
+
+def test_quick_messages_are_answered_together_in_order(server, bot, brain):
+    onboard(server)
+    gate = brain.gate = threading.Event()
+    mark = server.mark()
+    server.user_message(USER, "Первое")
+    time.sleep(0.5)  # the first turn is waiting on the model
+    server.user_message(USER, "Второе")
+    server.user_message(USER, "Третье")
+    time.sleep(0.5)
+    gate.set()
+    first = server.wait_for(lambda c: c.method == "sendMessage" and c.ok, since=mark, timeout=20)
+    second = server.wait_for(
+        lambda c: c.method == "sendMessage" and c.ok and c is not first, since=mark, timeout=20
+    )
+    assert first.text == "Ответ на: Первое"
+    assert second.text == "Ответ на: Второе\nТретье"
+
+
+def test_unsupported_messages_and_a_blocked_bot(server, bot):
+    onboard(server)
+    for send in (
+        lambda: server.user_location(USER, 55.75, 37.62),
+        lambda: server.user_contact(USER, "+79990000000", "Аня"),
+        lambda: server.user_document(USER, b"%PDF-1.4", "file.pdf"),
+    ):
+        mark = server.mark()
+        send()
+        assert "не понимаю" in (server.wait_for("sendMessage", since=mark).text or "")
+
+    mark = server.mark()
+    server.user_message(USER, "я" * 4096)  # Telegram's longest message
+    answer = server.wait_for(lambda c: c.method == "sendMessage" and c.ok, since=mark, timeout=20)
+    assert answer.text
+
+    server.block_user(USER)
+    mark = server.mark()
+    server.user_message(USER, "Ты тут?")
+    server.wait_for(lambda c: c.method == "sendMessage" and c.status == 403, since=mark)
+    deadline = time.time() + 10
+    while (
+        time.time() < deadline and not bot.call(bot.deps.accounts.get_or_create_user(USER, "ru")).blocked_bot
+    ):
+        time.sleep(0.1)
+    assert bot.call(bot.deps.accounts.get_or_create_user(USER, "ru")).blocked_bot
+
+
+def test_flood_is_throttled(tmp_path, server, brain, embeddings, whisper_dir):
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        telegram_token=DEFAULT_TOKEN,  # type: ignore[arg-type]
+        telegram_api_base=server.base_url,
+        throttle_messages_per_minute=5,
+    )
+    running = RunningBot(settings, brain, embeddings).start()
+    try:
+        onboard(server)
+        mark = server.mark()
+        for n in range(8):
+            server.user_message(USER, f"сообщение {n}")
+        notice = server.wait_for(
+            lambda c: c.method == "sendMessage" and "быстро" in (c.text or ""), since=mark
+        )
+        assert notice.ok
+        running.call(running.deps.conversations.idle())
+        asked = {str(m.content) for p in brain.prompts for m in p[-1:]}
+        assert not any("сообщение 7" in a for a in asked)
+    finally:
+        running.stop()

@@ -8,7 +8,6 @@ The model comes from where DORA keeps it (the settings' models dir, or this repo
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import threading
 import time
 from pathlib import Path
@@ -16,8 +15,9 @@ from pathlib import Path
 import pytest
 
 from dora.config import Settings
-from dora.model_fetch import FetchError, ModelMissingError, fetch_model, require_model
+from dora.model_fetch import ModelMissingError
 from tests.audio import corrupt_ogg, long_ogg, silent_ogg, speak_ogg
+from tests.conftest import MODEL
 from tools.speech import (
     AudioEmptyError,
     AudioTooLongError,
@@ -28,9 +28,6 @@ from tools.speech import (
     build_transcriber,
 )
 
-REPO = Path(__file__).resolve().parents[1]
-MODEL = "whisper-base"
-
 # espeak-ng's Russian is hard for whisper-base: across speeds 120-150 and both encoders it
 # reliably gets "Привет! Сегодня хорошая погода. …Максим…" but mangles "меня зовут" and "рыжий
 # кот Бублик" differently each time, so the assertion is on the stems that held in every run.
@@ -38,29 +35,6 @@ RU_TEXT = "Привет! Сегодня хорошая погода. Меня з
 RU_STEMS = ("привет", "сегодня", "хорош", "макс")
 EN_TEXT = "Hello, my name is Max and I have a ginger cat called Bagel."
 EN_STEMS = ("hello", "name", "max", "ginger", "cat")
-
-
-def _models_dirs() -> list[Path]:
-    dirs: list[Path] = []
-    # A broken .env or DORA_* variable is not this test's business: the repository's dir remains.
-    with contextlib.suppress(ValueError):
-        dirs.append(Settings().resolved_models_dir)
-    dirs.append(REPO / "data" / "models")
-    return list(dict.fromkeys(d.resolve() for d in dirs))
-
-
-@pytest.fixture(scope="session")
-def whisper_dir(request: pytest.FixtureRequest) -> Path:
-    for models_dir in _models_dirs():
-        try:
-            return require_model(Settings(data_dir=models_dir.parent, models_dir=models_dir), MODEL)
-        except ModelMissingError:
-            continue
-    cache = Path(request.config.cache.mkdir("dora-models"))
-    try:
-        return fetch_model(Settings(data_dir=cache, models_dir=cache), MODEL).path
-    except FetchError as exc:
-        pytest.skip(f"{MODEL} is not fetched (`dora models fetch {MODEL}`) and fetching it failed: {exc}")
 
 
 @pytest.fixture(scope="session")
