@@ -70,7 +70,7 @@ def alembic_config() -> Config:
 
 
 def _upgrade(connection: Connection) -> None:
-    if False:
+    if connection.dialect.name == "postgresql":
         # Several workers may start at once: the first migrates, the rest wait and find nothing to do.
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
     config = alembic_config()
