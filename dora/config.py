@@ -83,8 +83,8 @@ class Settings(BaseSettings):
 
     postgres_url: str | None = Field(
         None,
-        description="PostgreSQL for conversation checkpoints (postgresql://...). Unset: SQLite at "
-        "DATA_DIR/checkpoints.sqlite.",
+        description="PostgreSQL for conversation checkpoints and the bot's accounts (postgresql://...). "
+        "Unset: SQLite files in DATA_DIR.",
     )
     personas_dir: Path | None = Field(
         None, description="Extra persona cards (.json/.png) to load beside the built-in library."

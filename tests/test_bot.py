@@ -51,7 +51,8 @@ class Brain:
 class RunningBot:
     """The bot's event loop in a thread, polling the test server; stop() shuts it down cleanly."""
 
-    def __init__(self, settings: Settings, brain: Brain, embeddings: E5Embeddings) -> None:
+    def __init__(self, settings: Settings, brain: Brain | None, embeddings: E5Embeddings) -> None:
+        """``brain`` None: the configured LLM backend (the local GGUF)."""
         self.settings, self.brain, self.embeddings = settings, brain, embeddings
         self.deps: Any = None
         self._ready = threading.Event()
@@ -62,13 +63,10 @@ class RunningBot:
 
     async def _main(self) -> None:
         try:
-            model = scripted(self.brain)
+            model = scripted(self.brain) if self.brain is not None else None
             memory = build_memory(self.settings, self.embeddings)
-            async with running_bot(self.settings, memory=memory, llm_for=lambda role: model) as (
-                bot,
-                dp,
-                deps,
-            ):
+            llm_for = None if model is None else (lambda role: model)
+            async with running_bot(self.settings, memory=memory, llm_for=llm_for) as (bot, dp, deps):
                 self.deps, self._loop, self._stop = deps, asyncio.get_running_loop(), asyncio.Event()
                 polling = asyncio.create_task(dp.start_polling(bot, handle_signals=False, polling_timeout=1))
                 self._ready.set()
@@ -376,5 +374,26 @@ def test_flood_is_throttled(tmp_path, server, brain, embeddings, whisper_dir):
         running.call(running.deps.conversations.idle())
         asked = {str(m.content) for p in brain.prompts for m in p[-1:]}
         assert not any("сообщение 7" in a for a in asked)
+    finally:
+        running.stop()
+
+
+def test_a_conversation_on_the_real_llama_cpp_path(tmp_path, server, embeddings):
+    """The one bot test without the fake: the tiny random-weight GGUF (its words are noise)."""
+    import importlib.resources
+
+    gguf = Path(str(importlib.resources.files("tinycoder") / "models" / "tiny.gguf"))
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        telegram_token=DEFAULT_TOKEN,  # type: ignore[arg-type]
+        telegram_api_base=server.base_url,
+        llm_gguf=gguf,
+        llm_reply_max_tokens=12,
+    )
+    running = RunningBot(settings, None, embeddings).start()
+    try:
+        onboard(server)
+        reply = say(server, "Привет! Как дела?", timeout=120)
+        assert reply.strip()
     finally:
         running.stop()
