@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
+from urllib.parse import urlsplit
 
 from aiogram import Bot, Dispatcher, Router
 from aiogram.client.default import DefaultBotProperties
@@ -12,6 +14,8 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.types import BotCommand, ErrorEvent
 from aiogram.utils.i18n import gettext as _
+from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
+from aiohttp import web
 from langchain_core.language_models import BaseChatModel
 
 from agent.graph import Role
@@ -24,6 +28,7 @@ from bot.i18n import build_i18n
 from bot.middlewares.account import AccountMiddleware
 from bot.middlewares.channel import RequiredChannelMiddleware
 from bot.middlewares.consent import ConsentMiddleware
+from bot.middlewares.ordering import PerUserOrderingMiddleware
 from bot.middlewares.retry import RetryAfterMiddleware
 from bot.middlewares.throttling import ThrottlingMiddleware
 from bot.routers import chat, guards, memory, personas, pro, start
@@ -62,6 +67,7 @@ def build_dispatcher(deps: BotDeps) -> Dispatcher:
     dp = Dispatcher()
     dp["deps"] = deps
     dp.message.outer_middleware(ThrottlingMiddleware(deps.settings.throttle_messages_per_minute))
+    dp.update.outer_middleware(PerUserOrderingMiddleware())
     dp.update.outer_middleware(AccountMiddleware(build_i18n(deps.settings.data_dir)))
 
     gated = Router(name="gated")  # everything that needs the user's consent first
@@ -70,7 +76,9 @@ def build_dispatcher(deps: BotDeps) -> Dispatcher:
         feature.message.middleware(RequiredChannelMiddleware())
         feature.callback_query.middleware(ConsentMiddleware())
         gated.include_router(feature)
-    dp.include_routers(guards.build_router(), start.build_router(), pro.build_router(), gated)
+    dp.include_routers(
+        guards.build_router(), start.build_router(), pro.build_router(), gated, guards.build_fallback_router()
+    )
 
     @dp.errors()
     async def on_error(event: ErrorEvent) -> bool:
@@ -129,3 +137,47 @@ async def run_polling(settings: Settings) -> None:
         await set_commands(bot)
         await bot.delete_webhook(drop_pending_updates=False)
         await dp.start_polling(bot, handle_signals=True)
+
+
+def webhook_app(bot: Bot, dp: Dispatcher, settings: Settings) -> web.Application:
+    """aiohttp app receiving Telegram's POSTs at the webhook URL's path; requests without the
+    secret token are refused (401) by aiogram's handler."""
+    secret = settings.telegram_webhook_secret.get_secret_value() if settings.telegram_webhook_secret else None
+    app = web.Application()
+    SimpleRequestHandler(dispatcher=dp, bot=bot, secret_token=secret).register(
+        app, path=webhook_path(settings)
+    )
+    setup_application(app, dp, bot=bot)
+    return app
+
+
+def webhook_path(settings: Settings) -> str:
+    return urlsplit(settings.telegram_webhook_url or "").path or "/telegram"
+
+
+async def run_webhook(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """Serve the webhook on DORA_TELEGRAM_WEBHOOK_LISTEN (behind your HTTPS proxy) until ``stop``."""
+    host, _, port = settings.telegram_webhook_listen.rpartition(":")
+    async with running_bot(settings) as (bot, dp, _deps):
+        await set_commands(bot)
+        secret = settings.telegram_webhook_secret
+        await bot.set_webhook(
+            settings.telegram_webhook_url or "",
+            secret_token=secret.get_secret_value() if secret else None,
+            allowed_updates=dp.resolve_used_update_types(),
+        )
+        runner = web.AppRunner(webhook_app(bot, dp, settings))
+        await runner.setup()
+        await web.TCPSite(runner, host or "127.0.0.1", int(port)).start()
+        try:
+            await (stop or asyncio.Event()).wait()
+        finally:
+            await runner.cleanup()
+
+
+async def run(settings: Settings) -> None:
+    """`dora bot`: webhook mode when DORA_TELEGRAM_WEBHOOK_URL is set, long polling otherwise."""
+    if settings.telegram_webhook_url:
+        await run_webhook(settings)
+    else:
+        await run_polling(settings)

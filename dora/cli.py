@@ -36,12 +36,12 @@ app.command("chat")(chat)
 def bot_command(
     data_dir: Annotated[Path | None, typer.Option(help="Data folder (DORA_DATA_DIR).")] = None,
 ) -> None:
-    """Run the Telegram bot (long polling; DORA_TELEGRAM_TOKEN, optional DORA_TELEGRAM_API_BASE)."""
+    """Run the Telegram bot: long polling, or a webhook when DORA_TELEGRAM_WEBHOOK_URL is set."""
     import asyncio
 
-    from bot.app import run_polling
+    from bot.app import run
 
-    asyncio.run(run_polling(_settings(data_dir)))
+    asyncio.run(run(_settings(data_dir)))
 
 
 app.add_typer(models_app, name="models")

@@ -10,6 +10,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ import pytest
 from langchain_core.messages import BaseMessage
 
 from bot.app import running_bot
-from bot.keyboards import ConsentCb, ForgetCb, MemoryCb, PersonaCb
+from bot.keyboards import AdultCb, ConsentCb, ForgetCb, MemoryCb, PersonaCb
 from dora.config import Settings
 from dora.wiring import build_memory
 from memory.embeddings import E5Embeddings
@@ -397,3 +398,83 @@ def test_a_conversation_on_the_real_llama_cpp_path(tmp_path, server, embeddings)
         assert reply.strip()
     finally:
         running.stop()
+
+
+def test_refund_revokes_and_adult_mode_reaches_the_agent(server, bot, brain, settings):
+    onboard(server, persona_index=2)  # kylie: a Partner persona whose card allows 18+
+    mark = server.mark()
+    server.user_command(USER, "/pro")
+    payload = server.wait_for("sendInvoice", since=mark).params["payload"]
+    mark = server.mark()
+    server.successful_payment(USER, payload, settings.pro_price_stars, charge_id="charge-2")
+    server.wait_for("sendMessage", since=mark)
+
+    mark = server.mark()
+    server.user_command(USER, "/adult")
+    server.wait_for("sendMessage", since=mark)
+    mark = server.mark()
+    server.user_callback(USER, AdultCb(action="on").pack())
+    server.wait_for("sendMessage", since=mark)
+    say(server, "Привет, милая")
+    assert "режим 18+" in str(brain.prompts[-1][0].content)  # all flags set: the partner rules unlock
+
+    mark = server.mark()
+    server.refunded_payment(USER, payload, settings.pro_price_stars, "charge-2")
+    assert "возвращён" in (server.wait_for("sendMessage", since=mark).text or "")
+    assert not bot.call(bot.deps.accounts.is_pro(USER, datetime.now(UTC)))
+    say(server, "Ты тут?")
+    assert "режим 18+" not in str(brain.prompts[-1][0].content)  # no PRO, no 18+
+
+
+def test_a_forged_button_changes_nothing(server, bot):
+    onboard(server)
+    mark = server.mark()
+    server.user_callback(USER, "m:del:0:../../etc", strict=False)
+    answer = server.wait_for("answerCallbackQuery", since=mark)
+    assert answer.ok
+    mark = server.mark()
+    server.user_callback(USER, "totally-unknown", strict=False)
+    assert "устарела" in json.dumps(
+        server.wait_for("answerCallbackQuery", since=mark).params, ensure_ascii=False
+    )
+
+
+def test_webhook_mode_with_a_secret_token(tmp_path, server, brain, embeddings):
+    import aiohttp
+
+    from bot.app import running_bot, webhook_app, webhook_path
+    from tests.conftest import free_port
+
+    port = free_port()
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        telegram_token=DEFAULT_TOKEN,  # type: ignore[arg-type]
+        telegram_api_base=server.base_url,
+        telegram_webhook_url="https://example.org/tg/hook",
+        telegram_webhook_secret="s3cret",  # type: ignore[arg-type]
+        telegram_webhook_listen=f"127.0.0.1:{port}",
+    )
+    update = server.user_command(USER, "/start")  # queued for getUpdates; we deliver it by webhook
+    model = scripted(brain)
+
+    async def go() -> tuple[int, int]:
+        memory = build_memory(settings, embeddings)
+        async with running_bot(settings, memory=memory, llm_for=lambda role: model) as (bot, dp, _deps):
+            runner = aiohttp.web.AppRunner(webhook_app(bot, dp, settings))
+            await runner.setup()
+            await aiohttp.web.TCPSite(runner, "127.0.0.1", port).start()
+            url = f"http://127.0.0.1:{port}{webhook_path(settings)}"
+            try:
+                async with aiohttp.ClientSession() as http:
+                    bad = await http.post(url, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "no"})
+                    good = await http.post(
+                        url, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "s3cret"}
+                    )
+                    await asyncio.to_thread(server.wait_for, "sendMessage", 20)
+                    return bad.status, good.status
+            finally:
+                await runner.cleanup()
+
+    bad, good = asyncio.run(go())
+    assert bad == 401 and good == 200
+    assert "не врач" in (server.wait_for("sendMessage").text or "")

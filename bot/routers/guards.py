@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from aiogram import F, Router
-from aiogram.types import Message
+from aiogram.types import CallbackQuery, Message
 from aiogram.utils.i18n import gettext as _
 
 
@@ -20,4 +20,16 @@ def build_router() -> Router:
     router = Router(name="guards")
     router.message.register(not_private, F.chat.type != "private")
     router.edited_message.register(edited)
+    return router
+
+
+async def stale_button(query: CallbackQuery) -> None:
+    """A button whose payload no handler understands (outdated, or forged): say so, change nothing."""
+    await query.answer(_("This button is out of date."), show_alert=False)
+
+
+def build_fallback_router() -> Router:
+    """Last in line: callback queries nobody else took."""
+    router = Router(name="fallback")
+    router.callback_query.register(stale_button)
     return router
