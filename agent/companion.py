@@ -163,6 +163,7 @@ class Companion:
                 self.deps.memory,
                 FactExtractor(llm, structure=structured),
                 Reconciler(self.deps.memory, llm, structure=structured),
+                share_facts=True,  # facts are about the user: every persona knows them
             )
         return self._writer
 

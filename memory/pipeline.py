@@ -30,9 +30,17 @@ class MemoryWriter:
     """Runs extraction + reconciliation for one user at a time (callers serialise per user)."""
 
     def __init__(
-        self, store: MemoryStore, extractor: FactExtractor, reconciler: Reconciler, batch: int = 4
+        self,
+        store: MemoryStore,
+        extractor: FactExtractor,
+        reconciler: Reconciler,
+        batch: int = 4,
+        share_facts: bool = False,
     ) -> None:
+        """``share_facts``: facts belong to the user, not to the persona they were told to (every
+        persona knows them); episodes keep their persona either way."""
         self.store, self.extractor, self.reconciler, self.batch = store, extractor, reconciler, batch
+        self.share_facts = share_facts
 
     def process_pending(self, user_id: str) -> ProcessReport:
         """Settle the user's pending episodes, oldest first, a few messages per LLM call."""
@@ -44,7 +52,7 @@ class MemoryWriter:
             try:
                 candidates = self.extractor.extract(texts) if texts else []
                 sources = [sid for m in group for sid in (m.source_message_ids or [m.id])]
-                persona = group[-1].persona
+                persona = None if self.share_facts else group[-1].persona
                 for candidate in candidates:
                     report.outcomes.append(self.reconciler.apply(user_id, candidate, sources, persona))
             except Exception as exc:  # the LLM or the store failed: keep the episodes pending

@@ -150,7 +150,7 @@ def test_extraction_runs_off_the_reply_path_and_in_order(settings, embeddings, m
     assert reply_of(events)  # the reply came while extraction was still blocked
     assert pending >= 1
     assert [f.text for f in facts_stored] == ["У собеседника рыжий кот Бублик"]
-    assert facts_stored[0].persona == "dora"
+    assert facts_stored[0].persona is None  # facts are the user's, shared by every persona
 
 
 def test_a_crash_before_extraction_loses_nothing(settings, embeddings, model, script):
@@ -438,3 +438,19 @@ def test_extraction_answer_that_is_not_json_keeps_the_message_pending(settings, 
     events, pending, facts = run(go())
     assert reply_of(events)
     assert [e.text for e in pending] == [BUBLIK] and facts == []
+
+
+def test_facts_are_shared_by_personas_but_conversations_are_not(settings, embeddings, model, script):
+    script.facts = lambda m: {"facts": [{"text": "У собеседника рыжий кот Бублик", "category": "pets"}]}
+
+    async def go() -> str:
+        async with companion_ctx(settings, embeddings, model) as c:
+            await talk(c, BUBLIK, persona="dora")
+            await c.background.drain()
+            await talk(c, "Помнишь моего кота?", persona="mark")
+            return script.system
+
+    mark_system = run(go())
+    memories = mark_system.split("Что ты помнишь о собеседнике", 1)[1]
+    assert "У собеседника рыжий кот Бублик" in memories  # the fact, learned by Dora, known to Марк
+    assert "Привет! Меня зовут Максим" not in memories  # Dora's conversation itself stays hers

@@ -18,7 +18,7 @@ import pytest
 from langchain_core.messages import BaseMessage
 
 from bot.app import running_bot
-from bot.keyboards import AdultCb, ConsentCb, ForgetCb, MemoryCb, PersonaCb
+from bot.keyboards import AdultCb, ChannelCb, ConsentCb, ForgetCb, MemoryCb, PersonaCb
 from dora.config import Settings
 from dora.wiring import build_memory
 from memory.embeddings import E5Embeddings
@@ -478,3 +478,50 @@ def test_webhook_mode_with_a_secret_token(tmp_path, server, brain, embeddings):
     bad, good = asyncio.run(go())
     assert bad == 401 and good == 200
     assert "не врач" in (server.wait_for("sendMessage").text or "")
+
+
+def test_required_channel_gate(tmp_path, server, brain, embeddings):
+    channel_id = -1002000000001
+    server.add_chat(channel_id, chat_type="channel", title="DORA news", username="dora_news")
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        telegram_token=DEFAULT_TOKEN,  # type: ignore[arg-type]
+        telegram_api_base=server.base_url,
+        required_channel="@dora_news",
+    )
+    running = RunningBot(settings, brain, embeddings).start()
+    try:
+        onboard(server)
+        server.set_chat_member(channel_id, USER, "left")
+        gate = say(server, "Привет")
+        assert "подпишись" in gate and brain.prompts == []
+        server.set_chat_member(channel_id, USER, "member")
+        mark = server.mark()
+        server.user_callback(USER, ChannelCb(action="check").pack())
+        assert "Спасибо" in json.dumps(
+            server.wait_for("answerCallbackQuery", since=mark).params, ensure_ascii=False
+        )
+        assert say(server, "Привет").startswith("Ответ на")
+    finally:
+        running.stop()
+
+
+def test_video_notes_edits_and_a_wrong_amount(server, bot, settings):
+    onboard(server)
+    mark = server.mark()
+    server.user_video_note(USER, b"\x00" * 64, 3)
+    assert "не понимаю" in (server.wait_for("sendMessage", since=mark).text or "")
+
+    mark = server.mark()
+    sent = server.user_message(USER, "Привет")
+    server.wait_for(lambda c: c.method == "sendMessage" and c.ok, since=mark)
+    mark = server.mark()
+    server.edited_message(USER, sent["message"]["message_id"], "Привет!!")
+    assert "правок" in (server.wait_for("sendMessage", since=mark).text or "")
+
+    mark = server.mark()
+    server.user_command(USER, "/pro")
+    payload = server.wait_for("sendInvoice", since=mark).params["payload"]
+    mark = server.mark()
+    server.pre_checkout_query(USER, payload, settings.pro_price_stars - 1)
+    assert server.wait_for("answerPreCheckoutQuery", since=mark).params["ok"] is False
