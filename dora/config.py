@@ -127,6 +127,20 @@ class Settings(BaseSettings):
     )
     throttle_messages_per_minute: int = Field(20, description="Per-user flood limit.")
 
+    image_model: Path | None = Field(
+        None,
+        description="A local diffusers text-to-image pipeline folder (Stable Diffusion family). Unset: "
+        "no generated images, only the personas' own photos.",
+    )
+    image_timeout_s: float = Field(120.0, description="Give up generating one image after this.")
+    image_size: int = Field(512, description="Generated images are this many pixels on a side.")
+    image_steps: int = Field(25, description="Diffusion steps per generated image.")
+    photo_min_score: float | None = Field(
+        None,
+        description="Photo selector threshold (cosine of the moment to a photo's caption). Unset: "
+        "the calibrated default.",
+    )
+
     @property
     def resolved_models_dir(self) -> Path:
         return self.models_dir or self.data_dir / "models"
