@@ -17,6 +17,7 @@ from rich.table import Table
 from dora.cli_chat import chat
 from dora.cli_models import models_app
 from dora.cli_personas import personas_app
+from dora.cli_users import users_app
 from dora.config import Settings, load_settings
 from dora.wiring import build_memory
 
@@ -46,6 +47,7 @@ def bot_command(
 
 app.add_typer(models_app, name="models")
 app.add_typer(personas_app, name="personas")
+app.add_typer(users_app, name="users")
 app.add_typer(eval_app, name="eval")
 app.add_typer(bench_app, name="bench")
 app.add_typer(keys_app, name="keys")

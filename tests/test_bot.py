@@ -525,3 +525,34 @@ def test_video_notes_edits_and_a_wrong_amount(server, bot, settings):
     mark = server.mark()
     server.pre_checkout_query(USER, payload, settings.pro_price_stars - 1)
     assert server.wait_for("answerPreCheckoutQuery", since=mark).params["ok"] is False
+
+
+def test_operator_export_and_wipe_commands(settings, server, brain, embeddings, monkeypatch):
+    from typer.testing import CliRunner
+
+    from dora.cli import app
+
+    brain.facts = [{"text": "У собеседника рыжий кот Бублик", "category": "pets"}]
+    running = RunningBot(settings, brain, embeddings).start()
+    try:
+        onboard(server)
+        say(server, "Привет! У меня рыжий кот Бублик.")
+        running.call(running.deps.companion.background.drain())
+    finally:
+        running.stop()
+
+    monkeypatch.setenv("DORA_DATA_DIR", str(settings.data_dir))
+    cli = CliRunner()
+    exported = cli.invoke(app, ["users", "export", str(USER)])
+    assert exported.exit_code == 0, exported.output
+    document = json.loads(exported.stdout)
+    assert document["account"]["user"]["id"] == USER
+    assert [f["text"] for f in document["memory"]["facts"]] == ["У собеседника рыжий кот Бублик"]
+
+    assert cli.invoke(app, ["users", "wipe", str(USER)], input="").exit_code == 1  # no --yes, no terminal
+    wiped = cli.invoke(app, ["users", "wipe", str(USER), "--yes"])
+    assert wiped.exit_code == 0, wiped.output
+    assert cli.invoke(app, ["users", "wipe", str(USER), "--yes"]).exit_code == 0  # idempotent
+    assert cli.invoke(app, ["users", "export", str(USER)]).exit_code == 2  # nothing left
+    for path in (p for p in settings.data_dir.rglob("*") if p.is_file()):
+        assert "Бублик".encode() not in path.read_bytes(), path

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 
 from aiogram import Router
 from aiogram.filters import Command
@@ -11,6 +10,7 @@ from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
+from bot.data_rights import export_user, wipe_user
 from bot.db.models import User
 from bot.deps import BotDeps, agent_user_id
 from bot.keyboards import ForgetCb, MemoryCb, forget_keyboard
@@ -76,8 +76,7 @@ async def forget_callback(
         await query.message.answer(_("Nothing was deleted."))
         return
     await deps.conversations.idle()
-    await deps.companion.wipe_user(agent_user_id(account.id))
-    await deps.accounts.delete_account(account.id)
+    await wipe_user(deps.accounts, deps.companion, account.id)
     await query.message.answer(
         _("Done: everything about you is deleted. Send /start if you want to begin again.")
     )
@@ -85,11 +84,7 @@ async def forget_callback(
 
 async def export_command(message: Message, deps: BotDeps, account: User) -> None:
     await deps.conversations.idle()
-    data = {
-        "exported_at": datetime.now(UTC).isoformat(),
-        "account": await deps.accounts.export_account(account.id),
-        **await deps.companion.export_user(agent_user_id(account.id)),
-    }
+    data = await export_user(deps.accounts, deps.companion, account.id)
     payload = json.dumps(data, ensure_ascii=False, indent=2, default=str).encode()
     await message.answer_document(
         BufferedInputFile(payload, filename="dora-export.json"), caption=_("All your data, as JSON.")

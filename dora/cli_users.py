@@ -1,0 +1,95 @@
+"""``dora users export|wipe``: answer one user's data request in one command."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from dora.config import Settings, load_settings
+
+users_app = typer.Typer(help="One user's data: export it, or wipe it everywhere.", no_args_is_help=True)
+out = Console()
+err = Console(stderr=True)
+
+
+@asynccontextmanager
+async def _stores(settings: Settings) -> AsyncIterator[tuple[Any, Any]]:
+    """The bot's accounts and the companion (no LLM is loaded: none is needed here)."""
+    from bot.db.engine import create_engine_and_sessions, database_url, migrate
+    from bot.db.repo import Accounts
+    from dora.wiring import open_companion
+
+    url = database_url(settings)
+    await migrate(url)
+    engine, sessions = create_engine_and_sessions(url)
+
+    def no_llm(role: str) -> Any:
+        raise RuntimeError("no LLM is needed to export or wipe")
+
+    try:
+        async with open_companion(settings, llm_for=no_llm, drain_timeout_s=0) as companion:  # type: ignore[arg-type]
+            yield Accounts(sessions), companion
+    finally:
+        await engine.dispose()
+
+
+@users_app.command("export")
+def export(
+    telegram_id: Annotated[int, typer.Argument(help="The user's Telegram id.")],
+    out_file: Annotated[Path | None, typer.Option("--out", help="Write here instead of stdout.")] = None,
+) -> None:
+    """Everything stored about the user, decrypted, as one JSON document (what /export sends)."""
+    from bot.data_rights import export_user
+
+    async def go() -> dict[str, Any]:
+        async with _stores(load_settings()) as (accounts, companion):
+            return await export_user(accounts, companion, telegram_id)
+
+    document = asyncio.run(go())
+    if (
+        document["account"]["user"] is None
+        and not document["conversations"]
+        and not document["memory"].get("episodes")
+    ):
+        err.print(f"[yellow]no data for user {telegram_id}[/]")
+        raise typer.Exit(2)
+    text = json.dumps(document, ensure_ascii=False, indent=2, default=str)
+    if out_file is None:
+        sys.stdout.write(text + "\n")
+        return
+    try:
+        out_file.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        err.print(f"[bold red]error:[/] cannot write {out_file}: {exc.strerror}")
+        raise typer.Exit(1) from None
+    err.print(f"wrote {out_file}")
+
+
+@users_app.command("wipe")
+def wipe(
+    telegram_id: Annotated[int, typer.Argument(help="The user's Telegram id.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Don't ask (required when not on a terminal).")] = False,
+) -> None:
+    """Delete the user from every store; idempotent (running it again finishes an interrupted wipe)."""
+    from bot.data_rights import wipe_user
+
+    if not yes:
+        if not sys.stdin.isatty():
+            err.print("[bold red]error:[/] refusing to wipe without --yes when not on a terminal")
+            raise typer.Exit(1)
+        typer.confirm(f"Delete everything about user {telegram_id}?", abort=True)
+
+    async def go() -> dict[str, Any]:
+        async with _stores(load_settings()) as (accounts, companion):
+            return await wipe_user(accounts, companion, telegram_id)
+
+    report = asyncio.run(go())
+    out.print_json(json.dumps(report, default=str))
