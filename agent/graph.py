@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -22,6 +22,7 @@ from langgraph.prebuilt import ToolNode
 
 from agent.language import detect_language
 from agent.llm.errors import LLMTimeoutError
+from agent.photos import PHOTO_NOTE, PhotoOut, PhotoTools, choose_photo, record
 from agent.prompts import build_prompt, stop_sequences
 from agent.recall import Recalled, memory_block, recalled_lines
 from agent.safety import (
@@ -56,6 +57,9 @@ class AgentDeps:
     history_token_budget: int = 1200
     memory_top_k: int = 6
     use_tools: bool = False  # bind tools only on backends that call them reliably
+    prewarm: bool = False  # evaluate persona prompt prefixes ahead (the local llama.cpp backend)
+    photos: PhotoTools | None = None  # the photo selector (and generator); None: no photos
+    photo_outbox: dict[str, PhotoOut] = field(default_factory=dict)  # by user message id
     retries: int = 2
     backoff_s: float = 0.5
 
@@ -125,6 +129,33 @@ def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver | None = None
         lines = recalled_lines(found, datetime.now(UTC), state.get("lang", "ru"))
         return {"recalled": [asdict(r) for r in lines]}
 
+    async def photo(state: ChatState) -> dict[str, Any]:
+        """Decide whether a photo goes with the reply (keyword pre-filter and the selector, no LLM)."""
+        if deps.photos is None or state.get("canned"):
+            return {"photo_caption": None}
+        human = _last_human(state["messages"])
+        card = deps.personas.get(state["persona_id"])
+        sent = list(state.get("photos_sent", []))
+        humans_since = _user_turns_since_photo(state["messages"], sent)
+        chosen, canned = await choose_photo(
+            deps.photos,
+            card,
+            _text(human),
+            state.get("lang", "ru"),
+            pro=bool(state.get("flags", {}).get("pro")),
+            sent=sent,
+            user_turns_since_photo=humans_since,
+        )
+        if canned:
+            return {"canned": canned, "photo_caption": None}
+        if chosen is None:
+            return {"photo_caption": None}
+        deps.photo_outbox[human.id or ""] = chosen
+        return {
+            "photo_caption": chosen.caption,
+            "photos_sent": record(sent, chosen, _user_turns(state["messages"])),
+        }
+
     async def respond(state: ChatState) -> dict[str, Any]:
         """The reply; the turn ends only once the user's message is safely stored."""
         write = writes.pop(_last_human(state["messages"]).id or "", None)
@@ -156,6 +187,9 @@ def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver | None = None
             summary=state.get("summary", ""),
             memories=memories,
             recent=recent,
+            photo_note=PHOTO_NOTE[lang].format(caption=state["photo_caption"])
+            if state.get("photo_caption")
+            else "",
         )
         llm: Any = deps.llm_for("chat")
         tool_rounds = _tool_rounds(state["messages"])
@@ -193,11 +227,13 @@ def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver | None = None
     graph = StateGraph(ChatState)
     graph.add_node("prepare", prepare)
     graph.add_node("recall", recall)
+    graph.add_node("photo", photo)
     graph.add_node("respond", respond)
     graph.add_node("tools", ToolNode(tools))
     graph.add_edge(START, "prepare")
     graph.add_edge("prepare", "recall")
-    graph.add_edge("recall", "respond")
+    graph.add_edge("recall", "photo")
+    graph.add_edge("photo", "respond")
     graph.add_conditional_edges("respond", after_respond, ["tools", END])
     graph.add_edge("tools", "respond")
     return graph.compile(checkpointer=checkpointer)
@@ -212,3 +248,13 @@ def _tool_rounds(messages: list[AnyMessage]) -> int:
         if isinstance(m, ToolMessage):
             rounds += 1
     return rounds
+
+
+def _user_turns(messages: list[AnyMessage]) -> int:
+    return sum(1 for m in messages if isinstance(m, HumanMessage))
+
+
+def _user_turns_since_photo(messages: list[AnyMessage], sent: list[dict[str, Any]]) -> int:
+    """User messages since the last photo was sent (all of them if none was)."""
+    turns = _user_turns(messages)
+    return turns - int(sent[-1].get("turn", 0)) if sent else turns

@@ -82,7 +82,7 @@ def static_prompt(card: PersonaCard, lang: Language, *, adult_unlocked: bool) ->
     return "\n\n".join(parts)
 
 
-def dynamic_prompt(now: datetime, summary: str, memories: str, lang: Language) -> str:
+def dynamic_prompt(now: datetime, summary: str, memories: str, lang: Language, photo_note: str = "") -> str:
     """What this turn knows: the date, the rolling summary, the recalled memories, the language."""
     t = _LABELS.get(lang, _LABELS["ru"])
     parts = [t["today"].format(date=now.strftime("%Y-%m-%d"))]
@@ -90,6 +90,8 @@ def dynamic_prompt(now: datetime, summary: str, memories: str, lang: Language) -
         parts.append(f"{t['summary']}\n{summary.strip()}")
     if memories:
         parts.append(memories)
+    if photo_note:
+        parts.append(photo_note)
     parts.append(t["answer"])
     return "\n\n".join(parts)
 
@@ -108,11 +110,12 @@ def build_prompt(
     summary: str,
     memories: str,
     recent: list[AnyMessage],
+    photo_note: str = "",
 ) -> list[AnyMessage]:
     system = (
         static_prompt(card, lang, adult_unlocked=adult_unlocked)
         + "\n\n"
-        + dynamic_prompt(now, summary, memories, lang)
+        + dynamic_prompt(now, summary, memories, lang, photo_note)
     )
     return [SystemMessage(content=system), *recent]
 

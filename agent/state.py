@@ -16,6 +16,7 @@ class ChatState(TypedDict, total=False):
     messages: Annotated[list[AnyMessage], add_messages]
     summary: str  # rolling summary of turns that left the verbatim window
     minor_suspected: bool  # the user said they are under 18: never romance or 18+ in this thread
+    photos_sent: list[dict[str, Any]]  # photos the persona sent in this thread (file, caption, when)
 
     # the current turn
     user_id: str
@@ -25,3 +26,4 @@ class ChatState(TypedDict, total=False):
     canned: str | None  # a reply decided by a safety rule, not the model
     recalled: list[dict[str, Any]]  # memories placed in the prompt (Recalled as dicts)
     failed: bool  # the backend failed: the user's message stays unanswered until the next turn
+    photo_caption: str | None  # a photo goes with this turn's reply (the photo itself is in the outbox)

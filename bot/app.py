@@ -132,11 +132,21 @@ async def set_commands(bot: Bot) -> None:
     await bot.set_my_commands([BotCommand(command=c, description=d) for c, d in COMMANDS["ru"]])
 
 
+async def prewarm_all(deps: BotDeps) -> None:
+    """Warm every persona's prompt prefix in the background after start (local model only)."""
+    for card in deps.companion.deps.personas.list():
+        await deps.companion.prewarm(card.id)
+
+
 async def run_polling(settings: Settings) -> None:
-    async with running_bot(settings) as (bot, dp, _deps):
+    async with running_bot(settings) as (bot, dp, deps):
         await set_commands(bot)
+        warming = asyncio.create_task(prewarm_all(deps))
         await bot.delete_webhook(drop_pending_updates=False)
-        await dp.start_polling(bot, handle_signals=True)
+        try:
+            await dp.start_polling(bot, handle_signals=True)
+        finally:
+            warming.cancel()
 
 
 def webhook_app(bot: Bot, dp: Dispatcher, settings: Settings) -> web.Application:

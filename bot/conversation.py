@@ -14,11 +14,13 @@ from dataclasses import dataclass, field
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramForbiddenError
+from aiogram.types import BufferedInputFile
 from aiogram.utils.chat_action import ChatActionSender
 
 from agent.companion import Companion
+from agent.photos import PhotoOut
 from agent.safety import UserFlags
-from bot.replies import split_message
+from bot.replies import CAPTION_LIMIT, split_message
 
 log = logging.getLogger(__name__)
 
@@ -71,16 +73,39 @@ class Conversations:
     async def _answer(self, request: TurnRequest, text: str) -> None:
         reply: list[str] = []
         notices: list[str] = []
+        photos: list[PhotoOut] = []
         async with ChatActionSender.typing(bot=self.bot, chat_id=request.chat_id):
             async for event in self.companion.turn(request.user_id, request.persona_id, text, request.flags):
                 if event.kind in ("reply", "apology"):
                     reply.append(event.text)
                 elif event.kind == "notice":
                     notices.append(event.text)
+                elif event.kind == "photo" and event.photo is not None:
+                    photos.append(event.photo)
         for notice in notices:
             await self.bot.send_message(request.chat_id, notice)
         for piece in split_message("\n".join(reply)):
             await self.bot.send_message(request.chat_id, piece)
+        for photo in photos:
+            await self._send_photo(request.chat_id, photo)
+
+    async def _send_photo(self, chat_id: int, photo: PhotoOut) -> None:
+        """A photo with its caption; a photo that can't be read or sent is skipped, the reply stands."""
+        from tools.photos import prepare_for_telegram
+
+        try:
+            data = (
+                photo.png
+                if photo.png is not None
+                else await asyncio.to_thread(prepare_for_telegram, photo.path)
+            )
+            name = "photo.png" if photo.png is not None else "photo.jpg"
+            caption = photo.caption[: CAPTION_LIMIT - 1]
+            await self.bot.send_photo(chat_id, BufferedInputFile(data, filename=name), caption=caption)
+        except TelegramForbiddenError:
+            raise
+        except Exception as exc:
+            log.warning("bot: a photo could not be sent (%s)", type(exc).__name__)
 
     async def idle(self) -> None:
         """Wait until every queued message is answered (tests, shutdown)."""

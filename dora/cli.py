@@ -280,6 +280,38 @@ def bench_agent(
     out.print(table)
 
 
+@bench_app.command("tools")
+def bench_tools(
+    searches: Annotated[int, typer.Option(help="Timed photo selections.")] = 200,
+    images: Annotated[int, typer.Option(help="Generated images (needs DORA_IMAGE_MODEL).")] = 3,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Photo selector latency p50/p95, and seconds per generated image for the configured model."""
+    from dora.wiring import build_personas, limit_threads
+    from memory.embeddings import make_embeddings
+    from tools.bench import selector_bench
+    from tools.bench_imagegen import generator_bench
+
+    limit_threads()
+    base = _settings()
+    result: dict = {
+        "selector": selector_bench(make_embeddings(base.embeddings_model), build_personas(base), searches)
+    }
+    if base.image_model:
+        result["generator"] = generator_bench(base, images)
+    if as_json:
+        out.print_json(json.dumps(result, default=str))
+        return
+    table = Table(title="dora bench tools")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for key, value in result["selector"].items():
+        table.add_row(f"selector {key}", f"{value:.2f}" if isinstance(value, float) else str(value))
+    for key, value in result.get("generator", {"generator": "not configured (DORA_IMAGE_MODEL)"}).items():
+        table.add_row(f"generator {key}", f"{value:.2f}" if isinstance(value, float) else str(value))
+    out.print(table)
+
+
 # -- keys, memory -----------------------------------------------------------------------------------
 
 

@@ -70,6 +70,7 @@ async def _chat(settings: Settings, user: str, persona_id: str, interactive: boo
 async def _interactive(companion: Companion, user: str, persona_id: str, show_memory: bool) -> None:
     card = companion.deps.personas.get(persona_id)
     greeting = await companion.greet(user, persona_id)
+    warming = asyncio.create_task(companion.prewarm(persona_id))  # while the user types
     err.print(f"[dim]{card.name} на связи. Выход: /quit или Ctrl-D.[/]")
     if greeting:
         print(f"{card.name}: {greeting}\n")
@@ -81,6 +82,7 @@ async def _interactive(companion: Companion, user: str, persona_id: str, show_me
             print()
             return
         if text.strip().lower() in QUIT:
+            warming.cancel()
             return
         print(f"{card.name}: ", end="", flush=True)
         streamed = False

