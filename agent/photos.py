@@ -33,6 +33,10 @@ DECLINE: dict[str, dict[Language, str]] = {
         "ru": "Фото реальных людей я не присылаю — только свои 🙂",
         "en": "I don't send pictures of real people, only my own 🙂",
     },
+    "minor": {
+        "ru": "Такое я не рисую и не присылаю. Давай я лучше пришлю что-нибудь про сегодняшний день?",
+        "en": "I don't make or send pictures like that. Want a photo of my day instead?",
+    },
     "failed": {
         "ru": "Хотела прислать фото, но оно не получилось — в другой раз обязательно!",
         "en": "I wanted to send you a photo, but it didn't come out. Next time, promise!",

@@ -460,9 +460,7 @@ def test_photo_requests_respect_pro_and_come_as_events(settings, embeddings, mod
     async def go() -> tuple[list[TurnEvent], list[TurnEvent]]:
         async with companion_ctx(settings, embeddings, model) as c:
             free = await talk(c, "Пришли фото с пляжа", user="free", persona="kylie")
-            pro = await talk(
-                c, "Пришли фото с пляжа", user="pro", persona="kylie", flags=UserFlags(pro=True)
-            )
+            pro = await talk(c, "Пришли фото с пляжа", user="pro", persona="kylie", flags=UserFlags(pro=True))
             return free, pro
 
     free, pro = run(go())
@@ -471,3 +469,16 @@ def test_photo_requests_respect_pro_and_come_as_events(settings, embeddings, mod
     assert Path(pro_photos[0].path).is_file()
     assert all(e.photo.file != pro_photos[0].file for e in free if e.kind == "photo")  # PRO-only
     assert [e.kind for e in pro if e.kind != "token"] == ["reply", "photo"]
+
+
+def test_prewarm_evaluates_the_same_persona_prefix_the_reply_uses(settings, embeddings, model, script):
+    async def go() -> None:
+        async with companion_ctx(settings, embeddings, model) as c:
+            c.deps.prewarm = True
+            await c.prewarm("dora")
+            await talk(c, "Привет! Как дела?")
+
+    run(go())
+    warm, real = (str(p[0].content) for p in script.prompts)
+    static = warm.split("\n\nСегодня ")[0]
+    assert len(static) > 500 and real.startswith(static)
