@@ -85,7 +85,7 @@ def _clean_reply(text: str, persona_name: str) -> str:
 
 
 def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver | None = None) -> Any:
-    tools = make_tools(lambda: deps.memory)
+    tools = make_tools(lambda: deps.memory, deps.personas, deps.photos, deps.photo_outbox)
     writes: dict[str, asyncio.Future[Any]] = {}  # episode writes in flight, by message id
 
     def prepare(state: ChatState) -> dict[str, Any]:

@@ -128,9 +128,9 @@ async def generate(
     except ImageRejectedError as exc:
         reason = getattr(exc, "reason", "explicit")
         return None, DECLINE.get(reason, DECLINE["explicit"])[lang]
-    except Exception as exc:  # timeout, a broken pipeline: the reply goes out without the image
+    except Exception as exc:  # timeout, a broken pipeline: no image, a line in character instead
         log.warning("photos: generation failed (%s)", type(exc).__name__)
-        return None, None
+        return None, DECLINE["failed"][lang]
     return PhotoOut(caption=moment, png=image.png_bytes, file="generated"), None
 
 

@@ -51,6 +51,7 @@ class ScriptedToolModel(BaseChatModel):
             raise answer
         if isinstance(answer, str):
             return ChatResult(generations=[ChatGeneration(message=AIMessage(content=answer))])
+        name, answer = _which_tool(name, answer)
         message = AIMessage(
             content="", tool_calls=[{"name": name, "args": answer, "id": f"call_{len(self.calls)}"}]
         )
@@ -82,8 +83,17 @@ class ScriptedToolModel(BaseChatModel):
                 piece = word if n == 0 else " " + word
                 yield ChatGenerationChunk(message=AIMessageChunk(content=piece))
             return
+        name, answer = _which_tool(name, answer)
         call = {"name": name, "args": answer, "id": f"call_{len(self.calls)}"}
         yield ChatGenerationChunk(message=AIMessageChunk(content="", tool_calls=[call]))
+
+
+def _which_tool(first: str, answer: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """A responder picks another bound tool than the first with a ``"__tool__"`` key."""
+    if "__tool__" in answer:
+        answer = dict(answer)
+        return answer.pop("__tool__"), answer
+    return first, answer
 
 
 class Streamed:

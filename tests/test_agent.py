@@ -17,6 +17,7 @@ import pytest
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from agent.companion import Companion, TurnEvent
+from agent.graph import build_graph
 from agent.llm.errors import LLMTimeoutError
 from agent.safety import UserFlags
 from dora.config import Settings
@@ -482,3 +483,27 @@ def test_prewarm_evaluates_the_same_persona_prefix_the_reply_uses(settings, embe
     warm, real = (str(p[0].content) for p in script.prompts)
     static = warm.split("\n\nСегодня ")[0]
     assert len(static) > 500 and real.startswith(static)
+
+
+def test_tool_calling_models_can_send_a_photo(settings, embeddings, model, script):
+    calls = {"n": 0}
+
+    def chat(messages: list[BaseMessage]) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            return {"__tool__": "send_photo", "what": "утренний кофе"}
+        return "Вот моё утро ☕"
+
+    script.chat = chat
+
+    async def go() -> list[TurnEvent]:
+        async with companion_ctx(settings, embeddings, model) as c:
+            c.deps.use_tools = True
+            c.graph = build_graph(c.deps, c.checkpointer)
+            return await talk(c, "Как прошло твоё утро?")
+
+    events = run(go())
+    photos = [e.photo for e in events if e.kind == "photo"]
+    assert len(photos) == 1 and "coffee" in photos[0].file
+    assert reply_of(events) == "Вот моё утро ☕"
+    assert "прикладываешь своё фото" in script.system

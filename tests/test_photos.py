@@ -410,6 +410,10 @@ def test_prepare_keeps_small_images_and_flattens_transparency(
     Image.new("RGBA", (40, 20), (255, 0, 0, 0)).save(clear)
     with Image.open(io.BytesIO(prepare_for_telegram(clear))) as out:
         assert out.mode == "RGB" and out.getpixel((5, 5)) == (255, 255, 255)
+    strip = tmp_path / "strip.png"
+    Image.new("RGB", (4000, 50), (0, 0, 0)).save(strip)
+    with Image.open(io.BytesIO(prepare_for_telegram(strip))) as out:
+        assert out.width == 1280 and out.width <= 20 * out.height
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"nope")
     with pytest.raises(OSError):
