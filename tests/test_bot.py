@@ -18,7 +18,7 @@ import pytest
 from langchain_core.messages import BaseMessage
 
 from bot.app import running_bot
-from bot.keyboards import AdultCb, ChannelCb, ConsentCb, ForgetCb, MemoryCb, PersonaCb
+from bot.keyboards import AdultCb, ChannelCb, ConsentCb, ForgetCb, LangCb, MemoryCb, PersonaCb
 from dora.config import Settings
 from dora.wiring import build_memory
 from memory.embeddings import E5Embeddings
@@ -584,3 +584,16 @@ def test_photos_in_dialogue(server, bot, brain):
     server.wait_for(lambda c: c.method == "sendMessage" and c.ok, since=mark, timeout=30)
     bot.call(bot.deps.conversations.idle())
     assert photos_since(server, mark) == []
+
+
+def test_language_switch(server, bot):
+    onboard(server)
+    mark = server.mark()
+    server.user_command(USER, "/lang")
+    server.wait_for("sendMessage", since=mark)
+    mark = server.mark()
+    server.user_callback(USER, LangCb(code="en").pack())
+    assert "English" in (server.wait_for("sendMessage", since=mark).text or "")
+    mark = server.mark()
+    server.user_command(USER, "/help")
+    assert "Just write to me" in (server.wait_for("sendMessage", since=mark).text or "")
