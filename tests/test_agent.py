@@ -507,3 +507,23 @@ def test_tool_calling_models_can_send_a_photo(settings, embeddings, model, scrip
     assert len(photos) == 1 and "coffee" in photos[0].file
     assert reply_of(events) == "Вот моё утро ☕"
     assert "прикладываешь своё фото" in script.system
+
+
+def test_a_generator_that_times_out_gets_a_line_in_character(settings, embeddings, model, script):
+    from tools.imagegen import ImageTimeoutError
+
+    class StuckGenerator:
+        def build_prompt(self, card: Any, moment: str, lang: str) -> tuple[str, str]:
+            return moment, "nsfw"
+
+        async def generate_async(self, prompt: str, negative_prompt: str | None = None) -> Any:
+            raise ImageTimeoutError("no image within the limit")
+
+    async def go() -> list[TurnEvent]:
+        async with companion_ctx(settings, embeddings, model) as c:
+            c.deps.photos.generator = StuckGenerator()
+            return await talk(c, "Пришли фото, где ты катаешься на лыжах в горах")
+
+    events = run(go())
+    assert [e.kind for e in events if e.kind != "token"] == ["reply"]
+    assert "не получилось" in reply_of(events)

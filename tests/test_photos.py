@@ -232,6 +232,15 @@ def test_no_subject_request_gets_a_portrait(
         assert choice.photo == card.photos(False)[0]  # no portrait tags shipped: the first free photo
 
 
+@pytest.mark.parametrize("subject", ["how I look", "селфи", "портрет", "me"])
+def test_tool_subjects_meaning_herself_get_a_portrait(
+    selector: PhotoSelector, library: PersonaLibrary, subject: str
+) -> None:
+    card = library.get("mark")
+    choice = selector.select(card, subject, include_pro=False, direct_request=True)
+    assert choice is not None and choice.photo == card.photos(False)[0]
+
+
 def test_portrait_tag_wins(selector: PhotoSelector, library: PersonaLibrary, tmp_path: Path) -> None:
     card = copy_card(library.get("dora"), tmp_path)
     card.dora.photos[2].tags.append("selfie")
@@ -437,6 +446,7 @@ def test_prepare_keeps_small_images_and_flattens_transparency(
         ("скинь пляжную фотку", "пляжный", False),
         ("покажи своего кота", "кот", False),
         ("пришли фото пожалуйста", None, False),
+        ("Пришли фото с кофе ещё раз", "кофе", False),
         ("Ты не могла бы прислать фото?", None, False),
         ("как ты выглядишь?", None, True),
         ("А как ты вообще выглядишь", None, True),

@@ -192,6 +192,12 @@ _SHOW_OWN = re.compile(
     r"(?:сво[а-яё]+|тво[а-яё]+|your|ur)\s+(?P<rest>.+)",
     re.IGNORECASE,
 )
+# What a tool-calling model may pass as the subject when it means the persona herself.
+_PORTRAIT_SUBJECT = re.compile(
+    r"^(?:how\s+i\s+look|me|myself|(?:a\s+)?(?:photo|picture|pic)\s+of\s+me|my\s+(?:photo|face)|face|portrait"
+    r"|selfie|как\s+я\s+выгляжу|я|себя|меня|мо[её]\s+фото|мо[её]\s+лицо|лицо|портрет|селфи)[.!?]*$",
+    re.IGNORECASE,
+)
 _SELFIE = re.compile(r"\b(?:селфи|selfies?)\b", re.IGNORECASE)
 _LEADING_PARTICLE = re.compile(r"^(?:а|ну|ещ[её]|и|and|another|more|one\s+more|any)\s+", re.IGNORECASE)
 _SENTENCE = re.compile(r"[^.!?;\n]+[.!?;\n]*")
@@ -213,7 +219,8 @@ _NOT_SUBJECT_WORDS = """
     ли бы хоть тоже тогда новую новое новый свежее свежую скорее быстрее уже вот есть увидеть посмотреть
     me a an the some your ur you yourself of from at in on with where what please pls plz now today another
     one more us my any just quick new that this it there here while when are were is doing to can could
-    would i see real actual recent latest for для выглядишь выглядите выглядеть look looks like
+    would i see real actual recent latest for для раз снова опять again
+    выглядишь выглядите выглядеть look looks like
 """
 _NOT_SUBJECT = frozenset(_NOT_SUBJECT_WORDS.split())
 
@@ -552,6 +559,8 @@ class PhotoSelector:
         portrait = False
         if direct_request:
             request = wants_photo(text, lang) if text else PhotoRequest(None)
+            if request is None and _PORTRAIT_SUBJECT.match(text):
+                request = PhotoRequest(None, looks=True)
             if request is not None and request.subject is None:
                 portrait, text = True, "" if request.looks else request.context
             elif request is not None:
