@@ -137,7 +137,8 @@ class Settings(BaseSettings):
     image_steps: int = Field(25, description="Diffusion steps per generated image.")
     photo_min_score: float | None = Field(
         None,
-        description="Photo selector threshold (cosine of the moment to a photo's caption). Unset: "
+        description="Photo selector threshold for unasked photos (cosine + tag bonus; direct requests use "
+        "0.03 less). Unset: "
         "the calibrated default.",
     )
 
