@@ -82,7 +82,9 @@ def build_dispatcher(deps: BotDeps) -> Dispatcher:
 
     @dp.errors()
     async def on_error(event: ErrorEvent) -> bool:
-        log.error("bot: an update failed (%s)", type(event.exception).__name__, exc_info=event.exception)
+        # the type only: an exception's message may quote the user's text; the traceback at debug level
+        log.error("bot: an update failed (%s)", type(event.exception).__name__)
+        log.debug("bot: traceback", exc_info=event.exception)
         message = event.update.message or (
             event.update.callback_query and event.update.callback_query.message
         )

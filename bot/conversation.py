@@ -67,7 +67,8 @@ class Conversations:
                     await self.on_blocked(request.chat_id)
                 pending.texts.clear()
             except Exception as exc:
-                log.exception("bot: a turn failed (%s)", type(exc).__name__)
+                log.error("bot: a turn failed (%s)", type(exc).__name__)  # no message text in logs
+                log.debug("bot: traceback", exc_info=True)
                 await self.bot.send_message(request.chat_id, _error_text())
 
     async def _answer(self, request: TurnRequest, text: str) -> None:
