@@ -137,15 +137,19 @@ def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver | None = None
         card = deps.personas.get(state["persona_id"])
         sent = list(state.get("photos_sent", []))
         humans_since = _user_turns_since_photo(state["messages"], sent)
-        chosen, canned = await choose_photo(
-            deps.photos,
-            card,
-            _text(human),
-            state.get("lang", "ru"),
-            pro=bool(state.get("flags", {}).get("pro")),
-            sent=sent,
-            user_turns_since_photo=humans_since,
-        )
+        try:
+            chosen, canned = await choose_photo(
+                deps.photos,
+                card,
+                _text(human),
+                state.get("lang", "ru"),
+                pro=bool(state.get("flags", {}).get("pro")),
+                sent=sent,
+                user_turns_since_photo=humans_since,
+            )
+        except Exception as exc:  # a photo is a garnish: the reply goes out without one
+            log.warning("agent: choosing a photo failed (%s)", type(exc).__name__)
+            return {"photo_caption": None}
         if canned:
             return {"canned": canned, "photo_caption": None}
         if chosen is None:

@@ -527,3 +527,17 @@ def test_a_generator_that_times_out_gets_a_line_in_character(settings, embedding
     events = run(go())
     assert [e.kind for e in events if e.kind != "token"] == ["reply"]
     assert "не получилось" in reply_of(events)
+
+
+def test_a_broken_photo_selector_does_not_cost_the_reply(settings, embeddings, model, script):
+    class Broken:
+        def select(self, *args: Any, **kwargs: Any) -> Any:
+            raise OSError("disk gone")
+
+    async def go() -> list[TurnEvent]:
+        async with companion_ctx(settings, embeddings, model) as c:
+            c.deps.photos.selector = Broken()
+            return await talk(c, "Пришли фото с кофе")
+
+    events = run(go())
+    assert [e.kind for e in events if e.kind != "token"] == ["reply"]
