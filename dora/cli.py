@@ -323,6 +323,11 @@ def keys_generate() -> None:
     out.print(generate_key_text())
 
 
+def agent_user(user_id: str) -> str:
+    """A Telegram id (digits) means that bot user; anything else is used as is (`dora chat --user`)."""
+    return f"tg:{user_id}" if user_id.isdigit() else user_id
+
+
 @memory_app.command("search")
 def memory_search(
     user_id: str,
@@ -330,12 +335,13 @@ def memory_search(
     k: Annotated[int, typer.Option(help="How many results.")] = 10,
     show_all: Annotated[bool, typer.Option("--all", help="Include invalidated facts.")] = False,
 ) -> None:
-    """What the agent would retrieve for QUERY, with each score part."""
+    """What the agent would retrieve for QUERY, with each score part (USER: a Telegram id, or a
+    `dora chat --user` name)."""
     store = build_memory(_settings())
     table = Table(title=f"memory search for user {user_id}")
     for col in ("total", "dense", "lexical", "recency", "importance", "kind", "text"):
         table.add_column(col)
-    for r in store.search(user_id, query, k=k, include_invalid=show_all, touch=False):
+    for r in store.search(agent_user(user_id), query, k=k, include_invalid=show_all, touch=False):
         p = r.parts
         table.add_row(
             f"{p.total:.3f}",
@@ -347,6 +353,47 @@ def memory_search(
             r.memory.text[:120],
         )
     out.print(table)
+
+
+@memory_app.command("list")
+def memory_list(
+    user_id: str,
+    show_all: Annotated[bool, typer.Option("--all", help="Also invalidated facts and episodes.")] = False,
+) -> None:
+    """The user's facts (with validity and what superseded them), newest last."""
+    from memory.models import MemoryKind
+
+    store = build_memory(_settings())
+    uid = agent_user(user_id)
+    memories = store.list(uid, kind=None if show_all else MemoryKind.FACT, include_invalid=show_all)
+    if not memories:
+        console.print(f"[yellow]no memories for user {user_id}[/]")
+        raise typer.Exit(2)
+    table = Table(title=f"memory of user {user_id}")
+    for col in ("id", "kind", "category", "valid from", "invalidated", "persona", "text"):
+        table.add_column(col)
+    for m in memories:
+        table.add_row(
+            m.id,
+            m.kind.value,
+            m.category.value,
+            f"{m.valid_from:%Y-%m-%d}",
+            f"{m.invalidated_at:%Y-%m-%d} → {m.superseded_by or '?'}" if m.invalidated_at else "",
+            m.persona or "all",
+            m.text[:100],
+        )
+    out.print(table)
+
+
+@memory_app.command("forget")
+def memory_forget(user_id: str, memory_id: str) -> None:
+    """Delete one memory of the user (as /memory's delete button does)."""
+    store = build_memory(_settings())
+    if not store.delete(agent_user(user_id), memory_id):
+        console.print(f"[yellow]user {user_id} has no memory {memory_id}[/]")
+        raise typer.Exit(2)
+    store.flush()
+    console.print(f"deleted {memory_id}")
 
 
 def run() -> None:

@@ -37,6 +37,18 @@ def list_personas() -> None:
     out.print(table)
 
 
+@personas_app.command("validate")
+def validate_card(
+    path: Annotated[Path, typer.Argument(help="A card: .json, or .png with a chara/ccv3 chunk.")],
+) -> None:
+    """Check a card without importing it; a bad one exits 1 with the field named."""
+    card = load_card(path)
+    missing = [p.file for p in card.dora.photos if not (path.parent / p.file).is_file()]
+    err.print(f"ok: {card.name} ('{card.id}', {card.module.value}, {len(card.dora.photos)} photos)")
+    if missing:
+        err.print(f"[yellow]photos not found beside the card: {', '.join(missing)}[/]")
+
+
 @personas_app.command("import")
 def import_card(
     path: Annotated[Path, typer.Argument(help="A card: .json, or .png with a chara/ccv3 chunk.")],

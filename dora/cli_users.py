@@ -41,6 +41,54 @@ async def _stores(settings: Settings) -> AsyncIterator[tuple[Any, Any]]:
         await engine.dispose()
 
 
+@users_app.command("list")
+def list_users() -> None:
+    """Every bot user: language, persona, PRO, and how much DORA remembers about them."""
+    from rich.table import Table
+
+    async def go() -> list[dict[str, Any]]:
+        async with _stores(load_settings()) as (accounts, companion):
+            users = await accounts.list_users()
+            for user in users:
+                user["memory"] = companion.deps.memory.count(f"tg:{user['id']}")
+            return users
+
+    users = asyncio.run(go())
+    table = Table(title=f"{len(users)} users")
+    for col in ("id", "language", "persona", "PRO until", "since", "facts", "episodes", "blocked"):
+        table.add_column(col)
+    for u in users:
+        table.add_row(
+            str(u["id"]),
+            u["language"],
+            u["persona_id"] or "",
+            f"{u['pro_until']:%Y-%m-%d}" if u["pro_until"] else "",
+            str(u.get("created_at") or "")[:10],
+            str(u["memory"]["facts"]),
+            str(u["memory"]["episodes"]),
+            "yes" if u["blocked_bot"] else "",
+        )
+    out.print(table)
+
+
+@users_app.command("show")
+def show_user(telegram_id: Annotated[int, typer.Argument(help="The user's Telegram id.")]) -> None:
+    """One user's account, consents, PRO, payments and memory counts."""
+    from bot.deps import agent_user_id
+
+    async def go() -> dict[str, Any]:
+        async with _stores(load_settings()) as (accounts, companion):
+            account = await accounts.export_account(telegram_id)
+            account["memory"] = companion.deps.memory.count(agent_user_id(telegram_id))
+            return account
+
+    account = asyncio.run(go())
+    if account["user"] is None:
+        err.print(f"[yellow]no user {telegram_id}[/]")
+        raise typer.Exit(2)
+    out.print_json(json.dumps(account, default=str, ensure_ascii=False))
+
+
 @users_app.command("export")
 def export(
     telegram_id: Annotated[int, typer.Argument(help="The user's Telegram id.")],

@@ -597,3 +597,52 @@ def test_language_switch(server, bot):
     mark = server.mark()
     server.user_command(USER, "/help")
     assert "Just write to me" in (server.wait_for("sendMessage", since=mark).text or "")
+
+
+def test_operator_lists_users_and_reads_and_edits_memory(settings, server, brain, embeddings, monkeypatch):
+    from typer.testing import CliRunner
+
+    from dora.cli import app
+
+    brain.facts = [{"text": "У собеседника рыжий кот Бублик", "category": "pets"}]
+    running = RunningBot(settings, brain, embeddings).start()
+    try:
+        onboard(server)
+        say(server, "Привет! У меня рыжий кот Бублик.")
+        running.call(running.deps.companion.background.drain())
+    finally:
+        running.stop()
+
+    monkeypatch.setenv("DORA_DATA_DIR", str(settings.data_dir))
+    cli = CliRunner()
+    listed = cli.invoke(app, ["users", "list"])
+    assert listed.exit_code == 0, listed.output
+    assert str(USER) in listed.stdout and "dora" in listed.stdout
+    shown = cli.invoke(app, ["users", "show", str(USER)])
+    assert json.loads(shown.stdout)["memory"]["facts"] == 1
+    assert cli.invoke(app, ["users", "show", "42"]).exit_code == 2
+
+    facts = cli.invoke(app, ["memory", "list", str(USER)], terminal_width=200)
+    assert facts.exit_code == 0 and "Бублик" in facts.stdout
+    exported = json.loads(cli.invoke(app, ["users", "export", str(USER)]).stdout)
+    fact_id = exported["memory"]["facts"][0]["id"]
+    assert cli.invoke(app, ["memory", "forget", str(USER), fact_id]).exit_code == 0
+    assert cli.invoke(app, ["memory", "forget", str(USER), fact_id]).exit_code == 2
+    assert cli.invoke(app, ["memory", "list", str(USER)]).exit_code == 2  # no facts left
+
+
+def test_personas_validate(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from dora.cli import app
+
+    monkeypatch.setenv("DORA_DATA_DIR", str(tmp_path / "data"))
+    cli = CliRunner()
+    ok = cli.invoke(app, ["personas", "validate", "personas/library/kylie.json"])
+    assert ok.exit_code == 0 and "Кайли" in ok.output
+    bad = tmp_path / "bad.json"
+    bad.write_text(
+        '{"spec": "chara_card_v2", "spec_version": "2.0", "data": {"name": "X", "extensions": {}}}'
+    )
+    result = cli.invoke(app, ["personas", "validate", str(bad)])
+    assert result.exit_code != 0 and "extensions.dora" in str(result.exception)

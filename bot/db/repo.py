@@ -293,6 +293,18 @@ class Accounts:
             ).scalar_one_or_none()
             return value or 0
 
+    # --- operators ---------------------------------------------------------------------------
+
+    async def list_users(self) -> list[dict[str, Any]]:
+        """Every user with their settings and PRO expiry, oldest first (for `dora users list`)."""
+        async with self._session() as s:
+            rows = await s.execute(
+                select(User, Subscription.expires_at)
+                .outerjoin(Subscription, Subscription.user_id == User.id)
+                .order_by(User.created_at)
+            )
+            return [{**_row(user), "pro_until": expires} for user, expires in rows.all()]
+
     # --- the user's rights: export and wipe ------------------------------------------------
 
     async def export_account(self, user_id: int) -> dict[str, Any]:
