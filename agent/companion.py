@@ -202,7 +202,9 @@ class Companion:
         async def extract() -> None:
             report = await asyncio.to_thread(self._memory_writer().process_pending, user_id)
             if report.failed:
-                log.warning("memory: extraction left messages pending (%s)", (report.error or "")[:80])
+                # the error's type only: its message may quote the model's answer, and so the user
+                kind = (report.error or "").split(":", 1)[0]
+                log.warning("memory: extraction left messages pending (%s)", kind)
 
         self.background.submit(self.keyring.user_key(user_id), "extraction", extract)
 
