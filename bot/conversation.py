@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 class Pending:
     texts: list[str] = field(default_factory=list)
     task: asyncio.Task[None] | None = None
+    request: TurnRequest | None = None  # the latest: persona and flags as of the newest message
 
 
 @dataclass
@@ -53,12 +54,14 @@ class Conversations:
         """Queue ``text`` for the user; starts a writer for them unless one is already running."""
         pending = self._pending.setdefault(request.chat_id, Pending())
         pending.texts.append(text)
+        pending.request = request
         if pending.task is None or pending.task.done():
-            pending.task = asyncio.get_running_loop().create_task(self._run(request, pending))
+            pending.task = asyncio.get_running_loop().create_task(self._run(pending))
 
-    async def _run(self, request: TurnRequest, pending: Pending) -> None:
-        while pending.texts:
+    async def _run(self, pending: Pending) -> None:
+        while pending.texts and pending.request is not None:
             texts, pending.texts = pending.texts, []
+            request = pending.request
             try:
                 await self._answer(request, "\n".join(texts))
             except TelegramForbiddenError:
