@@ -646,3 +646,13 @@ def test_personas_validate(tmp_path, monkeypatch):
     )
     result = cli.invoke(app, ["personas", "validate", str(bad)])
     assert result.exit_code != 0 and "extensions.dora" in str(result.exception)
+
+
+def test_funnel_events_carry_no_message_text(server, bot):
+    onboard(server)
+    say(server, "Секретное слово: шпицберген")
+    events = bot.call(bot.deps.accounts.events())
+    names = [e["name"] for e in events if e["user_id"] == USER]
+    assert names == ["start", "consent", "persona_chosen", "message"]
+    assert events[-1]["kind"] == "text" and events[-1]["persona_id"] == "dora"
+    assert "шпицберген" not in json.dumps(events, ensure_ascii=False)

@@ -127,7 +127,7 @@ def test_migrate_twice_is_a_noop(url: str) -> None:
         finally:
             await engine.dispose()
         assert tables == sorted([*Base.metadata.tables, "alembic_version"])
-        assert version == [("0001",)]
+        assert version == [("0002",)]  # the newest migration
 
         await migrate(url)  # again: nothing to do, nothing lost
         async with accounts_on(url) as accounts:
@@ -421,6 +421,7 @@ async def _full_account(accounts: Accounts, user_id: int) -> None:
     await accounts.refund_payment(f"charge-{user_id}-b", NOW)
     for _ in range(3):
         await accounts.increment_usage(user_id, "partner_messages", DAY)
+    await accounts.record_event(user_id, "message", NOW, persona_id="dora", kind="voice")
 
 
 def test_export_holds_the_account_and_no_message_text(url: str) -> None:
@@ -431,7 +432,10 @@ def test_export_holds_the_account_and_no_message_text(url: str) -> None:
             exported = await accounts.export_account(ALICE)
 
             assert json.loads(json.dumps(exported)) == exported  # plain JSON, round-trips
-            assert set(exported) == {"user", "consents", "subscription", "payments", "usage"}
+            assert set(exported) == {"user", "consents", "subscription", "payments", "usage", "events"}
+            assert exported["events"] == [
+                {"name": "message", "at": NOW.isoformat(), "persona_id": "dora", "kind": "voice"}
+            ]
             assert exported["user"] == {
                 "id": ALICE,
                 "language": "ru",
@@ -452,7 +456,14 @@ def test_export_holds_the_account_and_no_message_text(url: str) -> None:
             assert not columns & {"text", "message", "messages", "content", "body", "caption"}
 
             empty = await accounts.export_account(424242)
-            assert empty == {"user": None, "consents": [], "subscription": None, "payments": [], "usage": []}
+            assert empty == {
+                "user": None,
+                "consents": [],
+                "subscription": None,
+                "payments": [],
+                "usage": [],
+                "events": [],
+            }
 
     run(scenario())
 
@@ -471,6 +482,7 @@ def test_delete_account_wipes_every_table_and_only_that_user(url: str) -> None:
                 "subscriptions": 1,
                 "payments": 2,
                 "usage_counters": 1,
+                "events": 1,
                 "users": 1,
             }
             assert set(counts) == set(Base.metadata.tables)  # every table was visited

@@ -132,8 +132,23 @@ class Usage(Base):
     value: Mapped[int] = mapped_column(Integer)
 
 
+class Event(Base):
+    """An analytics event for the operator's funnel (start, consent, persona chosen, message, PRO):
+    a name, a time and a few labels (persona id, text or voice), never message text."""
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(32), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    persona_id: Mapped[str | None] = mapped_column(String(64))
+    kind: Mapped[str | None] = mapped_column(String(16))
+
+
 # Every table and the column that names the user in it: what export and delete walk.
 USER_TABLES: dict[type[Base], str] = {
+    Event: "user_id",
     Consent: "user_id",
     Subscription: "user_id",
     Payment: "user_id",

@@ -20,7 +20,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.db.models import USER_TABLES, Base, Consent, Payment, Subscription, Usage, User
+from bot.db.models import USER_TABLES, Base, Consent, Event, Payment, Subscription, Usage, User
 
 DOCUMENTS = ("terms", "privacy")
 
@@ -293,6 +293,28 @@ class Accounts:
             ).scalar_one_or_none()
             return value or 0
 
+    # --- analytics ---------------------------------------------------------------------------
+
+    async def record_event(
+        self,
+        user_id: int,
+        name: str,
+        now: datetime | None = None,
+        *,
+        persona_id: str | None = None,
+        kind: str | None = None,
+    ) -> None:
+        """One funnel event (labels only, never message text)."""
+        async with self._session() as s, s.begin():
+            await self._ensure_user(s, user_id, _now(now))
+            s.add(Event(user_id=user_id, name=name, at=_now(now), persona_id=persona_id, kind=kind))
+
+    async def events(self) -> list[dict[str, Any]]:
+        """Every event, oldest first (for the funnel notebook)."""
+        async with self._session() as s:
+            rows = await s.execute(select(Event).order_by(Event.at, Event.id))
+            return [_row(e) for e in rows.scalars()]
+
     # --- operators ---------------------------------------------------------------------------
 
     async def list_users(self) -> list[dict[str, Any]]:
@@ -315,12 +337,16 @@ class Accounts:
             usage = await s.execute(
                 select(Usage).where(Usage.user_id == user_id).order_by(Usage.day, Usage.counter)
             )
+            events = await s.execute(
+                select(Event).where(Event.user_id == user_id).order_by(Event.at, Event.id)
+            )
             return {
                 "user": _row(user) if user else None,
                 "consents": await self._consents(s, user_id),
                 "subscription": _row(sub, "user_id") if sub else None,
                 "payments": await self._payments(s, user_id),
                 "usage": [_row(u, "user_id") for u in usage.scalars()],
+                "events": [_row(e, "user_id", "id") for e in events.scalars()],
             }
 
     async def delete_account(self, user_id: int) -> dict[str, int]:

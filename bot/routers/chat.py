@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 PARTNER_COUNTER = "partner_messages"
 
 
-async def _submit(message: Message, text: str, deps: BotDeps, account: User) -> None:
+async def _submit(message: Message, text: str, deps: BotDeps, account: User, kind: str = "text") -> None:
     personas = deps.companion.deps.personas
     if not account.persona_id or account.persona_id not in personas:
         await message.answer(_("First, choose who you'd like to talk to."))
@@ -45,6 +45,7 @@ async def _submit(message: Message, text: str, deps: BotDeps, account: User) -> 
         persona_id=card.id,
         flags=flags_for(account, pro),
     )
+    await deps.accounts.record_event(account.id, "message", now, persona_id=card.id, kind=kind)
     deps.conversations.submit(request, text)
 
 
@@ -94,7 +95,7 @@ async def voice_message(message: Message, bot: Bot, deps: BotDeps, account: User
     except AudioUndecodableError:
         await message.answer(_("I couldn't play that voice message. Could you record it again or type it?"))
         return
-    await _submit(message, transcript.text, deps, account)
+    await _submit(message, transcript.text, deps, account, kind="voice")
 
 
 async def unsupported(message: Message) -> None:

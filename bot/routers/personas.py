@@ -66,6 +66,7 @@ async def pick(query: CallbackQuery, callback_data: PersonaCb, deps: BotDeps, ac
     cards = deps.companion.deps.personas.list()
     card = cards[callback_data.index % len(cards)]
     await deps.accounts.set_persona(account.id, card.id)
+    await deps.accounts.record_event(account.id, "persona_chosen", persona_id=card.id)
     await query.answer(card.name)
     greeting = await deps.companion.greet(agent_user_id(account.id), card.id, account.language)
     if query.message:

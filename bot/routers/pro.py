@@ -81,6 +81,7 @@ async def paid(message: Message, deps: BotDeps, account: User) -> None:
         deps.settings.pro_days,
         now,
     )
+    await deps.accounts.record_event(account.id, "pro_paid", now)
     until = await deps.accounts.pro_until(account.id)
     await message.answer(_("Thank you! PRO is active until {date}.").format(date=f"{until:%d.%m.%Y}"))
 

@@ -30,6 +30,7 @@ def welcome() -> str:
 
 
 async def start(message: Message, deps: BotDeps, account: User) -> None:
+    await deps.accounts.record_event(account.id, "start")
     if await deps.accounts.has_consented(account.id, VERSIONS):
         await message.answer(_("Welcome back! Who would you like to talk to?"))
         await show_picker(message, deps, account, index=0)
@@ -48,6 +49,7 @@ async def accept(query: CallbackQuery, deps: BotDeps, account: User) -> None:
     now = datetime.now(UTC)
     for document, version in VERSIONS.items():
         await deps.accounts.record_consent(account.id, document, version, now)
+    await deps.accounts.record_event(account.id, "consent", now)
     await query.answer(_("Thank you!"))
     if query.message:
         await query.message.answer(_("Thank you! Now choose who you'd like to talk to."))
