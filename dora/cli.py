@@ -30,6 +30,7 @@ eval_app = typer.Typer(help="Measure memory retrieval on probe sets.", no_args_i
 bench_app = typer.Typer(help="Speed benchmarks that print figures.", no_args_is_help=True)
 keys_app = typer.Typer(help="Encryption keys.", no_args_is_help=True)
 memory_app = typer.Typer(help="Look into one user's memory.", no_args_is_help=True)
+demo_app = typer.Typer(help="Demo data for notebooks, screenshots and tests.", no_args_is_help=True)
 app.command("chat")(chat)
 
 
@@ -52,6 +53,7 @@ app.add_typer(eval_app, name="eval")
 app.add_typer(bench_app, name="bench")
 app.add_typer(keys_app, name="keys")
 app.add_typer(memory_app, name="memory")
+app.add_typer(demo_app, name="demo")
 
 console = Console(stderr=True)
 out = Console()
@@ -394,6 +396,24 @@ def memory_forget(user_id: str, memory_id: str) -> None:
         raise typer.Exit(2)
     store.flush()
     console.print(f"deleted {memory_id}")
+
+
+@demo_app.command("seed")
+def demo_seed(
+    users: Annotated[int, typer.Option(help="How many demo users.")] = 6,
+    data_dir: Annotated[Path | None, typer.Option(help="An empty data folder (DORA_DATA_DIR).")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same data.")] = 7,
+) -> None:
+    """Fill a data dir with demo users: dated RU/EN conversations, facts with updates, PRO, events."""
+    import asyncio
+
+    from dora.demo import seed_demo
+
+    settings = _settings(data_dir)
+    if (settings.data_dir / "bot.sqlite").exists():
+        _fail(f"{settings.data_dir} already has data: seed an empty folder (--data-dir)")
+    report = asyncio.run(seed_demo(settings, users=users, seed=seed))
+    out.print_json(json.dumps(report.__dict__))
 
 
 def run() -> None:

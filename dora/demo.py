@@ -1,0 +1,163 @@
+"""`dora demo seed`: a reproducible demo data dir for notebooks, screenshots and tests.
+
+Several users, weeks of dated conversations in Russian and English stored through the real memory
+engine (encrypted, indexed), facts with an update that invalidates an older one, bot accounts with
+consent, PRO payments and funnel events. Deterministic for a given ``seed``.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from bot.db.engine import create_engine_and_sessions, database_url, migrate
+from bot.db.repo import Accounts
+from bot.legal import VERSIONS
+from dora.config import Settings
+from dora.wiring import build_memory
+from memory.models import Category
+from memory.store import EpisodeIn, FactIn
+
+START = datetime(2026, 10, 1, 9, 0, tzinfo=UTC)
+PERSONAS = ("dora", "kylie", "mark", "coach", "star")
+
+RU = {
+    "names": ["Максим", "Аня", "Ольга", "Дима", "Катя", "Серёжа"],
+    "pets": ["кот Бублик", "собака Жужа", "попугай Кеша", "кошка Муся"],
+    "jobs": ["в банке аналитиком", "в школе учителем", "в кофейне бариста", "в IT разработчиком"],
+    "lines": [
+        "Привет! Как твои дела?",
+        "Сегодня был тяжёлый день на работе",
+        "Гуляли в парке, погода отличная",
+        "Завтра собеседование, немного волнуюсь",
+        "Посмотрела новый сериал, очень понравился",
+        "Решил снова бегать по утрам",
+        "Мама приезжает в выходные",
+        "Пришли фото с кофе",
+    ],
+}
+EN = {
+    "names": ["Max", "Anna", "Olga", "Dima", "Kate", "Sergey"],
+    "pets": ["a cat called Bagel", "a dog called Juju", "a parrot called Kesha"],
+    "jobs": ["at a bank as an analyst", "at a school as a teacher", "at a startup as a developer"],
+    "lines": [
+        "Hi! How are you?",
+        "Work was rough today",
+        "We walked in the park, lovely weather",
+        "I have a job interview tomorrow",
+        "Watched a new series, loved it",
+        "Started running in the mornings again",
+    ],
+}
+
+
+@dataclass
+class DemoReport:
+    users: int
+    episodes: int
+    facts: int
+    invalidated: int
+    payments: int
+    events: int
+
+
+async def seed_demo(settings: Settings, users: int = 6, seed: int = 7) -> DemoReport:
+    """Fill ``settings.data_dir`` with demo users (ids 100001…); re-running adds nothing twice
+    for facts/episodes only if the data dir is fresh, so point it at an empty folder."""
+    rng = random.Random(seed)
+    memory = build_memory(settings)
+    url = database_url(settings)
+    await migrate(url)
+    engine, sessions = create_engine_and_sessions(url)
+    accounts = Accounts(sessions)
+    report = DemoReport(0, 0, 0, 0, 0, 0)
+    try:
+        for n in range(users):
+            tid = 100001 + n
+            lang = "en" if n % 3 == 2 else "ru"
+            texts = EN if lang == "en" else RU
+            persona = PERSONAS[n % len(PERSONAS)]
+            joined = START + timedelta(days=rng.randint(0, 10), hours=rng.randint(0, 12))
+            await accounts.get_or_create_user(tid, lang, now=joined)
+            await accounts.record_event(tid, "start", joined)
+            if n % 6 == 5:  # some never accept: the funnel's first drop
+                report.users += 1
+                report.events += 1
+                continue
+            for document, version in VERSIONS.items():
+                await accounts.record_consent(tid, document, version, joined + timedelta(minutes=1))
+            await accounts.set_persona(tid, persona)
+            await accounts.record_event(tid, "consent", joined + timedelta(minutes=1))
+            await accounts.record_event(
+                tid, "persona_chosen", joined + timedelta(minutes=2), persona_id=persona
+            )
+            report.events += 3
+
+            uid = f"tg:{tid}"
+            name, pet, job = rng.choice(texts["names"]), rng.choice(texts["pets"]), rng.choice(texts["jobs"])
+            intro = (
+                f"Меня зовут {name}, у меня {pet}, работаю {job}"
+                if lang == "ru"
+                else f"My name is {name}, I have {pet}, I work {job}"
+            )
+            episodes = [
+                EpisodeIn(text=intro, at=joined + timedelta(minutes=3), persona=persona, extracted=True)
+            ]
+            days = sorted(rng.sample(range(1, 28), k=rng.randint(2, 6)))
+            for day in days:
+                for m in range(rng.randint(2, 4)):
+                    at = joined + timedelta(days=day, minutes=10 * m)
+                    text = rng.choice(texts["lines"])
+                    episodes.append(EpisodeIn(text=text, at=at, persona=persona, extracted=True))
+            memory.add_episodes(uid, episodes)
+            for episode in episodes:
+                kind = "voice" if rng.random() < 0.25 else "text"
+                await accounts.record_event(tid, "message", episode.at, persona_id=persona, kind=kind)
+            report.episodes += len(episodes)
+            report.events += len(episodes)
+
+            facts = memory.add_facts(
+                uid,
+                [
+                    FactIn(text=_fact(lang, "name", name), category=Category.PERSONAL, importance=8),
+                    FactIn(text=_fact(lang, "pet", pet), category=Category.PETS, importance=7),
+                    FactIn(text=_fact(lang, "job", job), category=Category.WORK, importance=6),
+                ],
+            )
+            report.facts += len(facts)
+            if n % 2 == 0:  # a job change: the old fact is invalidated by the new one
+                new_job = rng.choice([j for j in texts["jobs"] if j != job])
+                changed = joined + timedelta(days=days[-1])
+                (new,) = memory.add_facts(
+                    uid,
+                    [FactIn(text=_fact(lang, "job", new_job), category=Category.WORK, valid_from=changed)],
+                )
+                memory.invalidate_fact(uid, facts[2].id, superseded_by=new.id, at=changed)
+                report.facts += 1
+                report.invalidated += 1
+            if n % 3 == 0:
+                paid = joined + timedelta(days=days[0])
+                await accounts.record_payment(tid, f"demo-{tid}", "pro:30", "XTR", 250, 30, paid)
+                await accounts.record_event(tid, "pro_paid", paid)
+                report.payments += 1
+                report.events += 1
+            report.users += 1
+        memory.flush()
+    finally:
+        await engine.dispose()
+    return report
+
+
+def _fact(lang: str, what: str, value: str) -> str:
+    if lang == "en":
+        return {
+            "name": f"The user's name is {value}",
+            "pet": f"The user has {value}",
+            "job": f"The user works {value}",
+        }[what]
+    return {
+        "name": f"Пользователя зовут {value}",
+        "pet": f"У пользователя {value}",
+        "job": f"Пользователь работает {value}",
+    }[what]
