@@ -55,7 +55,17 @@ def list_users() -> None:
 
     users = asyncio.run(go())
     table = Table(title=f"{len(users)} users")
-    for col in ("id", "language", "persona", "PRO until", "since", "facts", "episodes", "blocked"):
+    for col in (
+        "id",
+        "language",
+        "persona",
+        "PRO until",
+        "since",
+        "last seen",
+        "facts",
+        "episodes",
+        "blocked",
+    ):
         table.add_column(col)
     for u in users:
         table.add_row(
@@ -64,6 +74,7 @@ def list_users() -> None:
             u["persona_id"] or "",
             f"{u['pro_until']:%Y-%m-%d}" if u["pro_until"] else "",
             str(u.get("created_at") or "")[:10],
+            f"{u['last_seen']:%Y-%m-%d %H:%M}" if u.get("last_seen") else "",
             str(u["memory"]["facts"]),
             str(u["memory"]["episodes"]),
             "yes" if u["blocked_bot"] else "",

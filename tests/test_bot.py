@@ -614,6 +614,7 @@ def test_operator_lists_users_and_reads_and_edits_memory(settings, server, brain
         running.stop()
 
     monkeypatch.setenv("DORA_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("COLUMNS", "200")  # rich wraps table cells to the terminal's width
     cli = CliRunner()
     listed = cli.invoke(app, ["users", "list"])
     assert listed.exit_code == 0, listed.output

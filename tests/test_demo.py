@@ -19,6 +19,7 @@ def seed(cli: CliRunner, data: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
 
 
 def test_demo_seed_is_reproducible_and_readable_by_the_operator_tools(tmp_path, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")  # rich wraps table cells to the terminal's width
     cli = CliRunner()
     first = seed(cli, tmp_path / "a", monkeypatch)
     assert first["users"] == 6 and first["invalidated"] >= 1 and first["payments"] >= 1

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -28,6 +28,15 @@ DOCUMENTS = ("terms", "privacy")
 def language_from_telegram(language_code: str | None) -> str:
     """The bot speaks Russian first: English only for clients that say they are English."""
     return "en" if (language_code or "").lower().startswith("en") else "ru"
+
+
+def _as_utc(value: datetime | str | None) -> datetime | None:
+    """SQLite's aggregate returns naive or text datetimes; PostgreSQL returns aware ones."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _now(now: datetime | None) -> datetime:
@@ -318,14 +327,21 @@ class Accounts:
     # --- operators ---------------------------------------------------------------------------
 
     async def list_users(self) -> list[dict[str, Any]]:
-        """Every user with their settings and PRO expiry, oldest first (for `dora users list`)."""
+        """Every user with their settings, PRO expiry and last event, oldest first (`dora users list`)."""
+        last_seen = (
+            select(Event.user_id, func.max(Event.at).label("last_seen")).group_by(Event.user_id).subquery()
+        )
         async with self._session() as s:
             rows = await s.execute(
-                select(User, Subscription.expires_at)
+                select(User, Subscription.expires_at, last_seen.c.last_seen)
                 .outerjoin(Subscription, Subscription.user_id == User.id)
+                .outerjoin(last_seen, last_seen.c.user_id == User.id)
                 .order_by(User.created_at)
             )
-            return [{**_row(user), "pro_until": expires} for user, expires in rows.all()]
+            return [
+                {**_row(user), "pro_until": expires, "last_seen": _as_utc(seen)}
+                for user, expires, seen in rows.all()
+            ]
 
     # --- the user's rights: export and wipe ------------------------------------------------
 
