@@ -336,24 +336,21 @@ def memory_search(
     query: str,
     k: Annotated[int, typer.Option(help="How many results.")] = 10,
     show_all: Annotated[bool, typer.Option("--all", help="Include invalidated facts.")] = False,
+    explain: Annotated[
+        bool, typer.Option("--explain", help="Show each score part: dense, lexical, recency, importance.")
+    ] = False,
 ) -> None:
-    """What the agent would retrieve for QUERY, with each score part (USER: a Telegram id, or a
-    `dora chat --user` name)."""
+    """What the agent would retrieve for QUERY (USER: a Telegram id, or a `dora chat --user` name)."""
     store = build_memory(_settings())
     table = Table(title=f"memory search for user {user_id}")
-    for col in ("total", "dense", "lexical", "recency", "importance", "kind", "text"):
+    parts = ("dense", "lexical", "recency", "importance") if explain else ()
+    for col in ("score", *parts, "kind", "text"):
         table.add_column(col)
     for r in store.search(agent_user(user_id), query, k=k, include_invalid=show_all, touch=False):
         p = r.parts
-        table.add_row(
-            f"{p.total:.3f}",
-            f"{p.dense:.3f}",
-            f"{p.lexical:.2f}",
-            f"{p.recency:.2f}",
-            f"{p.importance:.1f}",
-            r.memory.kind.value,
-            r.memory.text[:120],
-        )
+        shown = {"dense": f"{p.dense:.3f}", "lexical": f"{p.lexical:.2f}", "recency": f"{p.recency:.2f}"}
+        shown["importance"] = f"{p.importance:.1f}"
+        table.add_row(f"{p.total:.3f}", *(shown[c] for c in parts), r.memory.kind.value, r.memory.text[:120])
     out.print(table)
 
 

@@ -551,7 +551,8 @@ def test_operator_export_and_wipe_commands(settings, server, brain, embeddings, 
     assert cli.invoke(app, ["users", "wipe", str(USER), "--yes"]).exit_code == 0  # idempotent
     assert cli.invoke(app, ["users", "export", str(USER)]).exit_code == 2  # nothing left
     for path in (p for p in settings.data_dir.rglob("*") if p.is_file()):
-        assert "Бублик".encode() not in path.read_bytes(), path
+        data = path.read_bytes()
+        assert "Бублик".encode() not in data and str(USER).encode() not in data, path
 
 
 def photos_since(server: BotAPIServer, mark: int) -> list[Any]:
@@ -623,6 +624,10 @@ def test_operator_lists_users_and_reads_and_edits_memory(settings, server, brain
     assert json.loads(shown.stdout)["memory"]["facts"] == 1
     assert cli.invoke(app, ["users", "show", "42"]).exit_code == 2
 
+    explained = cli.invoke(app, ["memory", "search", str(USER), "кот", "--explain"])
+    assert explained.exit_code == 0 and "lexical" in explained.stdout and "Бублик" in explained.stdout
+    unwritable = cli.invoke(app, ["users", "export", str(USER), "--out", "/proc/no/such/file.json"])
+    assert unwritable.exit_code == 1 and "cannot write" in unwritable.output
     facts = cli.invoke(app, ["memory", "list", str(USER)], terminal_width=200)
     assert facts.exit_code == 0 and "Бублик" in facts.stdout
     exported = json.loads(cli.invoke(app, ["users", "export", str(USER)]).stdout)
