@@ -8,16 +8,25 @@ consent, PRO payments and funnel events. Deterministic for a given ``seed``.
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.utils.function_calling import convert_to_openai_tool
 
 from bot.db.engine import create_engine_and_sessions, database_url, migrate
 from bot.db.repo import Accounts
 from bot.legal import VERSIONS
 from dora.config import Settings
 from dora.wiring import build_memory
-from memory.models import Category
-from memory.store import EpisodeIn, FactIn
+from memory.extraction import FactExtractor
+from memory.pipeline import MemoryWriter
+from memory.reconcile import Reconciler
+from memory.store import EpisodeIn
 
 START = datetime(2026, 10, 1, 9, 0, tzinfo=UTC)
 PERSONAS = ("dora", "kylie", "mark", "coach", "star")
@@ -50,6 +59,44 @@ EN = {
         "Started running in the mornings again",
     ],
 }
+
+
+class ScriptedExtractor(BaseChatModel):
+    """The demo's LLM: answers extraction and reconciliation through tool calls, like a real model,
+    from the facts the demo planted in each message (so the real memory pipeline does the rest)."""
+
+    planted: dict[str, list[dict[str, Any]]] = {}  # noqa: RUF012 - message text → facts
+
+    @property
+    def _llm_type(self) -> str:
+        return "demo-scripted"
+
+    def bind_tools(self, tools: Sequence[Any], *, tool_choice: Any = None, **kwargs: Any) -> Any:  # type: ignore[override]
+        return self.bind(tools=[convert_to_openai_tool(t) for t in tools], **kwargs)
+
+    def _generate(
+        self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kw: Any
+    ) -> ChatResult:
+        tool = (kw.get("tools") or [{"function": {"name": ""}}])[0]["function"]["name"]
+        last = str(messages[-1].content)
+        if tool == "ExtractedFacts":
+            facts = [f for text, planted in self.planted.items() if text in last for f in planted]
+            args: dict[str, Any] = {"facts": facts}
+        else:  # ReconcileDecision: a new job contradicts the stored job fact; anything else is new
+            args = {"action": "ADD"}
+            stored, _, new = last.partition("\n\nNEW fact: ")
+            if _is_job(new):
+                for line in stored.splitlines():
+                    number, _, text = line.partition(". ")
+                    if number.isdigit() and _is_job(text):
+                        args = {"action": "INVALIDATE", "target": int(number)}
+                        break
+        call = {"name": tool, "args": args, "id": "demo"}
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content="", tool_calls=[call]))])
+
+
+def _is_job(fact: str) -> bool:
+    return "работает" in fact or "works" in fact
 
 
 @dataclass
@@ -101,15 +148,31 @@ async def seed_demo(settings: Settings, users: int = 6, seed: int = 7) -> DemoRe
                 if lang == "ru"
                 else f"My name is {name}, I have {pet}, I work {job}"
             )
-            episodes = [
-                EpisodeIn(text=intro, at=joined + timedelta(minutes=3), persona=persona, extracted=True)
-            ]
+            planted = {
+                intro: [
+                    {"text": _fact(lang, "name", name), "category": "personal", "importance": 8},
+                    {"text": _fact(lang, "pet", pet), "category": "pets", "importance": 7},
+                    {"text": _fact(lang, "job", job), "category": "work", "importance": 6},
+                ]
+            }
+            episodes = [EpisodeIn(text=intro, at=joined + timedelta(minutes=3), persona=persona)]
             days = sorted(rng.sample(range(1, 28), k=rng.randint(2, 6)))
             for day in days:
                 for m in range(rng.randint(2, 4)):
                     at = joined + timedelta(days=day, minutes=10 * m)
                     text = rng.choice(texts["lines"])
                     episodes.append(EpisodeIn(text=text, at=at, persona=persona, extracted=True))
+            if n % 2 == 0:  # a job change: the reconciler invalidates the old job with the new one
+                new_job = rng.choice([j for j in texts["jobs"] if j != job])
+                change = (
+                    f"Я ушёл с прошлой работы, теперь работаю {new_job}"
+                    if lang == "ru"
+                    else f"I quit my old job, now I work {new_job}"
+                )
+                episodes.append(
+                    EpisodeIn(text=change, at=joined + timedelta(days=days[-1], hours=2), persona=persona)
+                )
+                planted[change] = [{"text": _fact(lang, "job", new_job), "category": "work", "importance": 6}]
             memory.add_episodes(uid, episodes)
             for episode in episodes:
                 kind = "voice" if rng.random() < 0.25 else "text"
@@ -117,25 +180,11 @@ async def seed_demo(settings: Settings, users: int = 6, seed: int = 7) -> DemoRe
             report.episodes += len(episodes)
             report.events += len(episodes)
 
-            facts = memory.add_facts(
-                uid,
-                [
-                    FactIn(text=_fact(lang, "name", name), category=Category.PERSONAL, importance=8),
-                    FactIn(text=_fact(lang, "pet", pet), category=Category.PETS, importance=7),
-                    FactIn(text=_fact(lang, "job", job), category=Category.WORK, importance=6),
-                ],
-            )
-            report.facts += len(facts)
-            if n % 2 == 0:  # a job change: the old fact is invalidated by the new one
-                new_job = rng.choice([j for j in texts["jobs"] if j != job])
-                changed = joined + timedelta(days=days[-1])
-                (new,) = memory.add_facts(
-                    uid,
-                    [FactIn(text=_fact(lang, "job", new_job), category=Category.WORK, valid_from=changed)],
-                )
-                memory.invalidate_fact(uid, facts[2].id, superseded_by=new.id, at=changed)
-                report.facts += 1
-                report.invalidated += 1
+            llm = ScriptedExtractor(planted=planted)
+            writer = MemoryWriter(memory, FactExtractor(llm), Reconciler(memory, llm), share_facts=True)
+            outcome = writer.process_pending(uid)
+            report.facts += sum(1 for o in outcome.outcomes if o.action.value != "NOOP")
+            report.invalidated += sum(1 for o in outcome.outcomes if o.action.value == "INVALIDATE")
             if n % 3 == 0:
                 paid = joined + timedelta(days=days[0])
                 await accounts.record_payment(tid, f"demo-{tid}", "pro:30", "XTR", 250, 30, paid)

@@ -42,12 +42,16 @@ INSPECT = [
     ),
     new_code_cell(SETUP),
     new_code_cell(
-        '''USER = os.environ.get("DORA_NOTEBOOK_USER") or (str(users[0]["id"]) if HAS_DATA and users else None)
-if HAS_DATA and USER:
+        '''USER = os.environ.get("DORA_NOTEBOOK_USER")
+if HAS_DATA:
     from dora.wiring import build_memory
     from memory.models import MemoryKind
 
     memory = build_memory(settings)
+    if USER is None:  # the user DORA remembers most about
+        counts = {str(u["id"]): memory.count(f"tg:{u['id']}")["facts"] for u in users}
+        USER = max(counts, key=counts.get) if counts else None
+if HAS_DATA and USER:
     uid = f"tg:{USER}" if USER.isdigit() else USER
     memories = memory.list(uid, include_invalid=True)
     facts = [m for m in memories if m.kind == MemoryKind.FACT]
