@@ -87,3 +87,15 @@ def is_backend_failure(exc: BaseException) -> bool:
         # backend for a bug raised while some earlier connection error was being handled.
         current = current.__cause__
     return False
+
+
+def refuse_forced_tool_choice(tool_choice: object, backend: str) -> None:
+    """Backends that answer in text (llama.cpp, transformers) ignore ``bind_tools``, but a *forced*
+    tool choice can't be honoured: that raises, naming what to use instead."""
+    forced = tool_choice is True or isinstance(tool_choice, dict)
+    forced = forced or (isinstance(tool_choice, str) and tool_choice not in ("auto", "none"))
+    if forced:
+        raise NotImplementedError(
+            f"the {backend} backend doesn't call tools (tool_choice={tool_choice!r}); "
+            "use with_structured_output for a schema-shaped answer"
+        )

@@ -33,7 +33,7 @@ from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable
 from pydantic import ConfigDict, PrivateAttr
 
-from agent.llm.errors import LLMUnavailableError
+from agent.llm.errors import LLMUnavailableError, refuse_forced_tool_choice
 from agent.llm.json_output import Schema, json_schema_of, with_json_parser
 from agent.llm.messages import to_chat_dicts
 from agent.llm.timeouts import StallTimer
@@ -264,13 +264,7 @@ class TransformersChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> Runnable[LanguageModelInput, AIMessage]:
         """The model itself: tools are not sent, answers never contain tool calls (as on llama.cpp)."""
-        forced = tool_choice is True or isinstance(tool_choice, dict)
-        forced = forced or (isinstance(tool_choice, str) and tool_choice not in ("auto", "none"))
-        if forced:
-            raise NotImplementedError(
-                f"the transformers backend doesn't call tools (tool_choice={tool_choice!r}); "
-                "use with_structured_output for a schema-shaped answer"
-            )
+        refuse_forced_tool_choice(tool_choice, "transformers")
         return self.bind(**kwargs) if kwargs else self  # type: ignore[return-value]
 
     def with_structured_output(

@@ -45,7 +45,7 @@ from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable
 from pydantic import ConfigDict, PrivateAttr
 
-from agent.llm.errors import LLMUnavailableError
+from agent.llm.errors import LLMUnavailableError, refuse_forced_tool_choice
 from agent.llm.json_output import Schema, json_schema_of, with_json_parser
 from agent.llm.messages import to_chat_dicts
 from agent.llm.timeouts import StallTimer
@@ -278,13 +278,7 @@ class LlamaCppChatModel(BaseChatModel):
         doesn't bind tools on this backend; should anything else do so, it gets plain answers
         rather than an exception. A *forced* tool choice can't be honoured and raises.
         """
-        forced = tool_choice is True or isinstance(tool_choice, dict)
-        forced = forced or (isinstance(tool_choice, str) and tool_choice not in ("auto", "none"))
-        if forced:
-            raise NotImplementedError(
-                f"the local llama.cpp backend doesn't call tools (tool_choice={tool_choice!r}); "
-                "use with_structured_output for a schema-shaped answer"
-            )
+        refuse_forced_tool_choice(tool_choice, "local llama.cpp")
         if tools:
             log.debug(
                 "llm[%s]: bind_tools ignored (%d tools): the local backend answers in text",
