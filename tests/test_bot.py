@@ -154,6 +154,20 @@ def say(server: BotAPIServer, text: str, user: int = USER, timeout: float = 20) 
     )
 
 
+def tell_the_bot_about_the_cat(
+    settings: Settings, server: BotAPIServer, brain: Brain, embeddings: E5Embeddings
+) -> None:
+    """A bot run in which the user onboards and mentions the cat, and the fact is extracted."""
+    brain.facts = [{"text": "У собеседника рыжий кот Бублик", "category": "pets", "importance": 7}]
+    running = RunningBot(settings, brain, embeddings).start()
+    try:
+        onboard(server)
+        say(server, "Привет! У меня рыжий кот Бублик.")
+        running.call(running.deps.companion.background.drain())
+    finally:
+        running.stop()
+
+
 def test_onboarding_consent_persona_and_a_reply(server, bot, brain):
     mark = server.mark()
     server.user_command(USER, "/start")
@@ -188,14 +202,7 @@ def test_onboarding_consent_persona_and_a_reply(server, bot, brain):
 
 
 def test_memory_survives_a_restart_and_can_be_deleted_and_exported(settings, server, brain, embeddings):
-    brain.facts = [{"text": "У собеседника рыжий кот Бублик", "category": "pets", "importance": 7}]
-    first = RunningBot(settings, brain, embeddings).start()
-    try:
-        onboard(server)
-        say(server, "Привет! У меня рыжий кот Бублик.")
-        first.call(first.deps.companion.background.drain())
-    finally:
-        first.stop()
+    tell_the_bot_about_the_cat(settings, server, brain, embeddings)
 
     second = RunningBot(settings, brain, embeddings).start()
     try:
@@ -528,14 +535,7 @@ def test_operator_export_and_wipe_commands(settings, server, brain, embeddings, 
 
     from dora.cli import app
 
-    brain.facts = [{"text": "У собеседника рыжий кот Бублик", "category": "pets"}]
-    running = RunningBot(settings, brain, embeddings).start()
-    try:
-        onboard(server)
-        say(server, "Привет! У меня рыжий кот Бублик.")
-        running.call(running.deps.companion.background.drain())
-    finally:
-        running.stop()
+    tell_the_bot_about_the_cat(settings, server, brain, embeddings)
 
     monkeypatch.setenv("DORA_DATA_DIR", str(settings.data_dir))
     cli = CliRunner()
@@ -605,14 +605,7 @@ def test_operator_lists_users_and_reads_and_edits_memory(settings, server, brain
 
     from dora.cli import app
 
-    brain.facts = [{"text": "У собеседника рыжий кот Бублик", "category": "pets"}]
-    running = RunningBot(settings, brain, embeddings).start()
-    try:
-        onboard(server)
-        say(server, "Привет! У меня рыжий кот Бублик.")
-        running.call(running.deps.companion.background.drain())
-    finally:
-        running.stop()
+    tell_the_bot_about_the_cat(settings, server, brain, embeddings)
 
     monkeypatch.setenv("DORA_DATA_DIR", str(settings.data_dir))
     monkeypatch.setenv("COLUMNS", "200")  # rich wraps table cells to the terminal's width
