@@ -111,9 +111,14 @@ class Conversations:
         except Exception as exc:
             log.warning("bot: a photo could not be sent (%s)", type(exc).__name__)
 
-    async def idle(self) -> None:
-        """Wait until every queued message is answered (tests, shutdown)."""
-        while tasks := [p.task for p in self._pending.values() if p.task and not p.task.done()]:
+    async def idle(self, chat_id: int | None = None) -> None:
+        """Wait until the chat's queued messages are answered (every chat's: shutdown, tests), so an
+        export or a wipe sees the conversation whole without waiting on other users."""
+        while tasks := [
+            p.task
+            for cid, p in self._pending.items()
+            if (chat_id is None or cid == chat_id) and p.task and not p.task.done()
+        ]:
             await asyncio.gather(*tasks, return_exceptions=True)
 
 

@@ -75,7 +75,7 @@ async def forget_callback(
     if not callback_data.confirm:
         await query.message.answer(_("Nothing was deleted."))
         return
-    await deps.conversations.idle()
+    await deps.conversations.idle(account.id)
     await wipe_user(deps.accounts, deps.companion, account.id)
     await query.message.answer(
         _("Done: everything about you is deleted. Send /start if you want to begin again.")
@@ -83,7 +83,7 @@ async def forget_callback(
 
 
 async def export_command(message: Message, deps: BotDeps, account: User) -> None:
-    await deps.conversations.idle()
+    await deps.conversations.idle(account.id)
     data = await export_user(deps.accounts, deps.companion, account.id)
     payload = json.dumps(data, ensure_ascii=False, indent=2, default=str).encode()
     await message.answer_document(
