@@ -76,9 +76,10 @@ class BackgroundQueue:
             await asyncio.gather(*left, return_exceptions=True)
         return finished
 
-    async def drain(self, timeout_s: float | None = None) -> bool:
-        """Wait for queued work; True if everything finished within ``timeout_s``."""
-        tasks = [t for t in self._tails.values() if not t.done()]
+    async def drain(self, timeout_s: float | None = None, user_key: str | None = None) -> bool:
+        """Wait for queued work (one user's, or everyone's); True if it finished within ``timeout_s``.
+        A user's last job waits for their earlier ones, so its tail stands for all of them."""
+        tasks = [t for k, t in self._tails.items() if (user_key is None or k == user_key) and not t.done()]
         if not tasks:
             return True
         _, pending = await asyncio.wait(tasks, timeout=timeout_s)

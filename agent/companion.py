@@ -244,7 +244,7 @@ class Companion:
 
     async def export_user(self, user_id: str) -> dict[str, Any]:
         """Everything DORA keeps about the user, decrypted: memory and every persona's conversation."""
-        await self.background.drain()
+        await self.background.drain(user_key=self.keyring.user_key(user_id))
         conversations = {}
         for card in self.deps.personas.list():
             values = (await self.graph.aget_state(self._config(user_id, card.id))).values
@@ -261,7 +261,7 @@ class Companion:
 
     async def wipe_user(self, user_id: str) -> dict[str, int]:
         """Delete the user from every store: conversations (all personas), memory, keys."""
-        await self.background.drain()
+        await self.background.drain(user_key=self.keyring.user_key(user_id))
         threads = 0
         for persona_id in self.deps.personas.ids():
             tid = self.thread_id(user_id, persona_id)
