@@ -23,6 +23,9 @@ import chromadb
 import numpy as np
 from chromadb.config import Settings as ChromaSettings
 
+from memory.chroma_purge import purge_deleted_collections
+from memory.heap import scrub_freed_memory
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
@@ -73,6 +76,7 @@ class ChromaStore:
             )
         assert self._path is not None
         self._path.mkdir(parents=True, exist_ok=True)
+        scrub_freed_memory()  # the index files would otherwise carry freed heap bytes (see memory.heap)
         return chromadb.PersistentClient(path=str(self._path), settings=settings)
 
     def _connected(self) -> Any:
@@ -199,7 +203,9 @@ class ChromaStore:
         return self._call("read", run)
 
     def delete_user(self, user_key: str) -> int | None:
-        """Drop the user's collection; returns how many rows it held (None: there was none)."""
+        """Drop the user's collection; returns how many rows it held (None: there was none).
+        Embedded, it also removes what Chroma leaves on disk (see :mod:`memory.chroma_purge`),
+        each time, so a wipe that was interrupted there finishes when it is run again."""
 
         def run(client: Any) -> int | None:
             col = self._collection(client, user_key, create=False)
@@ -209,7 +215,10 @@ class ChromaStore:
             client.delete_collection(self._name(user_key))
             return rows
 
-        return self._call("delete user", run)
+        rows = self._call("delete user", run)
+        if self._path is not None:
+            purge_deleted_collections(self._path)
+        return rows
 
     def user_keys(self) -> list[str]:
         """Opaque keys of every user with a collection (operator tools; never used by search)."""

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -98,7 +101,7 @@ def test_a_later_word_on_the_same_subject_follows_its_parent(store: MemoryStore)
     assert then == ["мой парень тимур обещал приехать на выходных"]
 
 
-def test_text_is_encrypted_at_rest_and_wipe_leaves_nothing(make_store, tmp_path: Path) -> None:
+def test_text_is_encrypted_at_rest_and_wipe_leaves_nothing(make_store, backend, tmp_path: Path) -> None:
     data = tmp_path / "data"
     store = make_store(data)
     store.add_episode("tg:42", "Мой кот Бублик любит сметану", message_id="m1")
@@ -115,14 +118,40 @@ def test_text_is_encrypted_at_rest_and_wipe_leaves_nothing(make_store, tmp_path:
     assert exported["facts"][0]["history"][0]["text"] == "У пользователя кот Бублик"
     assert exported["episodes"][0]["source_message_ids"] == ["m1"]
 
+    vectors = store.chroma.load(store.keyring.user_key("tg:42")).vectors
     report = store.wipe_user("tg:42")
     assert report.rows_deleted == 2 and report.key_shredded
+    if backend == "embedded":  # a Chroma server's disk is its own
+        for vector in vectors:  # Chroma keeps deleted segments and freed SQLite pages unless purged
+            assert _bytes_in_tree(data, vector[:8].tobytes()) == []
     assert store.search("tg:42", "Бублик") == [] and store.list("tg:42", include_invalid=True) == []
     assert not list((data / "keys").glob("*.key"))
     again = store.wipe_user("tg:42")
     assert again.rows_deleted == 0 and not again.collection_deleted
     # a fresh process sees nothing either
     assert make_store(data).list("tg:42", include_invalid=True) == []
+
+
+@pytest.mark.parametrize("mode", ["noscrub", "scrub"])
+def test_freed_memory_never_reaches_index_files(mode: str, tmp_path: Path) -> None:
+    """hnswlib writes its buffers whole; without the scrub, freed "user text" lands in them."""
+    probe = Path(__file__).with_name("heap_probe.py")
+    env = {**os.environ, "MALLOC_ARENA_MAX": "1"}  # Chroma's threads share the littered heap
+    done = subprocess.run(
+        [sys.executable, str(probe), str(tmp_path / "chroma"), mode],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    leaked = json.loads(done.stdout.strip().splitlines()[-1])
+    if mode == "noscrub":
+        if not leaked:
+            pytest.skip("this allocator did not hand the freed blocks to Chroma: nothing to show")
+        assert any(p.endswith("data_level0.bin") for p in leaked)  # the probe reproduces the leak
+    else:
+        assert leaked == []
 
 
 def test_pending_episodes_until_marked(store: MemoryStore) -> None:
