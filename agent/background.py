@@ -5,7 +5,8 @@ for them. Jobs for one user run in the order they were queued (so facts reconcil
 were said); jobs for different users may overlap, up to ``concurrency`` at once (1 suits one local
 model on a laptop). Replies come first: a job waits to start while any reply is being generated,
 since on a CPU both would share the same cores (measured with the local 1.5B model: a reply's first
-token took 9-14 s instead of about 1 s while an extraction ran).
+token took 9-14 s instead of about 1 s while an extraction ran). With several workers, ``locks``
+(Redis) keeps one user's jobs one at a time across all of them (see :mod:`agent.locks`).
 """
 
 from __future__ import annotations
@@ -15,13 +16,16 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
+from agent.locks import LocalUserLocks, UserLocks
+
 log = logging.getLogger(__name__)
 
 Job = Callable[[], Awaitable[object]]
 
 
 class BackgroundQueue:
-    def __init__(self, concurrency: int = 1) -> None:
+    def __init__(self, concurrency: int = 1, locks: UserLocks | None = None) -> None:
+        self._locks = locks or LocalUserLocks()
         self._tails: dict[str, asyncio.Task[None]] = {}
         self._slots = asyncio.Semaphore(concurrency)
         self._replying = 0
@@ -48,12 +52,12 @@ class BackgroundQueue:
         async def run() -> None:
             if previous is not None:
                 await asyncio.gather(previous, return_exceptions=True)
-            async with self._slots:
-                await self._idle.wait()
-                try:
+            try:
+                async with self._locks.hold(f"memory:{user_key}"), self._slots:
+                    await self._idle.wait()
                     await job()
-                except Exception as exc:
-                    log.warning("background: %s failed (%s); it will be retried", name, type(exc).__name__)
+            except Exception as exc:
+                log.warning("background: %s failed (%s); it will be retried", name, type(exc).__name__)
 
         task = asyncio.get_running_loop().create_task(run(), name=f"dora:{name}")
         self._tails[user_key] = task

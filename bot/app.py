@@ -12,11 +12,15 @@ from aiogram import Bot, Dispatcher, Router
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
+from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
+from aiogram.fsm.storage.memory import DisabledEventIsolation, MemoryStorage
 from aiogram.types import BotCommand, ErrorEvent
 from aiogram.utils.i18n import gettext as _
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
 from aiohttp import web
 from langchain_core.language_models import BaseChatModel
+from redis.asyncio import Redis
+from sqlalchemy.exc import OperationalError as SQLAlchemyOperationalError
 
 from agent.graph import Role
 from bot.conversation import Conversations
@@ -30,10 +34,10 @@ from bot.middlewares.channel import RequiredChannelMiddleware
 from bot.middlewares.consent import ConsentMiddleware
 from bot.middlewares.ordering import PerUserOrderingMiddleware
 from bot.middlewares.retry import RetryAfterMiddleware
-from bot.middlewares.throttling import ThrottlingMiddleware
+from bot.middlewares.throttling import LocalRateWindow, RateWindow, RedisRateWindow, ThrottlingMiddleware
 from bot.routers import chat, guards, memory, personas, pro, start
 from dora.config import Settings
-from dora.wiring import open_companion
+from dora.wiring import build_locks, open_companion, open_redis, unavailable
 from memory.store import MemoryStore
 
 log = logging.getLogger(__name__)
@@ -63,10 +67,22 @@ def build_bot(settings: Settings) -> Bot:
     return Bot(settings.telegram_token.get_secret_value(), session=session, default=DefaultBotProperties())
 
 
-def build_dispatcher(deps: BotDeps) -> Dispatcher:
-    dp = Dispatcher()
+def shared_state(redis: Redis | None) -> tuple[BaseStorage, BaseEventIsolation, RateWindow]:
+    """Where aiogram's FSM, its per-chat event isolation and the flood counters live: in Redis
+    when several workers must share them, else in the process."""
+    if redis is None:
+        return MemoryStorage(), DisabledEventIsolation(), LocalRateWindow()
+    from aiogram.fsm.storage.redis import DefaultKeyBuilder, RedisStorage
+
+    storage = RedisStorage(redis, key_builder=DefaultKeyBuilder(with_bot_id=True, prefix="dora:fsm"))
+    return storage, storage.create_isolation(), RedisRateWindow(redis)
+
+
+def build_dispatcher(deps: BotDeps, redis: Redis | None = None) -> Dispatcher:
+    storage, isolation, window = shared_state(redis)
+    dp = Dispatcher(storage=storage, events_isolation=isolation)
     dp["deps"] = deps
-    dp.message.outer_middleware(ThrottlingMiddleware(deps.settings.throttle_messages_per_minute))
+    dp.message.outer_middleware(ThrottlingMiddleware(deps.settings.throttle_messages_per_minute, window))
     dp.update.outer_middleware(PerUserOrderingMiddleware())
     dp.update.outer_middleware(AccountMiddleware(build_i18n(deps.settings.data_dir)))
 
@@ -107,24 +123,33 @@ async def running_bot(
     ``memory`` and ``llm_for`` replace the configured ones (tests pass a fake LLM)."""
     bot = build_bot(settings)  # a missing token fails before anything is created
     url = database_url(settings)
-    await migrate(url)
+    try:
+        await migrate(url)
+    except (OSError, SQLAlchemyOperationalError) as exc:
+        await bot.session.close()
+        if settings.postgres_url:
+            raise unavailable("PostgreSQL", settings.postgres_url, "DORA_POSTGRES_URL", exc) from exc
+        raise
     engine, sessions = create_engine_and_sessions(url)
     accounts = Accounts(sessions)
     try:
-        async with open_companion(settings, memory=memory, llm_for=llm_for) as companion:
+        async with (
+            open_redis(settings) as redis,
+            open_companion(settings, memory=memory, llm_for=llm_for, locks=build_locks(redis)) as companion,
+        ):
 
             async def blocked(chat_id: int) -> None:
                 await accounts.mark_blocked(chat_id, True)
 
-            conversations = Conversations(bot, companion, on_blocked=blocked)
+            conversations = Conversations(bot, companion, on_blocked=blocked, locks=build_locks(redis))
             deps = BotDeps(
                 settings=settings, accounts=accounts, companion=companion, conversations=conversations
             )
-            dp = build_dispatcher(deps)
+            dp = build_dispatcher(deps, redis)
             try:
                 yield bot, dp, deps
             finally:
-                await conversations.idle()
+                await conversations.idle()  # the Redis client closes with open_redis, after the agent
     finally:
         await bot.session.close()
         await engine.dispose()

@@ -2,7 +2,8 @@
 
 Messages that arrive while a reply is being written are queued and answered together, in order,
 as one turn (people often send a thought in three quick messages). The aiogram handler only
-queues and returns, so the dispatcher stays free for other users.
+queues and returns, so the dispatcher stays free for other users. With several workers, a per-user
+lock (Redis) keeps one user's turns one at a time across all of them.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from aiogram.types import BufferedInputFile
 from aiogram.utils.chat_action import ChatActionSender
 
 from agent.companion import Companion
+from agent.locks import LocalUserLocks, UserLocks
 from agent.photos import PhotoOut
 from agent.safety import UserFlags
 from bot.replies import CAPTION_LIMIT, split_message
@@ -44,10 +46,17 @@ OnBlocked = Callable[[int], Awaitable[None]]
 
 
 class Conversations:
-    def __init__(self, bot: Bot, companion: Companion, on_blocked: OnBlocked | None = None) -> None:
+    def __init__(
+        self,
+        bot: Bot,
+        companion: Companion,
+        on_blocked: OnBlocked | None = None,
+        locks: UserLocks | None = None,
+    ) -> None:
         self.bot = bot
         self.companion = companion
         self.on_blocked = on_blocked
+        self.locks = locks or LocalUserLocks()
         self._pending: dict[int, Pending] = {}
 
     def submit(self, request: TurnRequest, text: str) -> None:
@@ -63,7 +72,8 @@ class Conversations:
             texts, pending.texts = pending.texts, []
             request = pending.request
             try:
-                await self._answer(request, "\n".join(texts))
+                async with self.locks.hold(f"turn:{request.chat_id}"):
+                    await self._answer(request, "\n".join(texts))
             except TelegramForbiddenError:
                 log.info("telegram: the user blocked the bot")
                 if self.on_blocked:

@@ -416,7 +416,7 @@ def demo_seed(
 def run() -> None:
     """The console script: expected failures become one clear line and exit code 1, not a traceback."""
     from agent.llm.errors import LLMConfigError, LLMUnavailableError
-    from bot.errors import TokenMissingError
+    from bot.errors import ServiceUnavailableError, TokenMissingError
     from dora.model_fetch import FetchError, ModelMissingError
     from memory.chroma_store import StoreUnavailableError
     from memory.crypto import CryptoError
@@ -439,6 +439,7 @@ def run() -> None:
         LLMUnavailableError,
         LLMConfigError,
         TokenMissingError,
+        ServiceUnavailableError,
     ) as exc:
         console.print(f"[bold red]error:[/] {exc}")
         sys.exit(1)

@@ -86,6 +86,11 @@ class Settings(BaseSettings):
         description="PostgreSQL for conversation checkpoints and the bot's accounts (postgresql://...). "
         "Unset: SQLite files in DATA_DIR.",
     )
+    redis_url: str | None = Field(
+        None,
+        description="Redis (redis://host:6379/0) shared by several bot workers: FSM storage and event "
+        "isolation, flood counters, per-user locks. Unset: all of that in the process (one worker).",
+    )
     personas_dir: Path | None = Field(
         None, description="Extra persona cards (.json/.png) to load beside the built-in library."
     )

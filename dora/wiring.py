@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit, urlunsplit
 
 from langchain_core.language_models import BaseChatModel
+from langgraph.checkpoint.base import BaseCheckpointSaver
 from threadpoolctl import threadpool_limits
 
+from agent.background import BackgroundQueue
 from agent.checkpoint import open_checkpointer
 from agent.companion import Companion
 from agent.graph import AgentDeps, Role
+from agent.locks import LocalUserLocks, RedisUserLocks, UserLocks
 from agent.photos import PhotoTools
+from bot.errors import ServiceUnavailableError
 from dora.config import Settings
 from memory.chroma_store import ChromaStore
 from memory.crypto import FileKeyStore, Keyring, load_or_create_master_key
@@ -21,6 +27,9 @@ from memory.embeddings import VectorEmbeddings, make_embeddings
 from memory.retrieval import RankingWeights
 from memory.store import MemoryStore
 from personas.library import PersonaLibrary
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 # No telemetry and no hub downloads, whatever library asks.
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
@@ -106,6 +115,47 @@ def build_personas(settings: Settings) -> PersonaLibrary:
     return PersonaLibrary(extra_dirs=extra)
 
 
+def redacted(url: str) -> str:
+    """``url`` without its password, for error messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def unavailable(what: str, url: str, setting: str, exc: BaseException) -> ServiceUnavailableError:
+    return ServiceUnavailableError(
+        f"{what} at {redacted(url)} ({setting}) is unreachable: {type(exc).__name__}: {exc}".strip()
+    )
+
+
+@asynccontextmanager
+async def open_redis(settings: Settings) -> AsyncIterator[Redis | None]:
+    """The shared Redis client when DORA_REDIS_URL is set (checked with a PING at start), else None."""
+    if not settings.redis_url:
+        yield None
+        return
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(settings.redis_url, socket_connect_timeout=5, health_check_interval=30)
+    try:
+        await client.ping()
+    except Exception as exc:
+        await client.aclose()
+        raise unavailable("Redis", settings.redis_url, "DORA_REDIS_URL", exc) from exc
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+def build_locks(redis: Redis | None) -> UserLocks:
+    """Per-user locks across workers on Redis, or in this process."""
+    return RedisUserLocks(redis) if redis is not None else LocalUserLocks()
+
+
 @asynccontextmanager
 async def open_companion(
     settings: Settings,
@@ -113,9 +163,11 @@ async def open_companion(
     memory: MemoryStore | None = None,
     llm_for: Callable[[Role], BaseChatModel] | None = None,
     drain_timeout_s: float | None = 120.0,
+    locks: UserLocks | None = None,
 ) -> AsyncIterator[Companion]:
     """The companion agent on the configured stores and LLM backend; on exit, background work is
-    given ``drain_timeout_s`` to finish (whatever is left stays pending and resumes next time)."""
+    given ``drain_timeout_s`` to finish (whatever is left stays pending and resumes next time).
+    ``locks`` order each user's memory work across workers (Redis); default: this process only."""
     memory = memory or build_memory(settings)
     keyring = memory.keyring
     registry = None
@@ -135,10 +187,37 @@ async def open_companion(
         prewarm=settings.llm == "local" and registry is not None,
         retries=settings.llm_retries,
     )
-    async with open_checkpointer(keyring, settings.data_dir, settings.postgres_url) as saver:
-        companion = Companion(deps, saver, keyring, message_max_chars=settings.message_max_chars)
+    async with _checkpointer(settings, keyring) as saver:
+        companion = Companion(
+            deps,
+            saver,
+            keyring,
+            message_max_chars=settings.message_max_chars,
+            background=BackgroundQueue(locks=locks),
+        )
         try:
             yield companion
         finally:
             await companion.background.close(drain_timeout_s)
             memory.flush()
+
+
+@asynccontextmanager
+async def _checkpointer(settings: Settings, keyring: Keyring) -> AsyncIterator[BaseCheckpointSaver]:
+    """The conversation checkpointer; PostgreSQL that does not answer is one clear error."""
+    async with AsyncExitStack() as stack:
+        try:
+            saver = await stack.enter_async_context(
+                open_checkpointer(keyring, settings.data_dir, settings.postgres_url)
+            )
+        except Exception as exc:
+            if settings.postgres_url and _is_connection_error(exc):
+                raise unavailable("PostgreSQL", settings.postgres_url, "DORA_POSTGRES_URL", exc) from exc
+            raise
+        yield saver
+
+
+def _is_connection_error(exc: BaseException) -> bool:
+    """psycopg's and SQLAlchemy's "could not connect" (without importing either here)."""
+    names = {type(e).__name__ for e in (exc, exc.__cause__, exc.__context__) if e is not None}
+    return bool(names & {"OperationalError", "ConnectionError", "ConnectionRefusedError", "PoolTimeout"})
