@@ -129,10 +129,21 @@ class Companion:
     # -- a turn ------------------------------------------------------------------------------------
 
     async def turn(
-        self, user_id: str, persona_id: str, text: str, flags: UserFlags | None = None
+        self,
+        user_id: str,
+        persona_id: str,
+        text: str,
+        flags: UserFlags | None = None,
+        *,
+        message_id: str | None = None,
     ) -> AsyncIterator[TurnEvent]:
-        """Answer one user message as the persona, streaming."""
+        """Answer one user message as the persona, streaming. ``message_id`` makes the turn
+        idempotent: a turn retried after a crash (the same id) whose answer is already in the thread
+        gives that answer again instead of a second one, and stores the message only once."""
         self.deps.personas.get(persona_id)  # an unknown persona fails here, before anything is stored
+        if message_id is not None and (answered := await self._answer_to(user_id, persona_id, message_id)):
+            yield TurnEvent("reply", answered)
+            return
         lang = detect_language(text or "")
         try:
             text = clean_text(text)
@@ -146,7 +157,7 @@ class Companion:
             self._resumed.add(user_id)
             self._queue_extraction(user_id)
 
-        human = HumanMessage(content=text, id=str(uuid.uuid4()))
+        human = HumanMessage(content=text, id=message_id or str(uuid.uuid4()))
         inputs = {
             "messages": [human],
             "user_id": user_id,
@@ -184,6 +195,15 @@ class Companion:
         self.background.submit(
             self.keyring.user_key(user_id), "summary", lambda: self._compact(user_id, persona_id)
         )
+
+    async def _answer_to(self, user_id: str, persona_id: str, message_id: str) -> str | None:
+        """The persona's reply to the user message ``message_id``, if the thread has one."""
+        messages = await self.messages(user_id, persona_id)
+        for i, message in enumerate(messages):
+            if isinstance(message, HumanMessage) and message.id == message_id:
+                after = [m for m in messages[i + 1 :] if isinstance(m, AIMessage) and not m.tool_calls]
+                return str(after[0].content) if after and after[0].content else None
+        return None
 
     # -- after the reply ---------------------------------------------------------------------------
 

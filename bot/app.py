@@ -25,8 +25,9 @@ from sqlalchemy.exc import OperationalError as SQLAlchemyOperationalError
 from agent.graph import Role
 from bot.conversation import Conversations
 from bot.db.engine import create_engine_and_sessions, database_url, migrate
+from bot.db.inbox import Inbox
 from bot.db.repo import Accounts
-from bot.deps import BotDeps
+from bot.deps import BotDeps, agent_user_id
 from bot.errors import TokenMissingError
 from bot.i18n import build_i18n
 from bot.middlewares.account import AccountMiddleware
@@ -38,6 +39,7 @@ from bot.middlewares.throttling import LocalRateWindow, RateWindow, RedisRateWin
 from bot.routers import chat, guards, memory, personas, pro, start
 from dora.config import Settings
 from dora.wiring import build_locks, open_companion, open_redis, unavailable
+from memory.crypto import UserCipher
 from memory.store import MemoryStore
 
 log = logging.getLogger(__name__)
@@ -141,14 +143,27 @@ async def running_bot(
             async def blocked(chat_id: int) -> None:
                 await accounts.mark_blocked(chat_id, True)
 
-            conversations = Conversations(bot, companion, on_blocked=blocked, locks=build_locks(redis))
+            def cipher_for(account_id: int) -> UserCipher:
+                cipher = companion.keyring.cipher(agent_user_id(account_id))
+                assert cipher is not None
+                return cipher
+
+            conversations = Conversations(
+                bot,
+                companion,
+                Inbox(sessions, cipher_for),
+                on_blocked=blocked,
+                locks=build_locks(redis),
+            )
             deps = BotDeps(
                 settings=settings, accounts=accounts, companion=companion, conversations=conversations
             )
             dp = build_dispatcher(deps, redis)
+            recovering = asyncio.create_task(conversations.recover())
             try:
                 yield bot, dp, deps
             finally:
+                recovering.cancel()
                 await conversations.idle()  # the Redis client closes with open_redis, after the agent
     finally:
         await bot.session.close()
@@ -178,10 +193,12 @@ async def run_polling(settings: Settings) -> None:
 
 def webhook_app(bot: Bot, dp: Dispatcher, settings: Settings) -> web.Application:
     """aiohttp app receiving Telegram's POSTs at the webhook URL's path; requests without the
-    secret token are refused (401) by aiogram's handler."""
+    secret token are refused (401) by aiogram's handler. An update is acknowledged only once it
+    was handled (a chat message: stored in the inbox), so one that a dying worker never stored is
+    delivered again by Telegram."""
     secret = settings.telegram_webhook_secret.get_secret_value() if settings.telegram_webhook_secret else None
     app = web.Application()
-    SimpleRequestHandler(dispatcher=dp, bot=bot, secret_token=secret).register(
+    SimpleRequestHandler(dispatcher=dp, bot=bot, secret_token=secret, handle_in_background=False).register(
         app, path=webhook_path(settings)
     )
     setup_application(app, dp, bot=bot)

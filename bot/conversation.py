@@ -1,9 +1,11 @@
 """Talking to the agent from Telegram: one reply at a time per user, nothing dropped.
 
-Messages that arrive while a reply is being written are queued and answered together, in order,
-as one turn (people often send a thought in three quick messages). The aiogram handler only
-queues and returns, so the dispatcher stays free for other users. With several workers, a per-user
-lock (Redis) keeps one user's turns one at a time across all of them.
+The aiogram handler stores the message in the inbox (see :mod:`bot.db.inbox`) and returns, so the
+dispatcher stays free for other users; a runner per chat then answers what waits. Messages that
+arrive while a reply is being written are answered together, in order, as one turn (people often
+send a thought in three quick messages). With several workers, a per-user lock (Redis) keeps one
+user's turns one at a time across all of them, and a worker killed mid-turn leaves its messages in
+the inbox for :meth:`Conversations.recover` to answer.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramForbiddenError
@@ -22,24 +24,27 @@ from agent.companion import Companion
 from agent.locks import LocalUserLocks, UserLocks
 from agent.photos import PhotoOut
 from agent.safety import UserFlags
+from bot.db.inbox import Batch, Inbox
 from bot.replies import CAPTION_LIMIT, split_message
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
-class Pending:
-    texts: list[str] = field(default_factory=list)
-    task: asyncio.Task[None] | None = None
-    request: TurnRequest | None = None  # the latest: persona and flags as of the newest message
-
-
-@dataclass
 class TurnRequest:
     chat_id: int
-    user_id: str
+    account_id: int  # the Telegram user
     persona_id: str
     flags: UserFlags
+
+    @property
+    def user_id(self) -> str:
+        return agent_user_id(self.account_id)
+
+
+def agent_user_id(telegram_id: int) -> str:
+    """The agent's user id for a Telegram user (memory and threads are keyed by it, hashed)."""
+    return f"tg:{telegram_id}"
 
 
 OnBlocked = Callable[[int], Awaitable[None]]
@@ -50,46 +55,85 @@ class Conversations:
         self,
         bot: Bot,
         companion: Companion,
+        inbox: Inbox,
         on_blocked: OnBlocked | None = None,
         locks: UserLocks | None = None,
     ) -> None:
         self.bot = bot
         self.companion = companion
+        self.inbox = inbox
         self.on_blocked = on_blocked
         self.locks = locks or LocalUserLocks()
-        self._pending: dict[int, Pending] = {}
+        self._runners: dict[int, asyncio.Task[None]] = {}
+        self._again: set[int] = set()
 
-    def submit(self, request: TurnRequest, text: str) -> None:
-        """Queue ``text`` for the user; starts a writer for them unless one is already running."""
-        pending = self._pending.setdefault(request.chat_id, Pending())
-        pending.texts.append(text)
-        pending.request = request
-        if pending.task is None or pending.task.done():
-            pending.task = asyncio.get_running_loop().create_task(self._run(pending))
+    async def accept(self, request: TurnRequest, text: str, update_id: int | None = None) -> None:
+        """Store the message (from here on it can't be lost) and have the chat answered."""
+        await self.inbox.push(
+            user_id=request.account_id,
+            chat_id=request.chat_id,
+            text=text,
+            persona_id=request.persona_id,
+            flags=request.flags,
+            update_id=update_id,
+        )
+        self.kick(request.chat_id)
 
-    async def _run(self, pending: Pending) -> None:
-        while pending.texts and pending.request is not None:
-            texts, pending.texts = pending.texts, []
-            request = pending.request
+    def kick(self, chat_id: int) -> None:
+        """Make sure a runner answers what waits for the chat (one runner per chat in a worker)."""
+        task = self._runners.get(chat_id)
+        if task is not None and not task.done():
+            self._again.add(chat_id)  # it may have looked already: have it look once more
+            return
+        self._runners[chat_id] = asyncio.get_running_loop().create_task(self._run(chat_id))
+
+    async def recover(self, every_s: float = 15.0, older_than_s: float = 10.0) -> None:
+        """Answer what a crashed worker left (at start, then every ``every_s``); runs until cancelled."""
+        first = True
+        while True:
             try:
-                async with self.locks.hold(f"turn:{request.chat_id}"):
-                    await self._answer(request, "\n".join(texts))
+                for chat_id in await self.inbox.waiting_chats(0.0 if first else older_than_s):
+                    self.kick(chat_id)
+            except Exception as exc:
+                log.warning("bot: looking for unanswered messages failed (%s)", type(exc).__name__)
+            first = False
+            await asyncio.sleep(every_s)
+
+    async def _run(self, chat_id: int) -> None:
+        while True:
+            self._again.discard(chat_id)
+            batch: Batch | None = None
+            try:
+                async with self.locks.hold(f"turn:{chat_id}"):  # one turn per user across workers
+                    batch = await self.inbox.take(chat_id)
+                    if batch is not None:
+                        await self._answer(batch)
+                        await self.inbox.done(batch.id)
             except TelegramForbiddenError:
                 log.info("telegram: the user blocked the bot")
+                if batch is not None:
+                    await self.inbox.done(batch.id)
                 if self.on_blocked:
-                    await self.on_blocked(request.chat_id)
-                pending.texts.clear()
+                    await self.on_blocked(chat_id)
             except Exception as exc:
                 log.error("bot: a turn failed (%s)", type(exc).__name__)  # no message text in logs
                 log.debug("bot: traceback", exc_info=True)
-                await self.bot.send_message(request.chat_id, _error_text())
+                if batch is not None:
+                    await self.inbox.done(batch.id)  # asked to write again: don't retry it forever
+                await self.bot.send_message(chat_id, _error_text())
+            if batch is None and chat_id not in self._again:
+                return
 
-    async def _answer(self, request: TurnRequest, text: str) -> None:
+    async def _answer(self, batch: Batch) -> None:
+        request = TurnRequest(batch.chat_id, batch.user_id, batch.persona_id, batch.flags)
+        text = "\n".join(batch.texts)
         reply: list[str] = []
         notices: list[str] = []
         photos: list[PhotoOut] = []
         async with ChatActionSender.typing(bot=self.bot, chat_id=request.chat_id):
-            async for event in self.companion.turn(request.user_id, request.persona_id, text, request.flags):
+            async for event in self.companion.turn(
+                request.user_id, request.persona_id, text, request.flags, message_id=batch.id
+            ):
                 if event.kind in ("reply", "apology"):
                     reply.append(event.text)
                 elif event.kind == "notice":
@@ -125,9 +169,7 @@ class Conversations:
         """Wait until the chat's queued messages are answered (every chat's: shutdown, tests), so an
         export or a wipe sees the conversation whole without waiting on other users."""
         while tasks := [
-            p.task
-            for cid, p in self._pending.items()
-            if (chat_id is None or cid == chat_id) and p.task and not p.task.done()
+            t for cid, t in self._runners.items() if (chat_id is None or cid == chat_id) and not t.done()
         ]:
             await asyncio.gather(*tasks, return_exceptions=True)
 

@@ -7,10 +7,12 @@ from typing import Any
 
 from agent.companion import Companion
 from agent.safety import UserFlags
-from bot.conversation import Conversations
+from bot.conversation import Conversations, agent_user_id
 from bot.db.models import User
 from bot.db.repo import Accounts
 from dora.config import Settings
+
+__all__ = ["BotDeps", "agent_user_id", "flags_for"]
 
 
 @dataclass
@@ -21,11 +23,6 @@ class BotDeps:
     conversations: Conversations
     transcriber: Any = None  # tools.speech.Transcriber, built on the first voice message
     channel_cache: dict[int, float] = field(default_factory=dict)
-
-
-def agent_user_id(telegram_id: int) -> str:
-    """The agent's user id for a Telegram user (memory and threads are keyed by it, hashed)."""
-    return f"tg:{telegram_id}"
 
 
 def flags_for(account: User, pro: bool) -> UserFlags:

@@ -204,20 +204,35 @@ class MemoryStore:
     # -- writing --------------------------------------------------------------------------------
 
     def add_episodes(self, user_id: str, items: Sequence[EpisodeIn]) -> list[Memory]:
-        """Store the user's messages as episodes (one batch: one embedding call, one Chroma write)."""
+        """Store the user's messages as episodes (one batch: one embedding call, one Chroma write).
+        An episode's id follows from its ``message_id``, so a message stored again (a turn retried
+        after a crash) is skipped, not doubled; the result holds only what was newly stored."""
         if not items:
             return []
         cipher = self._cipher(user_id, create=True)
         assert cipher is not None
+        ids = [_episode_id(cipher.user_key, it.message_id) for it in items]
+        with self._lock(cipher.user_key):
+            idx = self._index(cipher.user_key)
+            seen = {i for i in ids if i is not None and idx.position(i) is not None}
+        fresh = []
+        for memory_id, it in zip(ids, items, strict=True):
+            if memory_id is None or memory_id not in seen:
+                fresh.append((memory_id or uuid.uuid4().hex, it))
+                if memory_id is not None:
+                    seen.add(memory_id)
+        if not fresh:
+            return []
+        items = [it for _, it in fresh]
         texts = [clean_text(it.text) for it in items]
         contexts = [[c for c in (_safe_clean(x) for x in it.context) if c] for it in items]
         vectors = self.embeddings.passage_vectors([for_embedding(t) for t in texts])
         memories = []
-        for it, text in zip(items, texts, strict=True):
+        for (memory_id, it), text in zip(fresh, texts, strict=True):
             at = _as_utc(it.at)
             memories.append(
                 Memory(
-                    id=uuid.uuid4().hex,
+                    id=memory_id,
                     user_id=user_id,
                     kind=MemoryKind.EPISODE,
                     text=text,
@@ -237,7 +252,15 @@ class MemoryStore:
         return memories
 
     def add_episode(self, user_id: str, text: str, **kwargs: Any) -> Memory:
-        return self.add_episodes(user_id, [EpisodeIn(text=text, **kwargs)])[0]
+        """One episode; a message stored before (same ``message_id``) gives the stored one back."""
+        item = EpisodeIn(text=text, **kwargs)
+        added = self.add_episodes(user_id, [item])
+        if added:
+            return added[0]
+        cipher = self._cipher(user_id, create=False)
+        existing = cipher and self.get(user_id, _episode_id(cipher.user_key, item.message_id) or "")
+        assert existing is not None
+        return existing
 
     def add_facts(self, user_id: str, items: Sequence[FactIn]) -> list[Memory]:
         """Store facts as given (no reconciliation: that is :class:`memory.reconcile.Reconciler`'s job)."""
@@ -531,6 +554,13 @@ class MemoryStore:
         if shredded:
             removed.append("user data key")
         return WipeReport(rows or 0, rows is not None, shredded, removed)
+
+
+def _episode_id(user_key: str, message_id: str | None) -> str | None:
+    """The id of the episode for a message: the same message of the same user, the same id."""
+    if not message_id:
+        return None
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"dora:episode:{user_key}:{message_id}").hex
 
 
 def _safe_clean(text: str) -> str:

@@ -177,6 +177,45 @@ def test_a_crash_before_extraction_loses_nothing(settings, embeddings, model, sc
     assert build_memory(settings, embeddings).pending_episodes("u1") == []
 
 
+def test_a_turn_retried_after_a_crash_is_answered_once(settings, embeddings, model, script):
+    """The bot retries a turn whose worker died (same message id): one reply, one episode, one fact."""
+    script.facts = lambda m: {"facts": [{"text": "У собеседника рыжий кот Бублик", "category": "pets"}]}
+
+    async def twice() -> tuple[list[str], int, list[str], list[str]]:
+        async with companion_ctx(settings, embeddings, model) as c:
+            first = reply_of(await talk(c, BUBLIK, message_id="m-1"))
+            await c.background.drain()
+            asked = len(script.prompts)
+            again = await talk(c, BUBLIK, message_id="m-1")
+            await c.background.drain()
+            episodes = [m.text for m in c.deps.memory.list("u1", kind=MemoryKind.EPISODE)]
+            facts = [m.text for m in c.deps.memory.list("u1", kind=MemoryKind.FACT)]
+            humans = [m for m in await c.messages("u1", "dora") if isinstance(m, HumanMessage)]
+            assert len(script.prompts) == asked  # the model was not asked again
+            return [first, reply_of(again)], len(humans), episodes, facts
+
+    replies, humans, episodes, facts = run(twice())
+    assert replies[0] == replies[1] == "Рада тебя слышать!"
+    assert humans == 1 and episodes == [BUBLIK] and facts == ["У собеседника рыжий кот Бублик"]
+
+
+def test_a_turn_that_died_before_its_answer_runs_again_without_doubling(settings, embeddings, model, script):
+    script.chat = lambda m: ConnectionError("the worker's backend died mid-turn")
+
+    async def died_then_retried() -> tuple[str, str, int, int]:
+        async with companion_ctx(settings, embeddings, model) as c:
+            failed = reply_of(await talk(c, "Я переехала в Тбилиси", message_id="m-2"))
+            script.chat = lambda m: "Тбилиси! Как тебе там?"
+            retried = reply_of(await talk(c, "Я переехала в Тбилиси", message_id="m-2"))
+            messages = await c.messages("u1", "dora")
+            episodes = c.deps.memory.list("u1", kind=MemoryKind.EPISODE)
+            return failed, retried, sum(isinstance(m, HumanMessage) for m in messages), len(episodes)
+
+    failed, retried, humans, episodes = run(died_then_retried())
+    assert failed != retried and retried == "Тбилиси! Как тебе там?"
+    assert humans == 1 and episodes == 1
+
+
 def test_nothing_the_user_said_is_readable_on_disk(settings, embeddings, model, script):
     async def go() -> None:
         async with companion_ctx(settings, embeddings, model) as c:

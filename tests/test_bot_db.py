@@ -25,7 +25,7 @@ from sqlalchemy import func, inspect, select, text
 from sqlalchemy.engine import make_url
 
 from bot.db import Accounts, create_engine_and_sessions, database_url, migrate
-from bot.db.models import USER_TABLES, Base
+from bot.db.models import USER_TABLES, Base, PendingMessage
 from dora.config import Settings
 
 POSTGRES_URL = os.environ.get("DORA_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -127,7 +127,7 @@ def test_migrate_twice_is_a_noop(url: str) -> None:
         finally:
             await engine.dispose()
         assert tables == sorted([*Base.metadata.tables, "alembic_version"])
-        assert version == [("0002",)]  # the newest migration
+        assert version == [("0003",)]  # the newest migration
 
         await migrate(url)  # again: nothing to do, nothing lost
         async with accounts_on(url) as accounts:
@@ -422,6 +422,19 @@ async def _full_account(accounts: Accounts, user_id: int) -> None:
     for _ in range(3):
         await accounts.increment_usage(user_id, "partner_messages", DAY)
     await accounts.record_event(user_id, "message", NOW, persona_id="dora", kind="voice")
+    async with accounts._session() as s, s.begin():  # a message not answered yet (sealed, see Inbox)
+        s.add(
+            PendingMessage(
+                id=f"m{user_id}",
+                user_id=user_id,
+                chat_id=user_id,
+                update_id=user_id,
+                received_at=NOW,
+                persona_id="dora",
+                flags="{}",
+                ciphertext="sealed",
+            )
+        )
 
 
 def test_export_holds_the_account_and_no_message_text(url: str) -> None:
@@ -451,7 +464,7 @@ def test_export_holds_the_account_and_no_message_text(url: str) -> None:
             assert exported["usage"] == [{"day": DAY.isoformat(), "counter": "partner_messages", "value": 3}]
             assert str(BOB) not in json.dumps(exported)  # nobody else's data
 
-            # No column anywhere could hold what the user wrote.
+            # No column could hold what the user wrote in the clear (the inbox holds ciphertext only).
             columns = {c.name for table in Base.metadata.tables.values() for c in table.columns}
             assert not columns & {"text", "message", "messages", "content", "body", "caption"}
 
@@ -483,6 +496,7 @@ def test_delete_account_wipes_every_table_and_only_that_user(url: str) -> None:
                 "payments": 2,
                 "usage_counters": 1,
                 "events": 1,
+                "inbox": 1,
                 "users": 1,
             }
             assert set(counts) == set(Base.metadata.tables)  # every table was visited
@@ -493,5 +507,89 @@ def test_delete_account_wipes_every_table_and_only_that_user(url: str) -> None:
             # A wiped user who comes back starts from scratch.
             back = await accounts.get_or_create_user(ALICE, "en")
             assert back.language == "en" and not await accounts.has_consented(ALICE, VERSIONS)
+
+    run(scenario())
+
+
+def test_inbox_keeps_messages_encrypted_until_answered(url: str, tmp_path: Path) -> None:
+    """Push, take a turn, "crash" (take again: the same turn), answer (done): on both backends."""
+    from agent.safety import UserFlags
+    from bot.db.inbox import Inbox
+    from memory.crypto import FileKeyStore, Keyring
+
+    keyring = Keyring(b"k" * 32, FileKeyStore(tmp_path / "keys"))
+
+    def cipher_for(account_id: int):  # type: ignore[no-untyped-def]
+        return keyring.cipher(f"tg:{account_id}")
+
+    async def scenario() -> None:
+        async with accounts_on(url) as accounts:
+            await accounts.get_or_create_user(ALICE, "ru", now=NOW)
+            engine, sessions = create_engine_and_sessions(url)
+            inbox = Inbox(sessions, cipher_for)
+            flags = UserFlags(pro=True)
+            try:
+                first = await inbox.push(
+                    user_id=ALICE,
+                    chat_id=ALICE,
+                    text="У меня кот Бублик",
+                    persona_id="dora",
+                    flags=flags,
+                    update_id=10,
+                    now=NOW,
+                )
+                assert first is not None
+                again = await inbox.push(
+                    user_id=ALICE,
+                    chat_id=ALICE,
+                    text="У меня кот Бублик",
+                    persona_id="dora",
+                    flags=flags,
+                    update_id=10,
+                    now=NOW,
+                )
+                assert again is None  # Telegram redelivered the update: nothing added
+                await inbox.push(
+                    user_id=ALICE,
+                    chat_id=ALICE,
+                    text="и собака",
+                    persona_id="mark",
+                    flags=flags,
+                    update_id=11,
+                    now=NOW + timedelta(seconds=1),
+                )
+                async with engine.connect() as conn:
+                    stored = (await conn.execute(select(PendingMessage.ciphertext))).scalars().all()
+                assert len(stored) == 2 and not [s for s in stored if "Бублик" in s or "собака" in s]
+
+                turn = await inbox.take(ALICE)
+                assert turn is not None and turn.id == first
+                assert turn.texts == ["У меня кот Бублик", "и собака"]
+                assert (turn.persona_id, turn.flags) == ("mark", flags)  # as of the newest message
+                await inbox.push(
+                    user_id=ALICE,
+                    chat_id=ALICE,
+                    text="ещё",
+                    persona_id="mark",
+                    flags=flags,
+                    update_id=12,
+                    now=NOW + timedelta(seconds=2),
+                )
+                retried = await inbox.take(ALICE)  # the worker died mid-turn: the same turn again
+                assert retried is not None and (retried.id, retried.texts) == (turn.id, turn.texts)
+                assert await inbox.waiting_chats(now=NOW + timedelta(seconds=5)) == [ALICE]
+                await inbox.done(turn.id)
+                following = await inbox.take(ALICE)
+                assert following is not None and following.texts == ["ещё"]
+                await inbox.done(following.id)
+                assert await inbox.take(ALICE) is None
+                assert await inbox.waiting_chats(now=NOW + timedelta(days=1)) == []
+
+                await inbox.push(
+                    user_id=ALICE, chat_id=ALICE, text="x", persona_id="dora", flags=flags, update_id=13
+                )
+                assert (await accounts.delete_account(ALICE))["inbox"] == 1  # a wipe takes it too
+            finally:
+                await engine.dispose()
 
     run(scenario())

@@ -1,7 +1,9 @@
 """The bot's account tables: who the user is to the bot, never what they said.
 
-Conversation text and memories live elsewhere, encrypted; nothing here holds message text, so
-this database can be backed up, inspected and exported without touching anything private.
+Conversation text and memories live elsewhere, encrypted; nothing here holds message text in the
+clear, so this database can be backed up, inspected and exported without touching anything
+private. The one exception in kind is the inbox: messages accepted but not yet answered, encrypted
+with the user's key, deleted as soon as they are answered.
 
 The schema itself is created only by the Alembic migrations in ``bot/db/migrations``; these
 models describe it for queries, and a test checks the two agree.
@@ -20,6 +22,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Text,
     TypeDecorator,
     UniqueConstraint,
     false,
@@ -146,8 +149,29 @@ class Event(Base):
     kind: Mapped[str | None] = mapped_column(String(16))
 
 
+class PendingMessage(Base):
+    """A message accepted from Telegram and not yet answered, so a worker that dies mid-turn loses
+    nothing: a survivor (or the restarted worker) answers it. ``ciphertext`` is the text under the
+    user's key. ``batch`` is the turn it was taken into (the id of that turn's first message, which
+    is also the agent's message id, so a turn retried after a crash is recognised, not repeated).
+    ``update_id`` is unique: Telegram redelivering an update adds nothing."""
+
+    __tablename__ = "inbox"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    update_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    persona_id: Mapped[str] = mapped_column(String(64))
+    flags: Mapped[str] = mapped_column(String(128))
+    ciphertext: Mapped[str] = mapped_column(Text)
+    batch: Mapped[str | None] = mapped_column(String(32))
+
+
 # Every table and the column that names the user in it: what export and delete walk.
 USER_TABLES: dict[type[Base], str] = {
+    PendingMessage: "user_id",
     Event: "user_id",
     Consent: "user_id",
     Subscription: "user_id",

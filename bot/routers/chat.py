@@ -7,12 +7,12 @@ import logging
 from datetime import UTC, datetime
 
 from aiogram import Bot, F, Router
-from aiogram.types import Message
+from aiogram.types import Message, Update
 from aiogram.utils.i18n import gettext as _
 
 from bot.conversation import TurnRequest
 from bot.db.models import User
-from bot.deps import BotDeps, agent_user_id, flags_for
+from bot.deps import BotDeps, flags_for
 from bot.routers.personas import show_picker
 from personas.modules import Module
 
@@ -20,7 +20,9 @@ log = logging.getLogger(__name__)
 PARTNER_COUNTER = "partner_messages"
 
 
-async def _submit(message: Message, text: str, deps: BotDeps, account: User, kind: str = "text") -> None:
+async def _submit(
+    message: Message, text: str, deps: BotDeps, account: User, update: Update, kind: str = "text"
+) -> None:
     personas = deps.companion.deps.personas
     if not account.persona_id or account.persona_id not in personas:
         await message.answer(_("First, choose who you'd like to talk to."))
@@ -40,24 +42,23 @@ async def _submit(message: Message, text: str, deps: BotDeps, account: User, kin
             )
             return
     request = TurnRequest(
-        chat_id=message.chat.id,
-        user_id=agent_user_id(account.id),
-        persona_id=card.id,
-        flags=flags_for(account, pro),
+        chat_id=message.chat.id, account_id=account.id, persona_id=card.id, flags=flags_for(account, pro)
     )
     await deps.accounts.record_event(account.id, "message", now, persona_id=card.id, kind=kind)
-    deps.conversations.submit(request, text)
+    await deps.conversations.accept(request, text, update_id=update.update_id)
 
 
-async def text_message(message: Message, deps: BotDeps, account: User) -> None:
-    await _submit(message, message.text or "", deps, account)
+async def text_message(message: Message, deps: BotDeps, account: User, event_update: Update) -> None:
+    await _submit(message, message.text or "", deps, account, event_update)
 
 
 def _too_long(limit: int) -> str:
     return _("That voice message is too long for me: up to {n} seconds, please.").format(n=limit)
 
 
-async def voice_message(message: Message, bot: Bot, deps: BotDeps, account: User) -> None:
+async def voice_message(
+    message: Message, bot: Bot, deps: BotDeps, account: User, event_update: Update
+) -> None:
     from tools.speech import (
         AudioEmptyError,
         AudioTooLongError,
@@ -95,7 +96,7 @@ async def voice_message(message: Message, bot: Bot, deps: BotDeps, account: User
     except AudioUndecodableError:
         await message.answer(_("I couldn't play that voice message. Could you record it again or type it?"))
         return
-    await _submit(message, transcript.text, deps, account, kind="voice")
+    await _submit(message, transcript.text, deps, account, event_update, kind="voice")
 
 
 async def unsupported(message: Message) -> None:
