@@ -86,7 +86,8 @@ def _clean_reply(text: str, persona_name: str) -> str:
 
 def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver | None = None) -> Any:
     tools = make_tools(lambda: deps.memory, deps.personas, deps.photos, deps.photo_outbox)
-    writes: dict[str, asyncio.Future[Any]] = {}  # episode writes in flight, by message id
+    # episode writes in flight, by message id
+    writes: dict[str, tuple[asyncio.Future[Any], EpisodeIn]] = {}
 
     def prepare(state: ChatState) -> dict[str, Any]:
         text = _text(_last_human(state["messages"]))
@@ -111,14 +112,20 @@ def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver | None = None
         persona, user_id = state["persona_id"], state["user_id"]
         visible = {m.id for m in recent_window(messages, deps.history_token_budget)}
         context = [_text(m) for m in humans[-3:-1]]
-        found = await asyncio.to_thread(
-            deps.memory.search, user_id, query, k=deps.memory_top_k + 4, persona=persona
-        )
+        unstored = await _store_again(user_id, state.get("unstored", []))
+        try:
+            found = await asyncio.to_thread(
+                deps.memory.search, user_id, query, k=deps.memory_top_k + 4, persona=persona
+            )
+        except Exception as exc:  # memory is away (a Chroma server restarting): answer without it
+            log.warning("agent: memory search failed (%s); replying without memories", type(exc).__name__)
+            found = []
         # the message is stored while the model answers (embedding it takes as long as the search:
         # off the first-token path); `respond` waits for it before the turn ends
         episode = EpisodeIn(text=_text(human), message_id=human.id, persona=persona, context=context)
-        writes[human.id or ""] = asyncio.ensure_future(
-            asyncio.to_thread(deps.memory.add_episodes, user_id, [episode])
+        writes[human.id or ""] = (
+            asyncio.ensure_future(asyncio.to_thread(deps.memory.add_episodes, user_id, [episode])),
+            episode,
         )
         # an episode still in the verbatim window is already in the prompt: don't repeat it
         found = [
@@ -127,7 +134,19 @@ def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver | None = None
             if not (f.memory.kind == MemoryKind.EPISODE and set(f.memory.source_message_ids) & visible)
         ][: deps.memory_top_k]
         lines = recalled_lines(found, datetime.now(UTC), state.get("lang", "ru"))
-        return {"recalled": [asdict(r) for r in lines]}
+        return {"recalled": [asdict(r) for r in lines], "unstored": unstored}
+
+    async def _store_again(user_id: str, unstored: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Messages an earlier turn could not store (memory was away): store them now (idempotent by
+        message id); what still fails stays for the next turn."""
+        if not unstored:
+            return []
+        try:
+            await asyncio.to_thread(deps.memory.add_episodes, user_id, [EpisodeIn(**u) for u in unstored])
+        except Exception as exc:
+            log.warning("agent: memory still unavailable (%s)", type(exc).__name__)
+            return unstored
+        return []
 
     async def photo(state: ChatState) -> dict[str, Any]:
         """Decide whether a photo goes with the reply (keyword pre-filter and the selector, no LLM)."""
@@ -161,13 +180,17 @@ def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver | None = None
         }
 
     async def respond(state: ChatState) -> dict[str, Any]:
-        """The reply; the turn ends only once the user's message is safely stored."""
-        write = writes.pop(_last_human(state["messages"]).id or "", None)
+        """The reply; the turn ends only once the user's message is stored, or, if memory is away,
+        kept in the thread's state (encrypted) to be stored by a later turn."""
+        pending = writes.pop(_last_human(state["messages"]).id or "", None)
         try:
-            return await _respond(state)
+            result = await _respond(state)
         finally:
-            if write is not None:
-                await write  # a store failure surfaces here, after the reply is complete
+            stored = pending is None or await _settled(pending[0])
+        if not stored:
+            assert pending is not None
+            result = {**result, "unstored": [*state.get("unstored", []), _episode_dict(pending[1])]}
+        return result
 
     async def _respond(state: ChatState) -> dict[str, Any]:
         if state.get("canned"):
@@ -241,6 +264,26 @@ def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver | None = None
     graph.add_conditional_edges("respond", after_respond, ["tools", END])
     graph.add_edge("tools", "respond")
     return graph.compile(checkpointer=checkpointer)
+
+
+async def _settled(write: asyncio.Future[Any]) -> bool:
+    """Wait for a memory write; False (logged) if it failed."""
+    try:
+        await write
+        return True
+    except Exception as exc:
+        log.warning("agent: the message could not be stored yet (%s); a later turn will", type(exc).__name__)
+        return False
+
+
+def _episode_dict(episode: EpisodeIn) -> dict[str, Any]:
+    return {
+        "text": episode.text,
+        "at": episode.at or datetime.now(UTC),  # when it was said, not when memory came back
+        "message_id": episode.message_id,
+        "persona": episode.persona,
+        "context": list(episode.context),
+    }
 
 
 def _tool_rounds(messages: list[AnyMessage]) -> int:

@@ -17,6 +17,7 @@ class ChatState(TypedDict, total=False):
     summary: str  # rolling summary of turns that left the verbatim window
     minor_suspected: bool  # the user said they are under 18: never romance or 18+ in this thread
     photos_sent: list[dict[str, Any]]  # photos the persona sent in this thread (file, caption, when)
+    unstored: list[dict[str, Any]]  # user messages memory was away for (EpisodeIn as dicts): stored later
 
     # the current turn
     user_id: str

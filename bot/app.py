@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from urllib.parse import urlsplit
@@ -137,7 +138,9 @@ async def running_bot(
     try:
         async with (
             open_redis(settings) as redis,
-            open_companion(settings, memory=memory, llm_for=llm_for, locks=build_locks(redis)) as companion,
+            open_companion(
+                settings, memory=memory, llm_for=llm_for, locks=build_locks(redis, settings)
+            ) as companion,
         ):
 
             async def blocked(chat_id: int) -> None:
@@ -153,13 +156,14 @@ async def running_bot(
                 companion,
                 Inbox(sessions, cipher_for),
                 on_blocked=blocked,
-                locks=build_locks(redis),
+                locks=build_locks(redis, settings),
             )
             deps = BotDeps(
                 settings=settings, accounts=accounts, companion=companion, conversations=conversations
             )
             dp = build_dispatcher(deps, redis)
-            recovering = asyncio.create_task(conversations.recover())
+            every = settings.recover_every_s
+            recovering = asyncio.create_task(conversations.recover(every_s=every, older_than_s=every))
             try:
                 yield bot, dp, deps
             finally:
@@ -209,29 +213,36 @@ def webhook_path(settings: Settings) -> str:
     return urlsplit(settings.telegram_webhook_url or "").path or "/telegram"
 
 
-async def run_webhook(settings: Settings, stop: asyncio.Event | None = None) -> None:
-    """Serve the webhook on DORA_TELEGRAM_WEBHOOK_LISTEN (behind your HTTPS proxy) until ``stop``."""
+async def run_webhook(settings: Settings, stop: asyncio.Event | None = None, register: bool = True) -> None:
+    """Serve the webhook on DORA_TELEGRAM_WEBHOOK_LISTEN (behind your HTTPS proxy) until ``stop`` or
+    SIGTERM. The port is opened with SO_REUSEPORT, so several workers can share it; only one of
+    them (``register``) tells Telegram the webhook URL and the command menu."""
     host, _, port = settings.telegram_webhook_listen.rpartition(":")
+    stop = stop or asyncio.Event()
+    with suppress(NotImplementedError, RuntimeError):  # no signal handlers off the main thread
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     async with running_bot(settings) as (bot, dp, _deps):
-        await set_commands(bot)
-        secret = settings.telegram_webhook_secret
-        await bot.set_webhook(
-            settings.telegram_webhook_url or "",
-            secret_token=secret.get_secret_value() if secret else None,
-            allowed_updates=dp.resolve_used_update_types(),
-        )
+        if register:
+            await set_commands(bot)
+            secret = settings.telegram_webhook_secret
+            await bot.set_webhook(
+                settings.telegram_webhook_url or "",
+                secret_token=secret.get_secret_value() if secret else None,
+                allowed_updates=dp.resolve_used_update_types(),
+            )
         runner = web.AppRunner(webhook_app(bot, dp, settings))
         await runner.setup()
-        await web.TCPSite(runner, host or "127.0.0.1", int(port)).start()
+        await web.TCPSite(runner, host or "127.0.0.1", int(port), reuse_port=True).start()
         try:
-            await (stop or asyncio.Event()).wait()
+            await stop.wait()
         finally:
             await runner.cleanup()
 
 
-async def run(settings: Settings) -> None:
-    """`dora bot`: webhook mode when DORA_TELEGRAM_WEBHOOK_URL is set, long polling otherwise."""
+async def run(settings: Settings, worker_index: int = 0) -> None:
+    """`dora bot`: webhook mode when DORA_TELEGRAM_WEBHOOK_URL is set, long polling otherwise.
+    ``worker_index`` > 0: one of several webhook workers (see :mod:`bot.workers`)."""
     if settings.telegram_webhook_url:
-        await run_webhook(settings)
+        await run_webhook(settings, register=worker_index == 0)
     else:
         await run_polling(settings)

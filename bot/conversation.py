@@ -16,7 +16,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from aiogram import Bot
-from aiogram.exceptions import TelegramForbiddenError
+from aiogram.exceptions import (
+    TelegramForbiddenError,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
 from aiogram.types import BufferedInputFile
 from aiogram.utils.chat_action import ChatActionSender
 
@@ -115,6 +120,11 @@ class Conversations:
                     await self.inbox.done(batch.id)
                 if self.on_blocked:
                     await self.on_blocked(chat_id)
+            except (TelegramServerError, TelegramNetworkError, TelegramRetryAfter) as exc:
+                # Telegram is away past the retries: the turn stays in the inbox; the answer is in the
+                # thread, so recover() sends it later without asking the model again
+                log.warning("bot: a reply could not be sent yet (%s); it will be", type(exc).__name__)
+                return
             except Exception as exc:
                 log.error("bot: a turn failed (%s)", type(exc).__name__)  # no message text in logs
                 log.debug("bot: traceback", exc_info=True)

@@ -91,6 +91,16 @@ class Settings(BaseSettings):
         description="Redis (redis://host:6379/0) shared by several bot workers: FSM storage and event "
         "isolation, flood counters, per-user locks. Unset: all of that in the process (one worker).",
     )
+    lock_lease_s: float = Field(
+        30.0,
+        description="With Redis: how long a worker's per-user lock outlives the worker if it dies "
+        "(renewed while it lives).",
+    )
+    recover_every_s: float = Field(
+        15.0,
+        description="How often a worker looks for messages that waited this long unanswered (a worker "
+        "died, or Telegram was away) and answers them.",
+    )
     personas_dir: Path | None = Field(
         None, description="Extra persona cards (.json/.png) to load beside the built-in library."
     )

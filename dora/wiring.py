@@ -151,9 +151,11 @@ async def open_redis(settings: Settings) -> AsyncIterator[Redis | None]:
         await client.aclose()
 
 
-def build_locks(redis: Redis | None) -> UserLocks:
+def build_locks(redis: Redis | None, settings: Settings) -> UserLocks:
     """Per-user locks across workers on Redis, or in this process."""
-    return RedisUserLocks(redis) if redis is not None else LocalUserLocks()
+    if redis is None:
+        return LocalUserLocks()
+    return RedisUserLocks(redis, lease_s=settings.lock_lease_s)
 
 
 @asynccontextmanager
