@@ -24,6 +24,7 @@ from dora.config import Settings
 from memory.chroma_store import ChromaStore
 from memory.crypto import FileKeyStore, Keyring, load_or_create_master_key
 from memory.embeddings import VectorEmbeddings, make_embeddings
+from memory.key_rotation import load_or_create_root
 from memory.retrieval import RankingWeights
 from memory.store import MemoryStore
 from personas.library import PersonaLibrary
@@ -55,7 +56,8 @@ def build_keyring(settings: Settings) -> Keyring:
     master = load_or_create_master_key(
         secret, settings.data_dir / "secret.key", settings.data_dir / "key.check"
     )
-    return Keyring(master, FileKeyStore(settings.data_dir / "keys"))
+    root = load_or_create_root(master, settings.data_dir)  # what the master unlocks (see key_rotation)
+    return Keyring(root, FileKeyStore(settings.data_dir / "keys"))
 
 
 def build_chroma(settings: Settings) -> ChromaStore:

@@ -45,7 +45,7 @@ class DecryptionError(CryptoError):
     pass
 
 
-def _hkdf(key: bytes, info: str) -> bytes:
+def hkdf(key: bytes, info: str) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None, info=info.encode()).derive(key)
 
 
@@ -68,7 +68,7 @@ def parse_key_text(text: str, origin: str) -> bytes:
     return raw
 
 
-def _key_check(master: bytes) -> str:
+def key_check(master: bytes) -> str:
     return hmac.new(master, b"dora/key-check", hashlib.sha256).hexdigest()
 
 
@@ -103,14 +103,14 @@ def load_or_create_master_key(
         origin = f"the key file {key_file}"
     if check_file is not None:
         if check_file.exists():
-            if check_file.read_text(encoding="ascii", errors="replace").strip() != _key_check(master):
+            if check_file.read_text(encoding="ascii", errors="replace").strip() != key_check(master):
                 raise DecryptionError(
                     f"{origin} is not the key this data dir was created with: set DORA_SECRET_KEY "
                     "(or DATA_DIR/secret.key) to the original key"
                 )
         else:
             check_file.parent.mkdir(parents=True, exist_ok=True)
-            check_file.write_text(_key_check(master) + "\n", encoding="ascii")
+            check_file.write_text(key_check(master) + "\n", encoding="ascii")
     return master
 
 
@@ -189,15 +189,15 @@ class Keyring:
 
     def __init__(self, master_key: bytes, store: FileKeyStore) -> None:
         self._master = master_key
-        self._naming_key = _hkdf(master_key, "dora/user-naming")
-        self._wrap = AESGCM(_hkdf(master_key, "dora/key-wrapping"))
+        self._naming_key = hkdf(master_key, "dora/user-naming")
+        self._wrap = AESGCM(hkdf(master_key, "dora/key-wrapping"))
         self._store = store
         self._ciphers: dict[str, UserCipher] = {}
         self._lock = threading.Lock()
 
     def derive(self, purpose: str) -> bytes:
         """A 32-byte key for another store (e.g. conversation checkpoints), bound to ``purpose``."""
-        return _hkdf(self._master, f"dora/{purpose}")
+        return hkdf(self._master, f"dora/{purpose}")
 
     def user_key(self, user_id: str) -> str:
         """An opaque, path-safe, stable name for a user id (a keyed hash: ids never reach the disk)."""
@@ -235,8 +235,8 @@ class Keyring:
                     ) from exc
             cipher = UserCipher(
                 user_key=user_key,
-                _aead=AESGCM(_hkdf(data_key, "dora/text")),
-                _token_key=_hkdf(data_key, "dora/lexical"),
+                _aead=AESGCM(hkdf(data_key, "dora/text")),
+                _token_key=hkdf(data_key, "dora/lexical"),
             )
             self._ciphers[user_key] = cipher
             return cipher
