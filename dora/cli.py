@@ -37,13 +37,24 @@ app.command("chat")(chat)
 @app.command("bot")
 def bot_command(
     data_dir: Annotated[Path | None, typer.Option(help="Data folder (DORA_DATA_DIR).")] = None,
+    workers: Annotated[
+        int, typer.Option(help="Webhook worker processes sharing the port (needs Redis, PostgreSQL, Chroma).")
+    ] = 1,
+    worker_index: Annotated[int, typer.Option(hidden=True)] = 0,
 ) -> None:
     """Run the Telegram bot: long polling, or a webhook when DORA_TELEGRAM_WEBHOOK_URL is set."""
     import asyncio
 
     from bot.app import run
 
-    asyncio.run(run(_settings(data_dir)))
+    settings = _settings(data_dir)
+    if workers > 1:
+        from bot.workers import check_can_share, supervise, worker_command
+
+        check_can_share(settings)
+        extra = ["--data-dir", str(data_dir)] if data_dir else []
+        sys.exit(supervise(workers, lambda i: worker_command(i, extra)))
+    asyncio.run(run(settings, worker_index=worker_index))
 
 
 app.add_typer(models_app, name="models")
@@ -314,6 +325,61 @@ def bench_tools(
     out.print(table)
 
 
+@bench_app.command("bot")
+def bench_bot(
+    users: Annotated[int, typer.Option(help="Simulated users talking at once.")] = 50,
+    messages: Annotated[int, typer.Option(help="Messages each user sends (each after the last reply).")] = 3,
+    llm_latency: Annotated[float, typer.Option(help="Seconds the stand-in LLM takes per call.")] = 0.5,
+    setup: Annotated[str, typer.Option(help="Deployment to load: embedded (SQLite, embedded Chroma).")] = (
+        "embedded"
+    ),
+    profile: Annotated[
+        Path | None, typer.Option(help="Write the bot process's cProfile stats (CPU per thread) here.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """The real bot under load through a loopback Bot API server: turns/s, reply latency p50/p95/p99,
+    lost and duplicated replies (target: ≥ 100 turns/s with 500 users, 0 lost)."""
+    from bot.bench import BenchError, run_bot_bench
+
+    try:
+        result = run_bot_bench(
+            _settings(),
+            users=users,
+            messages=messages,
+            llm_latency_s=llm_latency,
+            setup=setup,
+            profile=profile,
+            log=lambda m: console.print(m),
+        )
+    except BenchError as exc:
+        _fail(str(exc))
+        return
+    if as_json:
+        typer.echo(json.dumps(result))
+        return
+    table = Table(title=f"dora bench bot ({result['setup']})")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    table.add_row("users × messages, LLM latency", f"{users} × {messages}, {llm_latency} s")
+    table.add_row("onboarding (untimed below)", f"{result['onboard_s']:.1f} s")
+    table.add_row("turns/s (target ≥ 100 with 500 users)", f"{result['turns_per_s']:.1f}")
+    for q in ("p50", "p95", "p99"):
+        value = result[f"{q}_ms"]
+        table.add_row(f"reply latency {q}", "n/a" if value is None else f"{value:.0f} ms")
+    table.add_row("lost (target 0) / of which late", f"{result['lost']} / {result['late']}")
+    table.add_row("duplicated / unexpected", f"{result['duplicated']} / {result['unexpected']}")
+    table.add_row("wall time of the messages", f"{result['wall_s']:.1f} s")
+    table.add_row("replies/s, late ones included", f"{result['replies_per_s']:.1f}")
+    per_turn = result["bot_cpu_ms_per_turn"]
+    table.add_row(
+        f"CPU s: bot / server+users ({result['cpu_count']} cores); bot per turn",
+        f"{result['bot_cpu_s']:.1f} / {result['driver_cpu_s']:.1f}; "
+        + ("n/a" if per_turn is None else f"{per_turn:.0f} ms"),
+    )
+    out.print(table)
+
+
 # -- keys, memory -----------------------------------------------------------------------------------
 
 
@@ -323,6 +389,38 @@ def keys_generate() -> None:
     from memory.crypto import generate_key_text
 
     out.print(generate_key_text())
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    new_key: Annotated[str | None, typer.Option(help="The new master key. Default: a fresh one.")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Data folder (DORA_DATA_DIR).")] = None,
+) -> None:
+    """Replace the master key: the data dir's root secret is re-encrypted under the new one (one
+    file, whatever the data's size). Stop the bot and every worker first."""
+    import os
+
+    from memory.crypto import generate_key_text, load_or_create_master_key, parse_key_text
+    from memory.key_rotation import rotate_master
+
+    settings = _settings(data_dir)
+    key_file = settings.data_dir / "secret.key"
+    secret = settings.secret_key.get_secret_value() if settings.secret_key else None
+    old = load_or_create_master_key(secret, key_file, settings.data_dir / "key.check")
+    new_text = new_key or generate_key_text()
+    new = parse_key_text(new_text, "--new-key")
+    if secret is None:  # the key lives in DATA_DIR/secret.key: the new one is written beside it first
+        staged = key_file.with_name("secret.key.new")
+        fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as fh:
+            fh.write(new_text + "\n")
+        rotate_master(settings.data_dir, old, new)
+        os.replace(staged, key_file)
+        console.print(f"[green]rotated[/]: {key_file} holds the new master key")
+        return
+    rotate_master(settings.data_dir, old, new)
+    console.print("[green]rotated[/]. Set DORA_SECRET_KEY to this new key before starting DORA again:")
+    typer.echo(new_text)
 
 
 def agent_user(user_id: str) -> str:
@@ -417,6 +515,7 @@ def run() -> None:
     """The console script: expected failures become one clear line and exit code 1, not a traceback."""
     from agent.llm.errors import LLMConfigError, LLMUnavailableError
     from bot.errors import ServiceUnavailableError, TokenMissingError
+    from bot.workers import WorkersConfigError
     from dora.model_fetch import FetchError, ModelMissingError
     from memory.chroma_store import StoreUnavailableError
     from memory.crypto import CryptoError
@@ -440,6 +539,7 @@ def run() -> None:
         LLMConfigError,
         TokenMissingError,
         ServiceUnavailableError,
+        WorkersConfigError,
     ) as exc:
         console.print(f"[bold red]error:[/] {exc}")
         sys.exit(1)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import socket
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -38,9 +39,11 @@ from aiogram.types import (
     LabeledPrice,
     Message,
 )
+from aiogram.webhook.aiohttp_server import SimpleRequestHandler
+from aiohttp import web
 from PIL import Image
 
-from tests.botapi import DEFAULT_TOKEN, BotAPIServer, parse_text, utf16_len
+from dora.loopback import DEFAULT_TOKEN, BotAPIServer, parse_text, utf16_len
 
 T = TypeVar("T")
 USER = 42
@@ -630,3 +633,128 @@ def test_wait_for_times_out_with_what_was_called(server: BotAPIServer) -> None:
         server.wait_for("getMe", timeout=0.1, since=mark)
     server.clear()
     assert server.calls() == []
+
+
+# --------------------------------------------------------------------------------------------
+# Webhooks: the server POSTs updates, as Telegram does
+
+
+async def _serve(app: web.Application) -> tuple[web.AppRunner, str]:
+    """``app`` on a free loopback port; the runner (to clean up) and its base URL."""
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    return runner, f"http://127.0.0.1:{port}"
+
+
+def test_webhook_url_rules(server: BotAPIServer) -> None:
+    async def scenario(bot: Bot) -> None:
+        with pytest.raises(TelegramBadRequest, match="HTTPS URL must be provided"):
+            await bot.set_webhook("http://example.com/hook")  # plain http only on loopback
+        with pytest.raises(TelegramBadRequest, match="secret token"):
+            await bot.set_webhook("https://example.com/hook", secret_token="no spaces allowed")
+        # Another host is accepted like on Telegram but never called: its updates stay queued.
+        assert await bot.set_webhook("https://example.com/hook", max_connections=5)
+        server.user_message(USER, "привет")
+        await asyncio.sleep(0.3)
+        info = await bot.get_webhook_info()
+        assert info.url == "https://example.com/hook" and info.max_connections == 5
+        assert info.pending_update_count == 1 and info.last_error_message is None
+        assert server.webhook_deliveries() == []  # nothing tried to leave the machine
+        assert await bot.set_webhook("https://example.com/hook", max_connections=5)  # the same again: fine
+        assert await bot.set_webhook("http://localhost:9/hook", drop_pending_updates=True)  # loopback: http
+
+    with_bot(server, scenario)
+
+
+def test_webhook_delivery_with_secret_and_retries(server: BotAPIServer) -> None:
+    server.webhook_retry_s = 0.05
+    received: list[tuple[dict[str, Any], str | None]] = []
+
+    async def hook(request: web.Request) -> web.Response:
+        received.append((await request.json(), request.headers.get("X-Telegram-Bot-Api-Secret-Token")))
+        return web.Response(status=500 if len(received) == 1 else 200)  # fails once, then takes it
+
+    async def scenario(bot: Bot) -> None:
+        app = web.Application()
+        app.router.add_post("/hook", hook)
+        runner, base = await _serve(app)
+        try:
+            assert await bot.set_webhook(f"{base}/hook", secret_token="s3cret_token-1")
+            update = server.user_message(USER, "привет")
+            deadline = time.monotonic() + 5
+            while len(received) < 2 and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)
+            info = await bot.get_webhook_info()
+        finally:
+            await runner.cleanup()
+        assert [body["update_id"] for body, _ in received] == [update["update_id"]] * 2
+        assert received[0][0]["message"]["text"] == "привет"
+        assert {secret for _, secret in received} == {"s3cret_token-1"}
+        assert info.pending_update_count == 0  # delivered: it left the queue
+        assert info.last_error_message == "Wrong response from the webhook: 500 Internal Server Error"
+
+    with_bot(server, scenario)
+    assert [d.status for d in server.webhook_deliveries()] == [500, 200]
+
+
+def test_webhook_refused_keeps_updates_until_polling_again(server: BotAPIServer) -> None:
+    server.webhook_retry_s = 0.05
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}/hook"
+
+    async def scenario(bot: Bot) -> None:
+        assert await bot.set_webhook(dead)
+        server.user_message(USER, "раз")
+        await asyncio.sleep(0.4)
+        info = await bot.get_webhook_info()
+        assert info.pending_update_count == 1 and info.last_error_message == "Connection refused"
+        assert await bot.delete_webhook()
+        [got] = await bot.get_updates()
+        assert got.message is not None and got.message.text == "раз"
+
+    with_bot(server, scenario)
+    assert len(server.webhook_deliveries()) >= 2 and {d.status for d in server.webhook_deliveries()} == {0}
+
+
+def test_dispatcher_in_webhook_mode_gets_each_chat_in_order(server: BotAPIServer) -> None:
+    """aiogram's own webhook handler, with its secret check, receives what the server POSTs; a chat's
+    updates arrive in the order they were sent (aiogram then handles them concurrently)."""
+    router = Router()
+    arrived: dict[int, list[str]] = {}
+
+    @router.message()
+    async def echo(message: Message) -> None:
+        arrived.setdefault(message.chat.id, []).append(message.text or "")
+        await message.answer(f"эхо {message.text}")
+
+    dispatcher = Dispatcher()
+    dispatcher.include_router(router)
+    users = [USER, USER + 1, USER + 2]
+
+    async def scenario(bot: Bot) -> None:
+        app = web.Application()
+        SimpleRequestHandler(dispatcher=dispatcher, bot=bot, secret_token="s3cret").register(app, path="/tg")
+        runner, base = await _serve(app)
+        try:
+            assert await bot.set_webhook(
+                f"{base}/tg", secret_token="s3cret", allowed_updates=dispatcher.resolve_used_update_types()
+            )
+            for n in range(1, 6):
+                for user in users:
+                    server.user_message(user, f"сообщение {n}")
+            deadline = time.monotonic() + 10
+            while len(server.sent_messages()) < 15 and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)
+        finally:
+            await runner.cleanup()
+
+    with_bot(server, scenario)
+    expected = [f"сообщение {n}" for n in range(1, 6)]
+    assert arrived == {user: expected for user in users}
+    for user in users:
+        assert sorted(c.text or "" for c in server.sent_messages(user)) == [f"эхо {t}" for t in expected]
+    assert server.pending_updates() == [] and {d.status for d in server.webhook_deliveries()} == {200}

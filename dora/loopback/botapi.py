@@ -1,6 +1,7 @@
-"""A small but faithful Telegram Bot API server on loopback, for driving the real bot in tests.
+"""A small but faithful Telegram Bot API server on loopback, for driving the real bot: the tests
+run it against this server, and ``dora bench bot`` loads it with simulated users through it.
 
-The bot under test runs unmodified: aiogram is pointed here with
+The bot runs unmodified: aiogram is pointed here with
 ``TelegramAPIServer.from_base(server.base_url)`` and speaks the real wire protocol to it —
 ``POST {base}/bot{token}/{method}`` with multipart/form-data, url-encoded or JSON bodies (nested
 objects JSON-encoded as strings, files as multipart parts referenced by ``attach://``), answers
@@ -21,11 +22,22 @@ Faithful where bots usually break in production, because a lenient fake hides ex
 - updates stay queued until confirmed with a higher ``offset`` (a bot that stops polling gets the
   last batch again, like on Telegram), ``allowed_updates`` is a sticky setting applied when an
   update is created, a second ``getUpdates`` terminates a waiting one with 409, an active webhook
-  makes ``getUpdates`` a 409.
+  makes ``getUpdates`` a 409;
+- with a webhook set, queued updates are POSTed to it the way Telegram does: the update as a JSON
+  body, the ``X-Telegram-Bot-Api-Secret-Token`` header when a secret was set, up to
+  ``max_connections`` (default 40) requests at once; an update leaves the queue only on a 2xx
+  answer, anything else (or no answer) is retried with a growing delay and shows in
+  ``getWebhookInfo``'s ``last_error_message``. Two choices Telegram does not document: one update
+  per chat is in flight at a time (a chat's updates arrive in order), and the answer's body is
+  ignored (Telegram would run a method sent back in it). Two relaxations, because this server is
+  for loopback only: ``http://`` is accepted for a loopback host (Telegram wants HTTPS on port 443,
+  80, 88 or 8443), and a webhook on any other host is accepted but never called (nothing here
+  connects outside the machine; its updates stay queued).
 
 Every request is recorded as a :class:`Call` (unknown methods too, answered 404, so a test notices
-a method this server does not know rather than passing silently). Faults are injected with
-:meth:`BotAPIServer.fail_next` (429 with ``retry_after``, 5xx, anything).
+a method this server does not know rather than passing silently); :meth:`BotAPIServer.on_call`
+hands each one to a listener as it is recorded (a load test collecting replies without polling).
+Faults are injected with :meth:`BotAPIServer.fail_next` (429 with ``retry_after``, 5xx, anything).
 
 Where Telegram's exact error text is not documented, the descriptions here follow Telegram's style
 (``Bad Request: UPPER_CASE_CODE``); tests should match on the documented parts only.
@@ -42,6 +54,7 @@ import contextlib
 import copy
 import inspect
 import io
+import ipaddress
 import json
 import logging
 import mimetypes
@@ -54,7 +67,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
+from urllib.parse import urlsplit
 
+import aiohttp
 from aiohttp import web
 
 __all__ = [
@@ -76,6 +91,9 @@ DEFAULT_GROUP_ID = -1001000000001
 MESSAGE_MAX = 4096
 CAPTION_MAX = 1024
 CALLBACK_DATA_MAX = 64
+WEBHOOK_CONNECTIONS = 40  # Telegram's default max_connections
+WEBHOOK_TIMEOUT_S = 60.0  # how long a webhook request may take before it counts as failed
+WEBHOOK_RETRY_MAX_S = 60.0  # the longest pause between retries of one update
 DOWNLOAD_MAX = 20 * 1024 * 1024  # getFile refuses bigger files
 UPLOAD_MAX = 50 * 1024 * 1024
 
@@ -694,6 +712,11 @@ class Call:
         return None if self.ok else self.response.get("description")
 
     @property
+    def chat_id(self) -> Any:
+        """The chat the call went to (from the sent message when there is one), else None."""
+        return _call_chat(self)
+
+    @property
     def text(self) -> str | None:
         """The text or caption as it arrived on the chat (markup parsed), else as sent."""
         result = self.result
@@ -769,6 +792,147 @@ def _decode_param(name: str, value: Any) -> Any:
 
 
 # --------------------------------------------------------------------------------------------
+# Webhook delivery
+
+
+@dataclass
+class Delivery:
+    """One POST of an update to the webhook: ``status`` 0 when no HTTP answer came (refused, timed
+    out), ``error`` Telegram's text for a failure (``getWebhookInfo.last_error_message``)."""
+
+    update_id: int
+    status: int
+    error: str | None
+    at: float
+
+
+def _is_loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _update_chat(update: dict[str, Any]) -> Any:
+    """The chat an update belongs to, for keeping a chat's updates in order; None: no chat."""
+    payload = next((v for k, v in update.items() if k != "update_id"), None)
+    if not isinstance(payload, dict):
+        return None
+    for holder in (payload, payload.get("message")):
+        if isinstance(holder, dict) and isinstance(holder.get("chat"), dict):
+            return holder["chat"].get("id")
+    sender = payload.get("from") or payload.get("user")
+    return sender.get("id") if isinstance(sender, dict) else None
+
+
+class _WebhookPusher:
+    """POSTs the server's queued updates to one webhook until cancelled: at most ``max_connections``
+    requests at once and one per chat; an update leaves the queue on a 2xx answer, otherwise it waits
+    ``webhook_retry_s`` (doubling per failure, at most a minute) and goes again. Made and run on the
+    server's event loop; the queue itself is shared with pollers and user helpers under the lock."""
+
+    def __init__(self, server: BotAPIServer, hook: dict[str, Any]) -> None:
+        self.server = server
+        self.url = str(hook["url"])
+        secret = hook.get("secret_token")
+        self.headers = {"X-Telegram-Bot-Api-Secret-Token": str(secret)} if secret else {}
+        self.connections = int(hook["max_connections"])
+        self.wake = asyncio.Event()
+        self._in_flight: set[int] = set()  # update ids being POSTed
+        self._retry_at: dict[int, float] = {}  # update id: loop time of its next try
+        self._failures: dict[int, int] = {}
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="botapi-webhook")
+
+    def cancel(self) -> None:
+        self._task.cancel()
+
+    async def closed(self) -> None:
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+    async def _run(self) -> None:
+        slots = asyncio.Semaphore(self.connections)
+        posts: set[asyncio.Task[None]] = set()
+        timeout = aiohttp.ClientTimeout(total=WEBHOOK_TIMEOUT_S)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            try:
+                while True:
+                    await slots.acquire()
+                    update = await self._next()
+                    post = asyncio.get_running_loop().create_task(self._post(session, update))
+                    posts.add(post)
+                    post.add_done_callback(lambda t: (posts.discard(t), slots.release()))
+            finally:
+                for post in posts:
+                    post.cancel()
+                await asyncio.gather(*posts, return_exceptions=True)
+
+    async def _next(self) -> dict[str, Any]:
+        """The oldest update that may go now, marked in flight; waits until there is one."""
+        loop = asyncio.get_running_loop()
+        while True:
+            self.wake.clear()
+            now, soonest = loop.time(), None
+            with self.server._lock:
+                held: set[Any] = set()  # chats with an earlier update in flight or waiting to retry
+                for update in self.server._updates:
+                    uid, chat = update["update_id"], _update_chat(update)
+                    key = ("update", uid) if chat is None else chat
+                    if key in held:
+                        continue
+                    retry_at = self._retry_at.get(uid, 0.0)
+                    if uid in self._in_flight or retry_at > now:
+                        held.add(key)
+                        if uid not in self._in_flight:
+                            soonest = retry_at if soonest is None else min(soonest, retry_at)
+                        continue
+                    self._in_flight.add(uid)
+                    return copy.deepcopy(update)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), None if soonest is None else soonest - now)
+
+    async def _post(self, session: aiohttp.ClientSession, update: dict[str, Any]) -> None:
+        uid = update["update_id"]
+        try:
+            status, error = await self._send(session, update)
+            with self.server._lock:
+                self.server._deliveries.append(Delivery(uid, status, error, time.time()))
+                if error is None:
+                    self.server._updates = [u for u in self.server._updates if u["update_id"] != uid]
+                    self._retry_at.pop(uid, None)
+                    self._failures.pop(uid, None)
+                else:
+                    failures = self._failures[uid] = self._failures.get(uid, 0) + 1
+                    pause = min(self.server.webhook_retry_s * 2 ** (failures - 1), WEBHOOK_RETRY_MAX_S)
+                    self._retry_at[uid] = asyncio.get_running_loop().time() + pause
+                    self.server._webhook_error = (int(time.time()), error)
+        finally:  # cancelled too: the update stays queued for the next webhook or getUpdates
+            self._in_flight.discard(uid)
+            self.wake.set()
+
+    async def _send(self, session: aiohttp.ClientSession, update: dict[str, Any]) -> tuple[int, str | None]:
+        """The HTTP status (0: no answer) and Telegram's text for a failure (None: delivered)."""
+        try:
+            async with session.post(self.url, json=update, headers=self.headers) as response:
+                await response.read()
+        except aiohttp.ClientConnectorError:
+            return 0, "Connection refused"
+        except TimeoutError:
+            return 0, "Read timeout expired"
+        except aiohttp.ClientError as exc:
+            return 0, f"Connection failed: {type(exc).__name__}"
+        if 200 <= response.status < 300:
+            return response.status, None
+        return (
+            response.status,
+            f"Wrong response from the webhook: {response.status} {response.reason or ''}".strip(),
+        )
+
+
+# --------------------------------------------------------------------------------------------
 # The server
 
 
@@ -789,8 +953,13 @@ class BotAPIServer:
         bot_name: str = "DORA",
         host: str = "127.0.0.1",
         port: int = 0,
+        webhook_retry_s: float = 0.5,
     ) -> None:
+        """``webhook_retry_s``: the first pause before a failed webhook request is retried; it
+        doubles with each failure of the same update, up to a minute (Telegram's pauses are longer
+        and undocumented: a test should not wait that long)."""
         self.token = token
+        self.webhook_retry_s = webhook_retry_s
         bot_id = int(token.split(":", 1)[0]) if token.split(":", 1)[0].isdigit() else 123456789
         self.bot_user: dict[str, Any] = {
             "id": bot_id,
@@ -806,6 +975,8 @@ class BotAPIServer:
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
         self._poll_waiters: set[asyncio.Future[str]] = set()
+        self._listeners: list[Callable[[Call], None]] = []
+        self._pusher: _WebhookPusher | None = None  # delivering to the webhook; lives on the server's loop
         self._methods: dict[str, tuple[str, Callable[..., Any]]] = {}
         for name in dir(self):
             if name.startswith("_m_"):
@@ -820,6 +991,8 @@ class BotAPIServer:
         self._allowed_updates: frozenset[str] = _DEFAULT_UPDATE_TYPES
         self.dropped_updates: list[dict[str, Any]] = []
         self.webhook: dict[str, Any] | None = None
+        self._webhook_error: tuple[int, str] | None = None  # (unix time, Telegram's text) of the last failure
+        self._deliveries: list[Delivery] = []
         self._users: dict[int, dict[str, Any]] = {self.bot_user["id"]: dict(self.bot_user)}
         self._chats: dict[int, dict[str, Any]] = {}
         self._next_message_id: dict[int, int] = {}
@@ -934,6 +1107,10 @@ class BotAPIServer:
 
     async def _shutdown(self) -> None:
         self._wake_pollers("stop")
+        pusher, self._pusher = self._pusher, None
+        if pusher is not None:
+            pusher.cancel()
+            await pusher.closed()
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
@@ -1006,10 +1183,36 @@ class BotAPIServer:
         with self._lock:
             return copy.deepcopy(self._updates)
 
+    def on_call(self, listener: Callable[[Call], None]) -> Callable[[], None]:
+        """Have ``listener`` called with each :class:`Call` as it is recorded (after the answer went
+        out); returns a function that removes it. It runs on the server's event loop thread (the
+        caller's loop after ``astart``), so it must be quick and not block; what it raises is logged
+        and otherwise ignored."""
+        with self._lock:
+            self._listeners.append(listener)
+
+        def remove() -> None:
+            with self._lock:
+                if listener in self._listeners:
+                    self._listeners.remove(listener)
+
+        return remove
+
+    def webhook_deliveries(self) -> list[Delivery]:
+        """Every POST of an update to the webhook so far, failed ones included, in order."""
+        with self._lock:
+            return list(self._deliveries)
+
     def _record(self, call: Call) -> None:
         with self._cond:
             self._calls.append(call)
             self._cond.notify_all()
+            listeners = list(self._listeners)
+        for listener in listeners:
+            try:
+                listener(call)
+            except Exception:
+                log.exception("Bot API test server: a call listener failed")
 
     # ----------------------------------------------------------------------------------------
     # Fault injection and chat setup
@@ -1552,7 +1755,13 @@ class BotAPIServer:
         loop = self._loop
         if loop is not None and not loop.is_closed():
             with contextlib.suppress(RuntimeError):  # the loop closed in between
-                loop.call_soon_threadsafe(self._wake_pollers, "update")
+                loop.call_soon_threadsafe(self._update_queued)
+
+    def _update_queued(self) -> None:
+        """On the server's loop: whoever waits for updates (a poller, the webhook pusher) looks again."""
+        self._wake_pollers("update")
+        if self._pusher is not None:
+            self._pusher.wake.set()
 
     def _wake_pollers(self, why: str) -> None:
         for waiter in list(self._poll_waiters):
@@ -2006,27 +2215,56 @@ class BotAPIServer:
     def _m_setWebhook(self, p: _Params, files: _Files, names: _Names) -> Any:
         url = str(p.get("url") or "")
         if not url:  # an empty url removes the webhook, as on Telegram
-            self.webhook = None
-            return True
-        if not url.startswith("https://"):
+            return self._m_deleteWebhook(p, files, names)
+        if not url.startswith("https://") and not (url.startswith("http://") and _is_loopback(url)):
             raise _bad("bad webhook: An HTTPS URL must be provided for webhook")
-        self.webhook = dict(p)
+        secret = p.get("secret_token")
+        if secret is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", str(secret)):
+            raise _bad("secret token contains unallowed characters")
+        connections = int(p.get("max_connections") or WEBHOOK_CONNECTIONS)
+        if not 1 <= connections <= 100:
+            raise _bad("bad webhook: max_connections must be between 1 and 100")
+        allowed = p.get("allowed_updates")
+        if isinstance(allowed, list):
+            self._allowed_updates = frozenset(allowed) if allowed else _DEFAULT_UPDATE_TYPES
+        hook = {**p, "max_connections": connections}
         if p.get("drop_pending_updates"):
             self._updates.clear()
+        if hook == self.webhook:  # "Webhook is already set": deliveries in flight go on
+            return True
+        self.webhook = hook
+        self._webhook_error = None
+        self._restart_pusher()
         return True
 
     def _m_deleteWebhook(self, p: _Params, files: _Files, names: _Names) -> Any:
         self.webhook = None
+        self._restart_pusher()
         if p.get("drop_pending_updates"):
             self._updates.clear()
         return True
 
     def _m_getWebhookInfo(self, p: _Params, files: _Files, names: _Names) -> Any:
-        return {
+        info: dict[str, Any] = {
             "url": (self.webhook or {}).get("url", ""),
             "has_custom_certificate": False,
             "pending_update_count": len(self._updates),
         }
+        if self.webhook is not None:
+            info["max_connections"] = self.webhook["max_connections"]
+        if self._webhook_error is not None:
+            info["last_error_date"], info["last_error_message"] = self._webhook_error
+        return info
+
+    def _restart_pusher(self) -> None:
+        """Stop delivering to the old webhook (requests in flight are cancelled: their updates stay
+        queued) and start on the new one when it is on loopback. Runs on the server's loop."""
+        old, self._pusher = self._pusher, None
+        if old is not None:
+            old.cancel()
+        hook = self.webhook
+        if hook is not None and _is_loopback(hook["url"]):
+            self._pusher = _WebhookPusher(self, hook)
 
     def _m_setMyCommands(self, p: _Params, files: _Files, names: _Names) -> Any:
         commands = p.get("commands")

@@ -1,0 +1,244 @@
+"""The bot side of ``dora bench bot``: the real bot app, long polling, in a process of its own.
+
+A process of its own so the load generator and the loopback Bot API server (the driver, in
+:mod:`bot.bench`) do not share the bot's interpreter lock, and the bot's CPU time can be read
+apart from theirs. Only the LLM is a stand-in: :class:`EchoChatModel`, with a fixed latency.
+
+The driver talks to it over stdin/stdout, a line at a time: the first line in is the configuration
+as JSON (``settings``, ``llm_latency_s``, ``profile``); out comes ``{"ready": true}`` once
+the bot polls; each ``cpu`` line in is answered with ``{"cpu_s": ...}`` (this process's CPU time
+so far, all threads; with ``profile``, a profile mark too: the file written covers the time between
+the last two); end of input stops the bot, which answers ``{"cpu_s": ..., "stopped": true}`` and
+exits. Lines out carry a prefix, so anything else a library prints is ignored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import cProfile
+import json
+import os
+import pstats
+import re
+import resource
+import sys
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.runnables import Runnable, RunnableLambda
+
+PREFIX = "DORA-BENCH "
+
+
+class EchoChatModel(BaseChatModel):
+    """Waits ``latency_s`` (the time to first token of a real backend), then streams
+    "Ответ на: <the user's last message>" in a few pieces; structured output (fact extraction)
+    answers "no facts" after the same wait. The echo lets the driver match each reply to the
+    message it answers. Async paths sleep without blocking the event loop; sync paths (used from
+    worker threads) block their thread, as a real HTTP backend's would."""
+
+    latency_s: float = 0.0
+
+    @property
+    def _llm_type(self) -> str:
+        return "bench-echo"
+
+    def _reply(self, messages: list[BaseMessage]) -> str:
+        last = next((m for m in reversed(messages) if isinstance(m, HumanMessage)), None)
+        return f"Ответ на: {'' if last is None else last.content}"
+
+    def _generate(
+        self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: Any = None, **kw: Any
+    ) -> ChatResult:
+        time.sleep(self.latency_s)
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=self._reply(messages)))])
+
+    async def _agenerate(
+        self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: Any = None, **kw: Any
+    ) -> ChatResult:
+        await asyncio.sleep(self.latency_s)
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=self._reply(messages)))])
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kw: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        time.sleep(self.latency_s)
+        for piece in re.findall(r"\S+\s*", self._reply(messages)):
+            yield ChatGenerationChunk(message=AIMessageChunk(content=piece))
+
+    async def _astream(
+        self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: Any = None, **kw: Any
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        await asyncio.sleep(self.latency_s)
+        for piece in re.findall(r"\S+\s*", self._reply(messages)):
+            yield ChatGenerationChunk(message=AIMessageChunk(content=piece))
+
+    def with_structured_output(self, schema: Any, **kw: Any) -> Runnable:  # type: ignore[override]
+        empty = {"facts": [], "action": "NOOP"}
+
+        def answer(_: Any) -> Any:
+            time.sleep(self.latency_s)
+            return schema.model_validate(empty)
+
+        async def aanswer(_: Any) -> Any:
+            await asyncio.sleep(self.latency_s)
+            return schema.model_validate(empty)
+
+        return RunnableLambda(answer, afunc=aanswer)
+
+
+def cpu_seconds() -> float:
+    """CPU time of this whole process (every thread, user and system)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+_protocol = sys.stdout  # main() gives the protocol a stdout of its own
+
+
+def say(message: dict[str, Any]) -> None:
+    _protocol.write(PREFIX + json.dumps(message) + "\n")
+    _protocol.flush()
+
+
+def _own_stdout() -> None:
+    """Keep the real stdout for the protocol and send whatever else writes there to stderr (the
+    log): the driver reads stdout only now and then, and a full pipe would stall the bot."""
+    global _protocol
+    _protocol = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+
+
+Stats = dict[tuple[str, int, str], tuple[int, int, float, float, dict[Any, Any]]]
+
+
+class ThreadProfiles:
+    """cProfile in every Python thread (the event loop's, asyncio's workers where memory search and
+    writes run, aiosqlite's connections...), in CPU time per thread. cProfile alone sees only the
+    thread that enabled it; native threads (onnxruntime's) are seen only through their caller.
+
+    :meth:`mark` snapshots them all; :meth:`dump` writes the difference between the last two marks
+    (the timed messages, without start-up and onboarding) as one pstats file."""
+
+    def __init__(self) -> None:
+        self._profiles: list[cProfile.Profile] = []
+        self._marks: list[Stats] = []
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        """Profile this thread and every thread started after this."""
+        self._start_here()
+        threading.setprofile(self._first_event)
+
+    def _first_event(self, frame: Any, event: str, arg: Any) -> None:
+        self._start_here()  # cProfile replaces this hook for the rest of the thread
+
+    def _start_here(self) -> None:
+        profile = cProfile.Profile(time.thread_time)
+        with self._lock:
+            self._profiles.append(profile)
+        profile.enable()
+
+    def mark(self) -> None:
+        merged: Stats = {}
+        with self._lock:
+            profiles = list(self._profiles)
+        for profile in profiles:
+            profile.snapshot_stats()  # reads without stopping it (under the GIL: consistent)
+            _combine(merged, profile.stats, 1)  # type: ignore[attr-defined]
+        self._marks.append(merged)
+
+    def dump(self, path: Path) -> None:
+        if not self._marks:
+            return
+        diff: Stats = {}
+        _combine(diff, self._marks[-1], 1)
+        if len(self._marks) > 1:
+            _combine(diff, self._marks[-2], -1)
+        kept = {func: row for func, row in diff.items() if row[1] > 0 or row[2] > 0}
+        pstats.Stats(_Snapshot(kept)).dump_stats(str(path))  # type: ignore[arg-type]
+
+
+def _combine(into: Stats, stats: Stats, sign: int) -> None:
+    """``into`` += ``sign`` × ``stats``, callers included (pstats rows and caller rows are sums)."""
+    for func, (cc, nc, tt, ct, callers) in stats.items():
+        old = into.get(func, (0, 0, 0.0, 0.0, {}))
+        merged_callers = dict(old[4])
+        for caller, row in callers.items():
+            base = merged_callers.get(caller, (0, 0, 0.0, 0.0))
+            merged_callers[caller] = tuple(a + sign * b for a, b in zip(base, row, strict=True))
+        counts = (old[0] + sign * cc, old[1] + sign * nc, old[2] + sign * tt, old[3] + sign * ct)
+        into[func] = (*counts, merged_callers)
+
+
+@dataclass
+class _Snapshot:
+    """What :class:`pstats.Stats` reads from a profiler."""
+
+    stats: Stats
+
+    def create_stats(self) -> None:
+        pass
+
+
+async def _lines() -> AsyncIterator[str]:
+    reader = asyncio.StreamReader()
+    loop = asyncio.get_running_loop()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    while line := await reader.readline():
+        yield line.decode().strip()
+
+
+async def serve() -> tuple[ThreadProfiles | None, Path | None]:
+    """Run the bot as the configuration line says, until end of input; the profiles to dump, if any."""
+    from bot.app import running_bot
+    from dora.config import Settings
+
+    lines = _lines()
+    config = json.loads(await anext(lines))
+    profile = Path(config["profile"]) if config.get("profile") else None
+    profiles = ThreadProfiles() if profile else None
+    if profiles is not None:
+        profiles.start()
+    settings = Settings(**config["settings"])
+    llm = EchoChatModel(latency_s=float(config["llm_latency_s"]))
+    async with running_bot(settings, llm_for=lambda role: llm) as (bot, dp, deps):
+        polling = asyncio.create_task(dp.start_polling(bot, handle_signals=False, polling_timeout=1))
+        say({"ready": True})
+        async for line in lines:
+            if line == "cpu":
+                if profiles is not None:
+                    profiles.mark()
+                say({"cpu_s": cpu_seconds()})
+        await dp.stop_polling()
+        await polling
+        await deps.conversations.idle()
+        # Extraction and summaries wait behind replies and are not what is measured: left undone.
+        await deps.companion.background.close(0)
+    await asyncio.get_running_loop().shutdown_default_executor()
+    return profiles, profile
+
+
+def main() -> None:
+    _own_stdout()
+    profiles, path = asyncio.run(serve())
+    if profiles is not None and path is not None:
+        profiles.dump(path)
+    say({"cpu_s": cpu_seconds(), "stopped": True})
+
+
+if __name__ == "__main__":
+    main()
