@@ -55,26 +55,45 @@ def supervise(
     command_for: Callable[[int], list[str]] = worker_command,
     restart_delay_s: float = 1.0,
     poll_s: float = 0.2,
+    quick_exit_s: float = 10.0,
+    quick_exits_allowed: int = 5,
 ) -> int:
     """Run ``count`` workers until SIGTERM or SIGINT, starting again any that exits on its own.
-    On a stop signal every worker gets SIGTERM (they finish the turns in hand) and is waited for."""
+    On a stop signal every worker gets SIGTERM (they finish the turns in hand) and is waited for.
+    Workers that keep dying right after they start (a bad setting, a server away) are not started
+    forever: after ``quick_exits_allowed`` such exits in a row everything stops and 1 is returned."""
     stopping = False
+    quick_exits = 0
 
     def stop(signum: int, _frame: object) -> None:
         nonlocal stopping
         stopping = True
 
     previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
-    workers: dict[int, subprocess.Popen[bytes]] = {i: subprocess.Popen(command_for(i)) for i in range(count)}
+    workers: dict[int, subprocess.Popen[bytes]] = {}
+    started: dict[int, float] = {}
+
+    def start(index: int) -> None:
+        workers[index] = subprocess.Popen(command_for(index))
+        started[index] = time.monotonic()
+
+    for index in range(count):
+        start(index)
     log.info("bot: %d workers started", count)
     try:
         while not stopping:
             for index, proc in list(workers.items()):
                 code = proc.poll()
-                if code is not None and not stopping:
-                    log.warning("bot: worker %d exited (%s); starting it again", index, code)
-                    time.sleep(restart_delay_s)
-                    workers[index] = subprocess.Popen(command_for(index))
+                if code is None or stopping:
+                    continue
+                quick = time.monotonic() - started[index] < quick_exit_s
+                quick_exits = quick_exits + 1 if quick else 0
+                if quick_exits >= quick_exits_allowed:
+                    log.error("bot: workers keep exiting right after start (last: %s); stopping", code)
+                    return 1
+                log.warning("bot: worker %d exited (%s); starting it again", index, code)
+                time.sleep(restart_delay_s)
+                start(index)
             time.sleep(poll_s)
     finally:
         for proc in workers.values():
