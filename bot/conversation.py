@@ -5,7 +5,9 @@ dispatcher stays free for other users; a runner per chat then answers what waits
 arrive while a reply is being written are answered together, in order, as one turn (people often
 send a thought in three quick messages). With several workers, a per-user lock (Redis) keeps one
 user's turns one at a time across all of them, and a worker killed mid-turn leaves its messages in
-the inbox for :meth:`Conversations.recover` to answer.
+the inbox for :meth:`Conversations.recover` to answer. What that cannot promise: a worker killed in
+the moment between Telegram taking the reply and the inbox row's deletion, or midway through a
+reply split in several messages, has that reply sent again (whole) when the turn is recovered.
 """
 
 from __future__ import annotations
@@ -128,9 +130,13 @@ class Conversations:
             except Exception as exc:
                 log.error("bot: a turn failed (%s)", type(exc).__name__)  # no message text in logs
                 log.debug("bot: traceback", exc_info=True)
-                if batch is not None:
-                    await self.inbox.done(batch.id)  # asked to write again: don't retry it forever
-                await self.bot.send_message(chat_id, _error_text())
+                try:
+                    if batch is not None:
+                        await self.inbox.done(batch.id)  # asked to write again: not retried forever
+                    await self.bot.send_message(chat_id, _error_text())
+                except Exception as again:  # the database or Telegram is away too: recover() retries
+                    log.warning("bot: could not report a failed turn (%s)", type(again).__name__)
+                    return
             if batch is None and chat_id not in self._again:
                 return
 
