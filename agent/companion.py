@@ -167,7 +167,11 @@ class Companion:
         config = self._config(user_id, persona_id)
         final: dict[str, Any] = {}
         async with self.background.replying():
-            async for mode, payload in self.graph.astream(inputs, config, stream_mode=["messages", "values"]):
+            # one checkpoint per turn, at its end (not one per node): a turn cut short is retried
+            # whole from the bot's inbox, under the same message id (see the docstring)
+            async for mode, payload in self.graph.astream(
+                inputs, config, stream_mode=["messages", "values"], durability="exit"
+            ):
                 if mode == "values":
                     final = payload
                     continue
