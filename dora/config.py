@@ -83,7 +83,8 @@ class Settings(BaseSettings):
 
     postgres_url: str | None = Field(
         None,
-        description="PostgreSQL for conversation checkpoints and the bot's accounts (postgresql://...). "
+        description="PostgreSQL for conversation checkpoints, users' (wrapped) data keys and the bot's "
+        "accounts (postgresql://...). "
         "Unset: SQLite files in DATA_DIR.",
     )
     redis_url: str | None = Field(

@@ -57,7 +57,12 @@ def build_keyring(settings: Settings) -> Keyring:
         secret, settings.data_dir / "secret.key", settings.data_dir / "key.check"
     )
     root = load_or_create_root(master, settings.data_dir)  # what the master unlocks (see key_rotation)
-    return Keyring(root, FileKeyStore(settings.data_dir / "keys"))
+    files = FileKeyStore(settings.data_dir / "keys")
+    if settings.postgres_url:  # workers on several hosts share the database, not the data dir
+        from memory.pg_keystore import PostgresKeyStore
+
+        return Keyring(root, PostgresKeyStore(settings.postgres_url, legacy=files))
+    return Keyring(root, files)
 
 
 def build_chroma(settings: Settings) -> ChromaStore:

@@ -22,6 +22,7 @@ import secrets
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -160,15 +161,25 @@ class FileKeyStore:
         path = self._path(user_key)
         return path.read_bytes() if path.exists() else None
 
-    def save(self, user_key: str, wrapped: bytes) -> None:
+    def add(self, user_key: str, wrapped: bytes) -> bytes:
+        """Store ``wrapped`` unless the user has a key already; returns the key that is stored.
+        Two workers creating the same user's key at once both get the one that won (a hard link
+        is created atomically or not at all), so nothing is ever encrypted with a key that is lost."""
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        tmp = self._path(user_key).with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(wrapped)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self._path(user_key))
+        tmp = self.directory / f"{user_key}.{secrets.token_hex(4)}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(wrapped)
+                fh.flush()
+                os.fsync(fh.fileno())
+            try:
+                os.link(tmp, self._path(user_key))
+            except FileExistsError:
+                return self._path(user_key).read_bytes()
+            return wrapped
+        finally:
+            tmp.unlink(missing_ok=True)
 
     def delete(self, user_key: str) -> bool:
         """Overwrite, then unlink: the data key is what makes the user's ciphertext readable."""
@@ -184,10 +195,20 @@ class FileKeyStore:
         return True
 
 
+class KeyStore(Protocol):
+    """Where wrapped per-user data keys live: files in the data dir, or PostgreSQL (several hosts)."""
+
+    def load(self, user_key: str) -> bytes | None: ...
+
+    def add(self, user_key: str, wrapped: bytes) -> bytes: ...
+
+    def delete(self, user_key: str) -> bool: ...
+
+
 class Keyring:
     """Turns user ids into opaque names and hands out each user's :class:`UserCipher`."""
 
-    def __init__(self, master_key: bytes, store: FileKeyStore) -> None:
+    def __init__(self, master_key: bytes, store: KeyStore) -> None:
         self._master = master_key
         self._naming_key = hkdf(master_key, "dora/user-naming")
         self._wrap = AESGCM(hkdf(master_key, "dora/key-wrapping"))
@@ -219,20 +240,8 @@ class Keyring:
             if wrapped is None:
                 if not create:
                     return None
-                data_key = secrets.token_bytes(KEY_BYTES)
-                nonce = secrets.token_bytes(_NONCE_BYTES)
-                self._store.save(user_key, nonce + self._wrap.encrypt(nonce, data_key, user_key.encode()))
-            else:
-                try:
-                    data_key = self._wrap.decrypt(
-                        wrapped[:_NONCE_BYTES], wrapped[_NONCE_BYTES:], user_key.encode()
-                    )
-                except (InvalidTag, ValueError) as exc:
-                    raise DecryptionError(
-                        f"the data key of a user (keys/{user_key}.key) can't be unwrapped: the master "
-                        "key (DORA_SECRET_KEY or DATA_DIR/secret.key) is not the one it was made with, "
-                        "or the file is damaged"
-                    ) from exc
+                wrapped = self._store.add(user_key, self._new_wrapped_key(user_key))
+            data_key = self._unwrap(user_key, wrapped)
             cipher = UserCipher(
                 user_key=user_key,
                 _aead=AESGCM(hkdf(data_key, "dora/text")),
@@ -240,6 +249,21 @@ class Keyring:
             )
             self._ciphers[user_key] = cipher
             return cipher
+
+    def _new_wrapped_key(self, user_key: str) -> bytes:
+        """A fresh data key, wrapped (another worker may store its own first: see ``KeyStore.add``)."""
+        nonce = secrets.token_bytes(_NONCE_BYTES)
+        return nonce + self._wrap.encrypt(nonce, secrets.token_bytes(KEY_BYTES), user_key.encode())
+
+    def _unwrap(self, user_key: str, wrapped: bytes) -> bytes:
+        try:
+            return self._wrap.decrypt(wrapped[:_NONCE_BYTES], wrapped[_NONCE_BYTES:], user_key.encode())
+        except (InvalidTag, ValueError) as exc:
+            raise DecryptionError(
+                f"the data key of a user ({user_key}) can't be unwrapped: the master key "
+                "(DORA_SECRET_KEY or DATA_DIR/secret.key) is not the one it was made with, or the stored "
+                "key is damaged"
+            ) from exc
 
     def shred(self, user_id: str) -> bool:
         """Forget the user's data key for good (part of a wipe)."""

@@ -221,7 +221,7 @@ def test_bot_on_postgres_redis_and_a_chroma_server_keeps_no_plaintext(
             running.stop()
 
     rows, found = _plaintext_in_postgres(postgres_url, "Бублик")
-    assert rows["checkpoints"] > 0 and rows["checkpoint_writes"] > 0 and rows["users"] == 1, rows
+    assert rows["checkpoints"] > 0 and rows["users"] == 1 and rows["dora_user_keys"] == 1, rows
     assert found == []
     keys, found = _plaintext_in_redis(redis_url, "Бублик".encode())
     assert keys > 0 and found == []
@@ -340,5 +340,6 @@ def test_two_webhook_workers_a_killed_one_loses_nothing(
                 supervisor.kill()
         replies = [c for c in server.calls("sendMessage") if c.ok and "Бублик —" in (c.text or "")]
         assert len(replies) == 1
-    memory = build_memory(Settings(data_dir=tmp_path / "data", chroma_url=chroma_server.url), embeddings)
+    shared = Settings(data_dir=tmp_path / "data", chroma_url=chroma_server.url, postgres_url=postgres_url)
+    memory = build_memory(shared, embeddings)  # users' keys are in PostgreSQL with the rest
     assert [m.text for m in memory.list("tg:5550001", kind=MemoryKind.EPISODE)] == ["У меня кот Бублик"]
