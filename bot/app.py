@@ -121,9 +121,11 @@ async def running_bot(
     *,
     memory: MemoryStore | None = None,
     llm_for: Callable[[Role], BaseChatModel] | None = None,
+    drain_timeout_s: float | None = 120.0,
 ) -> AsyncIterator[tuple[Bot, Dispatcher, BotDeps]]:
     """Everything the bot needs, opened and closed in order (database, agent, Telegram session).
-    ``memory`` and ``llm_for`` replace the configured ones (tests pass a fake LLM)."""
+    ``memory`` and ``llm_for`` replace the configured ones (tests pass a fake LLM); at the end,
+    background memory work gets ``drain_timeout_s`` (what is left stays pending for next time)."""
     bot = build_bot(settings)  # a missing token fails before anything is created
     url = database_url(settings)
     try:
@@ -139,7 +141,11 @@ async def running_bot(
         async with (
             open_redis(settings) as redis,
             open_companion(
-                settings, memory=memory, llm_for=llm_for, locks=build_locks(redis, settings)
+                settings,
+                memory=memory,
+                llm_for=llm_for,
+                locks=build_locks(redis, settings),
+                drain_timeout_s=drain_timeout_s,
             ) as companion,
         ):
 
@@ -213,15 +219,23 @@ def webhook_path(settings: Settings) -> str:
     return urlsplit(settings.telegram_webhook_url or "").path or "/telegram"
 
 
-async def run_webhook(settings: Settings, stop: asyncio.Event | None = None, register: bool = True) -> None:
+async def run_webhook(
+    settings: Settings,
+    stop: asyncio.Event | None = None,
+    register: bool = True,
+    *,
+    llm_for: Callable[[Role], BaseChatModel] | None = None,
+    drain_timeout_s: float | None = 120.0,
+) -> None:
     """Serve the webhook on DORA_TELEGRAM_WEBHOOK_LISTEN (behind your HTTPS proxy) until ``stop`` or
     SIGTERM. The port is opened with SO_REUSEPORT, so several workers can share it; only one of
-    them (``register``) tells Telegram the webhook URL and the command menu."""
+    them (``register``) tells Telegram the webhook URL and the command menu. ``llm_for`` and
+    ``drain_timeout_s`` as in :func:`running_bot` (``dora bench bot`` passes its stand-in LLM)."""
     host, _, port = settings.telegram_webhook_listen.rpartition(":")
     stop = stop or asyncio.Event()
     with suppress(NotImplementedError, RuntimeError):  # no signal handlers off the main thread
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    async with running_bot(settings) as (bot, dp, _deps):
+    async with running_bot(settings, llm_for=llm_for, drain_timeout_s=drain_timeout_s) as (bot, dp, _deps):
         if register:
             await set_commands(bot)
             secret = settings.telegram_webhook_secret

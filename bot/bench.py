@@ -28,8 +28,16 @@ every user at once first and timed apart (``onboard_s``); the figures below cove
 The flood limit (``throttle_messages_per_minute``) is lifted in the bench: it is there for people,
 and at the latencies measured here a closed-loop user writes faster than any person.
 
-Setups: ``embedded`` is the default deployment (SQLite, embedded Chroma, in-memory FSM, long
-polling). A setup is one function that starts the bot against the server; others can be added.
+Setups (a setup is one function that starts the bot against the server; others can be added):
+
+- ``embedded``: the default deployment (SQLite, embedded Chroma, in-memory FSM, long polling), one
+  process;
+- ``scaled``: two webhook workers sharing one port (SO_REUSEPORT), as ``dora bot --workers 2`` runs
+  them, on PostgreSQL (a throwaway schema on ``DORA_BENCH_POSTGRES_URL``, default
+  ``postgresql://postgres@127.0.0.1:5432/test``, dropped at the end), Redis (the database in
+  ``DORA_BENCH_REDIS_URL``, default ``redis://127.0.0.1:6379/14``: **emptied** before and after the
+  run, so it must be one kept for the bench) and a ``chroma run`` started in the throwaway dir. The
+  CPU time is the sum over the workers. A server that is not there is a :class:`BenchError`.
 """
 
 from __future__ import annotations
@@ -40,14 +48,19 @@ import math
 import os
 import re
 import resource
+import secrets
+import shutil
+import socket
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import quote
 
 from pydantic import SecretStr
 
@@ -209,8 +222,17 @@ class BotProcess:
     @classmethod
     @asynccontextmanager
     async def run(
-        cls, settings: Settings, llm_latency_s: float, log: Path, profile: Path | None = None
+        cls,
+        settings: Settings,
+        llm_latency_s: float,
+        log: Path,
+        profile: Path | None = None,
+        *,
+        webhook: bool = False,
+        register: bool = False,
     ) -> AsyncIterator[BotProcess]:
+        """The bot started (polling, or a webhook worker that sets the webhook when ``register``)
+        until the context ends; then stopped, once it has answered what it had."""
         with log.open("wb") as stderr:
             proc = await asyncio.create_subprocess_exec(
                 sys.executable,
@@ -224,6 +246,7 @@ class BotProcess:
         try:
             config = {"settings": settings_payload(settings), "llm_latency_s": llm_latency_s}
             config["profile"] = str(profile.resolve()) if profile else None
+            config["webhook"], config["register"] = webhook, register
             await bot._send(json.dumps(config))
             await bot._receive("ready", timeout=300)
             yield bot
@@ -318,7 +341,181 @@ def embedded(
     return BotProcess.run(settings, llm_latency_s, tmp / "bot.log", profile)
 
 
-SETUPS: dict[str, Setup] = {"embedded": embedded}
+# -- the scaled setup: 2 webhook workers on PostgreSQL, Redis and a Chroma server ------------------
+
+WORKERS = 2
+WEBHOOK_PATH = "/tg/hook"
+
+
+def bench_postgres_url() -> str:
+    return os.environ.get("DORA_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def bench_redis_url() -> str:
+    return os.environ.get("DORA_BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+
+
+def _missing(what: str, url: str, variable: str, exc: BaseException) -> BenchError:
+    from dora.wiring import redacted
+
+    return BenchError(
+        f"the scaled setup needs {what}: {redacted(url)} ({variable}) is unreachable: {type(exc).__name__}"
+    )
+
+
+@asynccontextmanager
+async def postgres_schema(base_url: str) -> AsyncIterator[str]:
+    """A throwaway schema on ``base_url``, dropped at the end: the URL that puts everything in it."""
+    import psycopg
+
+    schema = f"t_bench_{uuid.uuid4().hex[:10]}"
+    try:
+        await _postgres_execute(base_url, f'CREATE SCHEMA "{schema}"')
+    except psycopg.OperationalError as exc:
+        raise _missing("PostgreSQL", base_url, "DORA_BENCH_POSTGRES_URL", exc) from exc
+    try:
+        yield f"{base_url}{'&' if '?' in base_url else '?'}options={quote(f'-csearch_path={schema}')}"
+    finally:
+        await _postgres_execute(base_url, f'DROP SCHEMA "{schema}" CASCADE')
+
+
+async def _postgres_execute(url: str, sql: str) -> None:
+    import psycopg
+
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True, connect_timeout=5) as conn:
+        await conn.execute(sql)  # type: ignore[arg-type]  # a statement of ours, not user input
+
+
+@asynccontextmanager
+async def redis_database(url: str) -> AsyncIterator[str]:
+    """The bench's Redis database, emptied before (what a previous run left) and after: whatever
+    else is in that database is lost, so it must be one kept for the bench."""
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(url, socket_connect_timeout=5)
+    try:
+        await client.flushdb()
+    except Exception as exc:
+        await client.aclose()
+        raise _missing("Redis", url, "DORA_BENCH_REDIS_URL", exc) from exc
+    try:
+        yield url
+    finally:
+        with suppress(Exception):  # the run's own error, if any, is the one to see
+            await client.flushdb()
+        await client.aclose()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@asynccontextmanager
+async def chroma_server(path: Path, log: Path, start_timeout_s: float = 60.0) -> AsyncIterator[str]:
+    """A ``chroma run`` on a free loopback port with its data in ``path``, stopped at the end: its URL."""
+    chroma = shutil.which("chroma") or str(Path(sys.executable).with_name("chroma"))
+    port = free_port()
+    with log.open("wb") as out:
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *(chroma, "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)),
+                stdout=out,
+                stderr=out,
+                env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
+            )
+        except OSError as exc:
+            raise BenchError(f"the scaled setup needs a Chroma server: cannot run {chroma} ({exc})") from exc
+    try:
+        await _wait_for_port(port, proc, start_timeout_s, log)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await _stop(proc)
+
+
+async def _wait_for_port(port: int, proc: asyncio.subprocess.Process, timeout_s: float, log: Path) -> None:
+    """Until something accepts on ``port``; a BenchError if ``proc`` exits or time runs out first."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and proc.returncode is None:
+        with suppress(OSError):
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            return
+        await asyncio.sleep(0.2)
+    tail = log.read_text(errors="replace")[-2000:]
+    raise BenchError(f"the scaled setup needs a Chroma server: `chroma run` did not start (its log:\n{tail})")
+
+
+async def _stop(proc: asyncio.subprocess.Process) -> None:
+    if proc.returncode is None:
+        proc.terminate()
+        try:
+            await asyncio.wait_for(proc.wait(), 10)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+
+
+def scaled_settings(
+    base: Settings, data_dir: Path, api_base: str, port: int, stores: dict[str, str]
+) -> Settings:
+    """The embedded settings (flood limit lifted, stand-in LLM...) with every store on a server
+    (``stores``: postgres_url, redis_url, chroma_url) and updates by webhook on ``port``."""
+    return embedded_settings(base, data_dir, api_base).model_copy(
+        update={
+            **stores,
+            "telegram_webhook_url": f"http://127.0.0.1:{port}{WEBHOOK_PATH}",
+            "telegram_webhook_secret": SecretStr(secrets.token_urlsafe(24)),
+            "telegram_webhook_listen": f"127.0.0.1:{port}",
+        }
+    )
+
+
+@dataclass
+class Workers:
+    """Several bot processes seen as one bot: their CPU time is the sum of theirs."""
+
+    processes: list[BotProcess]
+
+    async def cpu_s(self) -> float:
+        return sum(await asyncio.gather(*(p.cpu_s() for p in self.processes)))
+
+
+def _worker_profile(profile: Path | None, index: int) -> Path | None:
+    """Worker 0 writes ``profile``, worker i ``<stem>.<i><suffix>`` next to it."""
+    if profile is None or index == 0:
+        return profile
+    return profile.with_name(f"{profile.stem}.{index}{profile.suffix}")
+
+
+@asynccontextmanager
+async def scaled(
+    base: Settings, tmp: Path, server: BotAPIServer, llm_latency_s: float, profile: Path | None
+) -> AsyncIterator[BotUnderTest]:
+    """Two webhook workers sharing one port (SO_REUSEPORT), as ``dora bot --workers 2`` runs them
+    but with the stand-in LLM, on PostgreSQL (a throwaway schema), Redis (the bench's database) and
+    a ``chroma run`` of the bench's own; they share the data dir (the keys), as workers do."""
+    async with AsyncExitStack() as stack:
+        stores = {
+            "redis_url": await stack.enter_async_context(redis_database(bench_redis_url())),
+            "postgres_url": await stack.enter_async_context(postgres_schema(bench_postgres_url())),
+            "chroma_url": await stack.enter_async_context(chroma_server(tmp / "chroma", tmp / "chroma.log")),
+        }
+        settings = scaled_settings(base, tmp / "data", server.base_url, free_port(), stores)
+        processes = []
+        for index in range(WORKERS):  # one at a time: worker 0 creates the tables and sets the webhook
+            log, worker_profile = tmp / f"bot.{index}.log", _worker_profile(profile, index)
+            worker = BotProcess.run(
+                settings, llm_latency_s, log, worker_profile, webhook=True, register=index == 0
+            )
+            processes.append(await stack.enter_async_context(worker))
+        if not (server.webhook or {}).get("url"):
+            raise BenchError("the workers are listening but no webhook was set")
+        yield Workers(processes)
+
+
+SETUPS: dict[str, Setup] = {"embedded": embedded, "scaled": scaled}
 
 
 # -- the run --------------------------------------------------------------------------------------

@@ -1,15 +1,18 @@
-"""The bot side of ``dora bench bot``: the real bot app, long polling, in a process of its own.
+"""The bot side of ``dora bench bot``: the real bot app, long polling or one webhook worker, in a
+process of its own.
 
 A process of its own so the load generator and the loopback Bot API server (the driver, in
 :mod:`bot.bench`) do not share the bot's interpreter lock, and the bot's CPU time can be read
 apart from theirs. Only the LLM is a stand-in: :class:`EchoChatModel`, with a fixed latency.
 
 The driver talks to it over stdin/stdout, a line at a time: the first line in is the configuration
-as JSON (``settings``, ``llm_latency_s``, ``profile``); out comes ``{"ready": true}`` once
-the bot polls; each ``cpu`` line in is answered with ``{"cpu_s": ...}`` (this process's CPU time
-so far, all threads; with ``profile``, a profile mark too: the file written covers the time between
-the last two); end of input stops the bot, which answers ``{"cpu_s": ..., "stopped": true}`` and
-exits. Lines out carry a prefix, so anything else a library prints is ignored.
+as JSON (``settings``, ``llm_latency_s``, ``profile``, and ``webhook`` / ``register``: serve the
+webhook as :func:`bot.app.run_webhook` does, registering it with the Bot API or not); out comes
+``{"ready": true}`` once the bot polls, or once this process listens on the webhook port; each
+``cpu`` line in is answered with ``{"cpu_s": ...}`` (this process's CPU time so far, all threads;
+with ``profile``, a profile mark too: the file written covers the time between the last two); end of
+input stops the bot, which answers ``{"cpu_s": ..., "stopped": true}`` and exits. Lines out carry a
+prefix, so anything else a library prints is ignored.
 """
 
 from __future__ import annotations
@@ -27,13 +30,16 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable, RunnableLambda
+
+if TYPE_CHECKING:
+    from dora.config import Settings
 
 PREFIX = "DORA-BENCH "
 
@@ -204,7 +210,6 @@ async def _lines() -> AsyncIterator[str]:
 
 async def serve() -> tuple[ThreadProfiles | None, Path | None]:
     """Run the bot as the configuration line says, until end of input; the profiles to dump, if any."""
-    from bot.app import running_bot
     from dora.config import Settings
 
     lines = _lines()
@@ -215,21 +220,79 @@ async def serve() -> tuple[ThreadProfiles | None, Path | None]:
         profiles.start()
     settings = Settings(**config["settings"])
     llm = EchoChatModel(latency_s=float(config["llm_latency_s"]))
+    if config.get("webhook"):
+        await _serve_webhook(settings, llm, bool(config.get("register")), lines, profiles)
+    else:
+        await _serve_polling(settings, llm, lines, profiles)
+    await asyncio.get_running_loop().shutdown_default_executor()
+    return profiles, profile
+
+
+async def _answer_until_end(lines: AsyncIterator[str], profiles: ThreadProfiles | None) -> None:
+    """Answer the driver's ``cpu`` lines until its end of input, which is the signal to stop."""
+    async for line in lines:
+        if line == "cpu":
+            if profiles is not None:
+                profiles.mark()
+            say({"cpu_s": cpu_seconds()})
+
+
+async def _serve_polling(
+    settings: Settings, llm: EchoChatModel, lines: AsyncIterator[str], profiles: ThreadProfiles | None
+) -> None:
+    """Long polling, as ``dora bot`` without a webhook URL."""
+    from bot.app import running_bot
+
     async with running_bot(settings, llm_for=lambda role: llm) as (bot, dp, deps):
         polling = asyncio.create_task(dp.start_polling(bot, handle_signals=False, polling_timeout=1))
         say({"ready": True})
-        async for line in lines:
-            if line == "cpu":
-                if profiles is not None:
-                    profiles.mark()
-                say({"cpu_s": cpu_seconds()})
+        await _answer_until_end(lines, profiles)
         await dp.stop_polling()
         await polling
         await deps.conversations.idle()
         # Extraction and summaries wait behind replies and are not what is measured: left undone.
         await deps.companion.background.close(0)
-    await asyncio.get_running_loop().shutdown_default_executor()
-    return profiles, profile
+
+
+async def _serve_webhook(
+    settings: Settings,
+    llm: EchoChatModel,
+    register: bool,
+    lines: AsyncIterator[str],
+    profiles: ThreadProfiles | None,
+) -> None:
+    """One webhook worker as ``dora bot --workers N`` runs each (:func:`bot.app.run_webhook`
+    itself) but with the stand-in LLM; it stops as on SIGTERM, finishing the replies in hand."""
+    from bot.app import run_webhook
+
+    stop = asyncio.Event()
+    # extraction and summaries wait behind replies and are not what is measured: as in polling
+    # mode, left undone at the end (pending, in a throwaway store) instead of given two minutes
+    serving = asyncio.create_task(
+        run_webhook(settings, stop, register, llm_for=lambda role: llm, drain_timeout_s=0)
+    )
+    await _listening(int(settings.telegram_webhook_listen.rpartition(":")[2]), serving)
+    say({"ready": True})
+    await _answer_until_end(lines, profiles)
+    stop.set()
+    await serving
+
+
+async def _listening(port: int, serving: asyncio.Task[None], timeout_s: float = 300.0) -> None:
+    """Wait until this process listens on ``port``. Other workers share the port (SO_REUSEPORT),
+    so a connection would not tell which one accepts: only this process's own sockets do."""
+    import psutil
+
+    me = psutil.Process()
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if serving.done():
+            serving.result()  # raises what made it fail at start
+            raise RuntimeError("the webhook server stopped before it listened")
+        if any(c.laddr.port == port and c.status == psutil.CONN_LISTEN for c in me.net_connections("tcp")):
+            return
+        await asyncio.sleep(0.1)
+    raise TimeoutError(f"the webhook server did not listen on port {port} within {timeout_s:.0f} s")
 
 
 def main() -> None:

@@ -330,9 +330,14 @@ def bench_bot(
     users: Annotated[int, typer.Option(help="Simulated users talking at once.")] = 50,
     messages: Annotated[int, typer.Option(help="Messages each user sends (each after the last reply).")] = 3,
     llm_latency: Annotated[float, typer.Option(help="Seconds the stand-in LLM takes per call.")] = 0.5,
-    setup: Annotated[str, typer.Option(help="Deployment to load: embedded (SQLite, embedded Chroma).")] = (
-        "embedded"
-    ),
+    setup: Annotated[
+        str,
+        typer.Option(
+            help="Deployment to load: embedded (SQLite, embedded Chroma, polling) or scaled (2 webhook "
+            "workers on PostgreSQL, Redis, a Chroma server; see DORA_BENCH_POSTGRES_URL, "
+            "DORA_BENCH_REDIS_URL, whose database is emptied)."
+        ),
+    ] = "embedded",
     profile: Annotated[
         Path | None, typer.Option(help="Write the bot process's cProfile stats (CPU per thread) here.")
     ] = None,

@@ -13,7 +13,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bot.bench import Chat, Crowd, Timing, run_bot_bench, summarize
+import pytest
+
+from bot.bench import Chat, Crowd, Timing, bench_postgres_url, bench_redis_url, run_bot_bench, summarize
 from dora.config import Settings
 from dora.loopback import BotAPIServer, Call
 
@@ -33,6 +35,37 @@ def test_small_run_answers_every_message_once(tmp_path: Path) -> None:
     assert 50 <= result["p50_ms"] <= result["p95_ms"] <= result["p99_ms"]
     assert not (tmp_path / "data").exists()  # the bench runs in a throwaway data dir
     assert any("onboarding" in line for line in seen)
+
+
+def _servers_problem() -> str | None:
+    """Why the scaled setup cannot run here (PostgreSQL or Redis not reachable), or None."""
+    import psycopg
+    import redis
+
+    try:
+        with psycopg.connect(bench_postgres_url(), connect_timeout=2):
+            pass
+    except Exception as exc:
+        return f"PostgreSQL (DORA_BENCH_POSTGRES_URL) is not reachable: {type(exc).__name__}"
+    try:
+        redis.Redis.from_url(bench_redis_url(), socket_connect_timeout=2).ping()
+    except Exception as exc:
+        return f"Redis (DORA_BENCH_REDIS_URL) is not reachable: {type(exc).__name__}"
+    return None
+
+
+def test_scaled_setup_answers_every_message_once(tmp_path: Path) -> None:
+    """Two webhook workers on one port, PostgreSQL, Redis (the bench's database, emptied) and a
+    Chroma server: every message answered once, whichever worker took it."""
+    if problem := _servers_problem():
+        pytest.skip(problem)
+    result = run_bot_bench(
+        Settings(data_dir=tmp_path / "data"), users=2, messages=2, llm_latency_s=0.05, setup="scaled"
+    )
+    assert result["setup"] == "scaled"
+    assert (result["lost"], result["duplicated"], result["unexpected"], result["turns"]) == (0, 0, 0, 4)
+    assert result["bot_cpu_s"] > 0
+    assert not (tmp_path / "data").exists()
 
 
 def _reply(chat_id: int, text: str) -> Call:
