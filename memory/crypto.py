@@ -157,6 +157,9 @@ class FileKeyStore:
     def _path(self, user_key: str) -> Path:
         return self.directory / f"{user_key}.key"
 
+    def describe(self, user_key: str) -> str:
+        return str(self._path(user_key))
+
     def load(self, user_key: str) -> bytes | None:
         path = self._path(user_key)
         return path.read_bytes() if path.exists() else None
@@ -203,6 +206,10 @@ class KeyStore(Protocol):
     def add(self, user_key: str, wrapped: bytes) -> bytes: ...
 
     def delete(self, user_key: str) -> bool: ...
+
+    def describe(self, user_key: str) -> str:
+        """Where the user's key is, for error messages."""
+        ...
 
 
 class Keyring:
@@ -260,9 +267,9 @@ class Keyring:
             return self._wrap.decrypt(wrapped[:_NONCE_BYTES], wrapped[_NONCE_BYTES:], user_key.encode())
         except (InvalidTag, ValueError) as exc:
             raise DecryptionError(
-                f"the data key of a user ({user_key}) can't be unwrapped: the master key "
-                "(DORA_SECRET_KEY or DATA_DIR/secret.key) is not the one it was made with, or the stored "
-                "key is damaged"
+                f"the data key of a user ({self._store.describe(user_key)}) can't be unwrapped: the "
+                "master key (DORA_SECRET_KEY or DATA_DIR/secret.key) is not the one it was made with, or "
+                "the stored key is damaged"
             ) from exc
 
     def shred(self, user_id: str) -> bool:

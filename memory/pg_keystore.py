@@ -71,6 +71,9 @@ class PostgresKeyStore:
         legacy = self._legacy.delete(user_key) if self._legacy is not None else False
         return bool(deleted) or legacy
 
+    def describe(self, user_key: str) -> str:
+        return f"PostgreSQL table {TABLE}, user_key {user_key}"
+
     def close(self) -> None:
         with self._lock:
             if self._conn is not None:
