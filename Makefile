@@ -29,10 +29,24 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 
+# llama.cpp is compiled for a portable x86-64 level (AVX2), not -march=native: a native build uses
+# whatever the build machine has, and AMX, found on recent Xeons, faults in VMs that don't enable it
+# (ldtilecfg: general protection fault on the first prompt). The wheel is kept per flags in
+# LLAMA_WHEELS, so only the first setup on a machine compiles it (6-13 minutes on two cores).
+LLAMA_VERSION := 0.3.36
+LLAMA_CMAKE_ARGS ?= $(if $(filter x86_64,$(shell uname -m)),-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON,)
+LLAMA_WHEELS ?= $(HOME)/.cache/dora/wheels/llama-cpp-python-$(LLAMA_VERSION)-$(shell printf '%s' '$(LLAMA_CMAKE_ARGS)' | sha256sum | cut -c1-12)
+
 # torch first, pinned, so nothing later can pull a CUDA build; then the project and its test tools.
-$(VENV)/.installed: $(BIN)/python pyproject.toml constraints.txt
+$(VENV)/.installed: $(BIN)/python pyproject.toml constraints.txt Makefile
 	$(PIP) install --quiet "torch==2.13.0" $(TORCH_INDEX)
-	$(PIP) install --quiet -c constraints.txt -e ".[dev,st]"
+	@ls $(LLAMA_WHEELS)/llama_cpp_python-$(LLAMA_VERSION)-*.whl >/dev/null 2>&1 || { \
+		echo "compiling llama-cpp-python $(LLAMA_VERSION) ($(LLAMA_CMAKE_ARGS)): 6-13 minutes the first time"; \
+		CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PIP) wheel --quiet --no-deps --no-cache-dir \
+			--no-binary llama-cpp-python -w $(LLAMA_WHEELS) "llama-cpp-python==$(LLAMA_VERSION)"; }
+	$(PIP) install --quiet --no-deps --no-index --force-reinstall --find-links $(LLAMA_WHEELS) \
+		"llama-cpp-python==$(LLAMA_VERSION)"
+	$(PIP) install --quiet -c constraints.txt --find-links $(LLAMA_WHEELS) -e ".[dev,st]"
 	touch $@
 
 setup: system-deps $(VENV)/.installed
