@@ -29,12 +29,16 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 
-# llama.cpp is compiled for a portable x86-64 level (AVX2), not -march=native: a native build uses
-# whatever the build machine has, and AMX, found on recent Xeons, faults in VMs that don't enable it
-# (ldtilecfg: general protection fault on the first prompt). The wheel is kept per flags in
-# LLAMA_WHEELS, so only the first setup on a machine compiles it (6-13 minutes on two cores).
+# llama.cpp is compiled for the instruction sets this machine has and every VM allows (AVX2, and
+# AVX-512 where the CPU has it), not -march=native: native turns on AMX on recent Xeons, which faults
+# in VMs that don't enable it (ldtilecfg: general protection fault on the first prompt). The wheel is
+# kept per flags in LLAMA_WHEELS, so only the first setup on a machine compiles it (6-13 minutes on
+# two cores); a machine with other CPU features gets flags of its own, so its own wheel.
 LLAMA_VERSION := 0.3.36
-LLAMA_CMAKE_ARGS ?= $(if $(filter x86_64,$(shell uname -m)),-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON,)
+X86_AVX2 := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
+X86_AVX512 := -DGGML_AVX512=ON -DGGML_AVX512_VBMI=ON -DGGML_AVX512_VNNI=ON -DGGML_AVX512_BF16=ON
+HAS_AVX512 := $(shell grep -m1 -o -w -E 'avx512(f|cd|dq|bw|vl|vbmi|_vnni|_bf16)' /proc/cpuinfo 2>/dev/null | sort -u | wc -l)
+LLAMA_CMAKE_ARGS ?= $(if $(filter x86_64,$(shell uname -m)),$(X86_AVX2) $(if $(filter 8,$(HAS_AVX512)),$(X86_AVX512),),)
 LLAMA_WHEELS ?= $(HOME)/.cache/dora/wheels/llama-cpp-python-$(LLAMA_VERSION)-$(shell printf '%s' '$(LLAMA_CMAKE_ARGS)' | sha256sum | cut -c1-12)
 
 # torch first, pinned, so nothing later can pull a CUDA build; then the project and its test tools.
