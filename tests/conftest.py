@@ -25,6 +25,39 @@ from memory.embeddings import E5Embeddings
 from memory.store import MemoryStore
 
 FIXTURES = Path(__file__).parent / "fixtures"
+POSTGRES_URL = os.environ.get("DORA_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def postgres_problem() -> str | None:
+    """Why the local PostgreSQL can't be used (None when it can)."""
+    try:
+        import psycopg
+
+        with psycopg.connect(POSTGRES_URL, connect_timeout=2):
+            return None
+    except Exception as exc:
+        return f"PostgreSQL at {POSTGRES_URL} (DORA_TEST_POSTGRES_URL) is not reachable: {type(exc).__name__}"
+
+
+@pytest.fixture
+def postgres_schema_url() -> Iterator[str]:
+    """A throwaway schema on the local PostgreSQL, as a plain postgresql:// URL that selects it;
+    dropped afterwards, so runs never see each other's rows. Skipped, with the reason, without it."""
+    if problem := postgres_problem():
+        pytest.skip(problem)
+    import uuid
+    from urllib.parse import quote
+
+    import psycopg
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield f"{POSTGRES_URL}?options={quote(f'-csearch_path={schema}')}"
+    finally:
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
 @pytest.fixture(scope="session")

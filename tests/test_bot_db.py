@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import uuid
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import quote
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -28,7 +25,6 @@ from bot.db import Accounts, create_engine_and_sessions, database_url, migrate
 from bot.db.models import USER_TABLES, Base, PendingMessage
 from dora.config import Settings
 
-POSTGRES_URL = os.environ.get("DORA_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 DAY = date(2025, 3, 1)
 VERSIONS = {"terms": "2025-01", "privacy": "2025-01"}
@@ -40,37 +36,15 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coro)
 
 
-def _postgres_problem() -> str | None:
-    """Why PostgreSQL can't be used (None when it can)."""
-    try:
-        import psycopg
-
-        with psycopg.connect(POSTGRES_URL, connect_timeout=2):
-            return None
-    except Exception as exc:
-        return f"PostgreSQL at {POSTGRES_URL} (DORA_TEST_POSTGRES_URL) is not reachable: {type(exc).__name__}"
-
-
 @pytest.fixture(params=["sqlite", "postgres"])
 def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """An async URL to an empty database: a SQLite file, or a throwaway PostgreSQL schema."""
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'bot.sqlite'}"
         return
-    if problem := _postgres_problem():
-        pytest.skip(problem)
-    import psycopg
-
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    base = database_url(Settings(data_dir=tmp_path, postgres_url=POSTGRES_URL))
-    sep = "&" if "?" in base else "?"
-    try:
-        yield f"{base}{sep}options={quote(f'-csearch_path={schema}')}"
-    finally:
-        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    yield database_url(
+        Settings(data_dir=tmp_path, postgres_url=request.getfixturevalue("postgres_schema_url"))
+    )
 
 
 @asynccontextmanager

@@ -146,6 +146,21 @@ def test_telegram_away_past_the_retries_gets_the_reply_later_once(tmp_path, serv
     assert _replies(server, "Ответ на: Ты здесь?") == ["Ответ на: Ты здесь?"]
 
 
+def bot_env(data_dir: Path, server: BotAPIServer, llm_base_url: str, **settings: str) -> dict[str, str]:
+    """The environment of a `dora bot` process on the loopback Bot API and OpenAI-compatible
+    servers; ``settings`` add DORA_* variables by their setting names (``redis_url="..."``)."""
+    return {
+        **os.environ,
+        "DORA_DATA_DIR": str(data_dir),
+        "DORA_TELEGRAM_TOKEN": DEFAULT_TOKEN,
+        "DORA_TELEGRAM_API_BASE": server.base_url,
+        "DORA_LLM": "openai",
+        "DORA_LLM_BASE_URL": llm_base_url,
+        "DORA_LLM_MODEL": "test-model",
+        **{f"DORA_{name.upper()}": value for name, value in settings.items()},
+    }
+
+
 def _bot_process(settings_env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "dora.cli", "bot"],
@@ -166,16 +181,7 @@ def test_a_bot_killed_mid_turn_answers_once_after_restart(tmp_path, server, embe
     with OpenAIServer() as llm:
         llm.ignore_tools = True
         llm.text = "Бублик — отличное имя для кота!"
-        env = {
-            **os.environ,
-            "DORA_DATA_DIR": str(tmp_path / "data"),
-            "DORA_TELEGRAM_TOKEN": DEFAULT_TOKEN,
-            "DORA_TELEGRAM_API_BASE": server.base_url,
-            "DORA_LLM": "openai",
-            "DORA_LLM_BASE_URL": llm.base_url,
-            "DORA_LLM_MODEL": "test-model",
-            "DORA_RECOVER_EVERY_S": "1",
-        }
+        env = bot_env(tmp_path / "data", server, llm.base_url, recover_every_s="1")
         bot = _bot_process(env, tmp_path)
         try:
             onboard(server)

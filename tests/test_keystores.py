@@ -3,10 +3,7 @@ Either way two workers meeting a new user at once end up with one key, and a shr
 
 from __future__ import annotations
 
-import os
 import threading
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,27 +12,11 @@ from memory.crypto import FileKeyStore, Keyring, KeyStore
 from memory.pg_keystore import PostgresKeyStore
 
 ROOT = b"r" * 32
-POSTGRES_URL = os.environ.get("DORA_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
 @pytest.fixture
-def schema_url() -> Iterator[str]:
-    import psycopg
-
-    try:
-        psycopg.connect(POSTGRES_URL, connect_timeout=2).close()
-    except Exception as exc:
-        pytest.skip(
-            f"PostgreSQL at {POSTGRES_URL} (DORA_TEST_POSTGRES_URL) is not reachable: {type(exc).__name__}"
-        )
-    schema = f"k_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+def schema_url(postgres_schema_url: str) -> str:
+    return postgres_schema_url
 
 
 def _race(make_store) -> set[str]:  # type: ignore[no-untyped-def]

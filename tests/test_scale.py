@@ -12,10 +12,8 @@ import os
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 
@@ -28,7 +26,6 @@ from tests.conftest import ChromaServer, free_port
 from tests.test_bot import Brain, RunningBot, onboard, say
 
 REDIS_URL = os.environ.get("DORA_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-POSTGRES_URL = os.environ.get("DORA_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
 def _redis_problem() -> str | None:
@@ -54,23 +51,8 @@ def redis_url() -> Iterator[str]:
 
 
 @pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A throwaway schema on the local PostgreSQL, as a plain postgresql:// URL."""
-    import psycopg
-
-    try:
-        with psycopg.connect(POSTGRES_URL, connect_timeout=2):
-            pass
-    except Exception as exc:
-        pytest.skip(f"PostgreSQL at {POSTGRES_URL} is not reachable: {type(exc).__name__}")
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield f"{POSTGRES_URL}?options={quote(f'-csearch_path={schema}')}"
-    finally:
-        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+def postgres_url(postgres_schema_url: str) -> str:
+    return postgres_schema_url
 
 
 def test_redis_locks_keep_one_holder_across_workers(redis_url: str) -> None:
@@ -282,28 +264,25 @@ def test_two_webhook_workers_a_killed_one_loses_nothing(
     from dora.wiring import build_memory
     from memory.models import MemoryKind
     from tests.openai_server import OpenAIServer
+    from tests.test_faults import bot_env
 
     port = free_port()
     with BotAPIServer() as server, OpenAIServer() as llm:
         llm.ignore_tools = True
         llm.text = "Бублик — отличное имя для кота!"
-        env = {
-            **os.environ,
-            "DORA_DATA_DIR": str(tmp_path / "data"),
-            "DORA_TELEGRAM_TOKEN": DEFAULT_TOKEN,
-            "DORA_TELEGRAM_API_BASE": server.base_url,
-            "DORA_TELEGRAM_WEBHOOK_URL": f"http://127.0.0.1:{port}/tg/hook",
-            "DORA_TELEGRAM_WEBHOOK_SECRET": "s3cret",
-            "DORA_TELEGRAM_WEBHOOK_LISTEN": f"127.0.0.1:{port}",
-            "DORA_REDIS_URL": redis_url,
-            "DORA_POSTGRES_URL": postgres_url,
-            "DORA_CHROMA_URL": chroma_server.url,
-            "DORA_LLM": "openai",
-            "DORA_LLM_BASE_URL": llm.base_url,
-            "DORA_LLM_MODEL": "test-model",
-            "DORA_LOCK_LEASE_S": "3",
-            "DORA_RECOVER_EVERY_S": "1",
-        }
+        env = bot_env(
+            tmp_path / "data",
+            server,
+            llm.base_url,
+            telegram_webhook_url=f"http://127.0.0.1:{port}/tg/hook",
+            telegram_webhook_secret="s3cret",
+            telegram_webhook_listen=f"127.0.0.1:{port}",
+            redis_url=redis_url,
+            postgres_url=postgres_url,
+            chroma_url=chroma_server.url,
+            lock_lease_s="3",
+            recover_every_s="1",
+        )
         supervisor = subprocess.Popen(
             [sys.executable, "-m", "dora.cli", "bot", "--workers", "2"],
             env=env,
