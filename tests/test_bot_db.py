@@ -502,36 +502,24 @@ def test_inbox_keeps_messages_encrypted_until_answered(url: str, tmp_path: Path)
             engine, sessions = create_engine_and_sessions(url)
             inbox = Inbox(sessions, cipher_for)
             flags = UserFlags(pro=True)
+
+            async def push(text: str, update_id: int, seconds: int, persona: str = "dora") -> str | None:
+                at = NOW + timedelta(seconds=seconds)
+                return await inbox.push(
+                    user_id=ALICE,
+                    chat_id=ALICE,
+                    text=text,
+                    persona_id=persona,
+                    flags=flags,
+                    update_id=update_id,
+                    now=at,
+                )
+
             try:
-                first = await inbox.push(
-                    user_id=ALICE,
-                    chat_id=ALICE,
-                    text="У меня кот Бублик",
-                    persona_id="dora",
-                    flags=flags,
-                    update_id=10,
-                    now=NOW,
-                )
+                first = await push("У меня кот Бублик", 10, 0)
                 assert first is not None
-                again = await inbox.push(
-                    user_id=ALICE,
-                    chat_id=ALICE,
-                    text="У меня кот Бублик",
-                    persona_id="dora",
-                    flags=flags,
-                    update_id=10,
-                    now=NOW,
-                )
-                assert again is None  # Telegram redelivered the update: nothing added
-                await inbox.push(
-                    user_id=ALICE,
-                    chat_id=ALICE,
-                    text="и собака",
-                    persona_id="mark",
-                    flags=flags,
-                    update_id=11,
-                    now=NOW + timedelta(seconds=1),
-                )
+                assert await push("У меня кот Бублик", 10, 0) is None  # redelivered: nothing added
+                await push("и собака", 11, 1, persona="mark")
                 async with engine.connect() as conn:
                     stored = (await conn.execute(select(PendingMessage.ciphertext))).scalars().all()
                 assert len(stored) == 2 and not [s for s in stored if "Бублик" in s or "собака" in s]
@@ -540,15 +528,7 @@ def test_inbox_keeps_messages_encrypted_until_answered(url: str, tmp_path: Path)
                 assert turn is not None and turn.id == first
                 assert turn.texts == ["У меня кот Бублик", "и собака"]
                 assert (turn.persona_id, turn.flags) == ("mark", flags)  # as of the newest message
-                await inbox.push(
-                    user_id=ALICE,
-                    chat_id=ALICE,
-                    text="ещё",
-                    persona_id="mark",
-                    flags=flags,
-                    update_id=12,
-                    now=NOW + timedelta(seconds=2),
-                )
+                await push("ещё", 12, 2, persona="mark")
                 retried = await inbox.take(ALICE)  # the worker died mid-turn: the same turn again
                 assert retried is not None and (retried.id, retried.texts) == (turn.id, turn.texts)
                 assert await inbox.waiting_chats(now=NOW + timedelta(seconds=5)) == [ALICE]
