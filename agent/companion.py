@@ -136,12 +136,18 @@ class Companion:
         flags: UserFlags | None = None,
         *,
         message_id: str | None = None,
+        retried: bool = False,
     ) -> AsyncIterator[TurnEvent]:
         """Answer one user message as the persona, streaming. ``message_id`` makes the turn
-        idempotent: a turn retried after a crash (the same id) whose answer is already in the thread
-        gives that answer again instead of a second one, and stores the message only once."""
+        idempotent: the message is stored once, and a ``retried`` turn (the same id, after a crash)
+        whose answer is already in the thread gives that answer again instead of a second one. Only
+        a retried turn reads the thread first: a fresh one has no answer to find."""
         self.deps.personas.get(persona_id)  # an unknown persona fails here, before anything is stored
-        if message_id is not None and (answered := await self._answer_to(user_id, persona_id, message_id)):
+        if (
+            retried
+            and message_id is not None
+            and (answered := await self._answer_to(user_id, persona_id, message_id))
+        ):
             yield TurnEvent("reply", answered)
             return
         lang = detect_language(text or "")

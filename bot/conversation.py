@@ -148,7 +148,12 @@ class Conversations:
         photos: list[PhotoOut] = []
         async with ChatActionSender.typing(bot=self.bot, chat_id=request.chat_id):
             async for event in self.companion.turn(
-                request.user_id, request.persona_id, text, request.flags, message_id=batch.id
+                request.user_id,
+                request.persona_id,
+                text,
+                request.flags,
+                message_id=batch.id,
+                retried=batch.retried,
             ):
                 if event.kind in ("reply", "apology"):
                     reply.append(event.text)

@@ -186,7 +186,7 @@ def test_a_turn_retried_after_a_crash_is_answered_once(settings, embeddings, mod
             first = reply_of(await talk(c, BUBLIK, message_id="m-1"))
             await c.background.drain()
             asked = len(script.prompts)
-            again = await talk(c, BUBLIK, message_id="m-1")
+            again = await talk(c, BUBLIK, message_id="m-1", retried=True)
             await c.background.drain()
             episodes = [m.text for m in c.deps.memory.list("u1", kind=MemoryKind.EPISODE)]
             facts = [m.text for m in c.deps.memory.list("u1", kind=MemoryKind.FACT)]
@@ -206,7 +206,7 @@ def test_a_turn_that_died_before_its_answer_runs_again_without_doubling(settings
         async with companion_ctx(settings, embeddings, model) as c:
             failed = reply_of(await talk(c, "Я переехала в Тбилиси", message_id="m-2"))
             script.chat = lambda m: "Тбилиси! Как тебе там?"
-            retried = reply_of(await talk(c, "Я переехала в Тбилиси", message_id="m-2"))
+            retried = reply_of(await talk(c, "Я переехала в Тбилиси", message_id="m-2", retried=True))
             messages = await c.messages("u1", "dora")
             episodes = c.deps.memory.list("u1", kind=MemoryKind.EPISODE)
             return failed, retried, sum(isinstance(m, HumanMessage) for m in messages), len(episodes)

@@ -531,6 +531,7 @@ def test_inbox_keeps_messages_encrypted_until_answered(url: str, tmp_path: Path)
                 await push("ещё", 12, 2, persona="mark")
                 retried = await inbox.take(ALICE)  # the worker died mid-turn: the same turn again
                 assert retried is not None and (retried.id, retried.texts) == (turn.id, turn.texts)
+                assert retried.retried and not turn.retried
                 assert await inbox.waiting_chats(now=NOW + timedelta(seconds=5)) == [ALICE]
                 await inbox.done(turn.id)
                 following = await inbox.take(ALICE)

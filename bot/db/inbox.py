@@ -37,6 +37,7 @@ class Batch:
     persona_id: str
     flags: UserFlags
     texts: list[str]
+    retried: bool = False  # taken before and not finished: its worker died, or Telegram was away
 
 
 class Inbox:
@@ -84,6 +85,7 @@ class Inbox:
             if not rows:
                 return None
             claimed = [r for r in rows if r.batch is not None]
+            retried = bool(claimed)
             if claimed:
                 batch_id = claimed[0].batch
                 rows = [r for r in claimed if r.batch == batch_id]
@@ -104,6 +106,7 @@ class Inbox:
             persona_id=newest.persona_id,
             flags=UserFlags(**json.loads(newest.flags)),
             texts=[cipher.decrypt(r.ciphertext, f"inbox:{r.id}") for r in rows],
+            retried=retried,
         )
 
     async def done(self, batch_id: str) -> None:
