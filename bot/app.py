@@ -35,7 +35,7 @@ from bot.middlewares.account import AccountMiddleware
 from bot.middlewares.channel import RequiredChannelMiddleware
 from bot.middlewares.consent import ConsentMiddleware
 from bot.middlewares.ordering import PerUserOrderingMiddleware
-from bot.middlewares.retry import RetryAfterMiddleware
+from bot.middlewares.retry import TelegramRetryMiddleware
 from bot.middlewares.throttling import LocalRateWindow, RateWindow, RedisRateWindow, ThrottlingMiddleware
 from bot.routers import chat, guards, memory, personas, pro, start
 from dora.config import Settings
@@ -66,7 +66,7 @@ def build_bot(settings: Settings) -> Bot:
         if settings.telegram_api_base
         else AiohttpSession()
     )
-    session.middleware(RetryAfterMiddleware())
+    session.middleware(TelegramRetryMiddleware())
     return Bot(settings.telegram_token.get_secret_value(), session=session, default=DefaultBotProperties())
 
 

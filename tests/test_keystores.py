@@ -14,11 +14,6 @@ from memory.pg_keystore import PostgresKeyStore
 ROOT = b"r" * 32
 
 
-@pytest.fixture
-def schema_url(postgres_schema_url: str) -> str:
-    return postgres_schema_url
-
-
 def _race(make_store) -> set[str]:  # type: ignore[no-untyped-def]
     """Eight "workers" (own keyring, own cache, own store handle) meet the same new user at once;
     what each encrypts, every other must read."""
@@ -47,25 +42,27 @@ def test_files_give_racing_workers_one_key(tmp_path: Path) -> None:
     assert len(list((tmp_path / "keys").iterdir())) == 1  # one key file, no leftovers
 
 
-def test_postgres_gives_racing_workers_one_key(schema_url: str) -> None:
-    assert _race(lambda: PostgresKeyStore(schema_url)) == {f"от воркера {i}" for i in range(8)}
+def test_postgres_gives_racing_workers_one_key(postgres_schema_url: str) -> None:
+    assert _race(lambda: PostgresKeyStore(postgres_schema_url)) == {f"от воркера {i}" for i in range(8)}
 
 
-def test_postgres_adopts_file_keys_and_a_shred_leaves_no_bytes(tmp_path: Path, schema_url: str) -> None:
+def test_postgres_adopts_file_keys_and_a_shred_leaves_no_bytes(
+    tmp_path: Path, postgres_schema_url: str
+) -> None:
     import psycopg
 
     files = FileKeyStore(tmp_path / "keys")
     before = Keyring(ROOT, files).cipher("tg:7")
     assert before is not None
     blob = before.encrypt("кот Бублик", "m")
-    store: KeyStore = PostgresKeyStore(schema_url, legacy=files)
+    store: KeyStore = PostgresKeyStore(postgres_schema_url, legacy=files)
     after = Keyring(ROOT, store).cipher("tg:7", create=False)
     assert after is not None and after.decrypt(blob, "m") == "кот Бублик"  # the file key, now in the table
     wrapped = store.load(after.user_key)
     assert wrapped is not None
 
     def table_file() -> bytes:
-        with psycopg.connect(schema_url, autocommit=True) as conn:
+        with psycopg.connect(postgres_schema_url, autocommit=True) as conn:
             conn.execute("CHECKPOINT")
             data_dir = conn.execute("SHOW data_directory").fetchone()[0]  # type: ignore[index]
             relative = conn.execute("SELECT pg_relation_filepath('dora_user_keys')").fetchone()[0]  # type: ignore[index]

@@ -50,11 +50,6 @@ def redis_url() -> Iterator[str]:
     client.flushdb()
 
 
-@pytest.fixture
-def postgres_url(postgres_schema_url: str) -> str:
-    return postgres_schema_url
-
-
 def test_redis_locks_keep_one_holder_across_workers(redis_url: str) -> None:
     from redis.asyncio import Redis
 
@@ -179,7 +174,7 @@ def _plaintext_in_redis(url: str, needle: bytes) -> tuple[int, list[str]]:
 
 
 def test_bot_on_postgres_redis_and_a_chroma_server_keeps_no_plaintext(
-    tmp_path: Path, redis_url: str, postgres_url: str, chroma_server: ChromaServer, embeddings
+    tmp_path: Path, redis_url: str, postgres_schema_url: str, chroma_server: ChromaServer, embeddings
 ) -> None:
     brain = Brain()
     brain.facts = [{"text": "У собеседника рыжий кот Бублик", "category": "pets", "importance": 7}]
@@ -188,7 +183,7 @@ def test_bot_on_postgres_redis_and_a_chroma_server_keeps_no_plaintext(
             data_dir=tmp_path / "data",
             telegram_token=DEFAULT_TOKEN,  # type: ignore[arg-type]
             telegram_api_base=server.base_url,
-            postgres_url=postgres_url,
+            postgres_url=postgres_schema_url,
             redis_url=redis_url,
             chroma_url=chroma_server.url,
         )
@@ -202,7 +197,7 @@ def test_bot_on_postgres_redis_and_a_chroma_server_keeps_no_plaintext(
         finally:
             running.stop()
 
-    rows, found = _plaintext_in_postgres(postgres_url, "Бублик")
+    rows, found = _plaintext_in_postgres(postgres_schema_url, "Бублик")
     assert rows["checkpoints"] > 0 and rows["users"] == 1 and rows["dora_user_keys"] == 1, rows
     assert found == []
     keys, found = _plaintext_in_redis(redis_url, "Бублик".encode())
@@ -214,7 +209,7 @@ def test_bot_on_postgres_redis_and_a_chroma_server_keeps_no_plaintext(
 
 
 @pytest.mark.parametrize(
-    ("setting", "variable"), [("redis_url", "DORA_REDIS_URL"), ("postgres_url", "DORA_POSTGRES_URL")]
+    ("setting", "variable"), [("redis_url", "DORA_REDIS_URL"), ("postgres_schema_url", "DORA_POSTGRES_URL")]
 )
 def test_a_server_away_at_start_is_one_clear_error(tmp_path: Path, setting: str, variable: str) -> None:
     port = free_port()  # nothing listens there
@@ -254,7 +249,7 @@ def _worker_talking_to(supervisor: subprocess.Popen[str], port: int) -> int | No
 
 
 def test_two_webhook_workers_a_killed_one_loses_nothing(
-    tmp_path: Path, redis_url: str, postgres_url: str, chroma_server: ChromaServer, embeddings
+    tmp_path: Path, redis_url: str, postgres_schema_url: str, chroma_server: ChromaServer, embeddings
 ) -> None:
     """`dora bot --workers 2` on PostgreSQL, Redis and a Chroma server, updates by webhook. The
     worker writing a reply is SIGKILLed: the survivor (or the restarted worker) answers that
@@ -278,7 +273,7 @@ def test_two_webhook_workers_a_killed_one_loses_nothing(
             telegram_webhook_secret="s3cret",
             telegram_webhook_listen=f"127.0.0.1:{port}",
             redis_url=redis_url,
-            postgres_url=postgres_url,
+            postgres_url=postgres_schema_url,
             chroma_url=chroma_server.url,
             lock_lease_s="3",
             recover_every_s="1",
@@ -319,6 +314,8 @@ def test_two_webhook_workers_a_killed_one_loses_nothing(
                 supervisor.kill()
         replies = [c for c in server.calls("sendMessage") if c.ok and "Бублик —" in (c.text or "")]
         assert len(replies) == 1
-    shared = Settings(data_dir=tmp_path / "data", chroma_url=chroma_server.url, postgres_url=postgres_url)
+    shared = Settings(
+        data_dir=tmp_path / "data", chroma_url=chroma_server.url, postgres_url=postgres_schema_url
+    )
     memory = build_memory(shared, embeddings)  # users' keys are in PostgreSQL with the rest
     assert [m.text for m in memory.list("tg:5550001", kind=MemoryKind.EPISODE)] == ["У меня кот Бублик"]

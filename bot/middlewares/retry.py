@@ -19,7 +19,7 @@ from aiogram.methods.base import Response
 log = logging.getLogger(__name__)
 
 
-class RetryAfterMiddleware(BaseRequestMiddleware):
+class TelegramRetryMiddleware(BaseRequestMiddleware):
     def __init__(self, attempts: int = 5, max_wait_s: float = 60.0, backoff_s: float = 0.5) -> None:
         self.attempts = attempts
         self.max_wait_s = max_wait_s
