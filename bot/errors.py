@@ -3,7 +3,3 @@
 
 class TokenMissingError(ValueError):
     """No bot token: says which setting to set."""
-
-
-class ServiceUnavailableError(RuntimeError):
-    """A configured server (Redis, PostgreSQL) did not answer at start: names the setting."""

@@ -519,9 +519,10 @@ def demo_seed(
 def run() -> None:
     """The console script: expected failures become one clear line and exit code 1, not a traceback."""
     from agent.llm.errors import LLMConfigError, LLMUnavailableError
-    from bot.errors import ServiceUnavailableError, TokenMissingError
+    from bot.errors import TokenMissingError
     from bot.workers import WorkersConfigError
     from dora.model_fetch import FetchError, ModelMissingError
+    from dora.wiring import ServiceUnavailableError
     from memory.chroma_store import StoreUnavailableError
     from memory.crypto import CryptoError
     from memory.embeddings import EmbeddingModelMissing

@@ -19,7 +19,6 @@ from agent.companion import Companion
 from agent.graph import AgentDeps, Role
 from agent.locks import LocalUserLocks, RedisUserLocks, UserLocks
 from agent.photos import PhotoTools
-from bot.errors import ServiceUnavailableError
 from dora.config import Settings
 from memory.chroma_store import ChromaStore
 from memory.crypto import FileKeyStore, Keyring, load_or_create_master_key
@@ -130,6 +129,11 @@ def redacted(url: str) -> str:
     host = parts.hostname or ""
     netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
     return urlunsplit(parts._replace(netloc=netloc))
+
+
+class ServiceUnavailableError(RuntimeError):
+    """A configured server (Redis, PostgreSQL) did not answer at start: names the setting. Here, not
+    in the bot: `dora chat` on PostgreSQL meets it too."""
 
 
 def unavailable(what: str, url: str, setting: str, exc: BaseException) -> ServiceUnavailableError:
