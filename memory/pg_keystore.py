@@ -12,7 +12,6 @@ and backups keep it as long as they keep anything else. Keys that an earlier, fi
 
 from __future__ import annotations
 
-import contextlib
 import threading
 
 import psycopg
@@ -20,6 +19,7 @@ import psycopg
 from memory.crypto import KeyStore
 
 TABLE = "dora_user_keys"
+SCHEMA_LOCK_KEY = 0x646F_6B65  # "doke": this table's creation, distinct from bot.db's migration lock
 
 
 class PostgresKeyStore:
@@ -31,12 +31,15 @@ class PostgresKeyStore:
 
     def _connection(self) -> psycopg.Connection:
         if self._conn is None or self._conn.closed:
-            self._conn = psycopg.connect(self._url, autocommit=True, connect_timeout=10)
-            # another worker may create it at the same moment (IF NOT EXISTS is not atomic)
-            with contextlib.suppress(psycopg.errors.UniqueViolation, psycopg.errors.DuplicateTable):
-                self._conn.execute(
+            conn = psycopg.connect(self._url, autocommit=True, connect_timeout=10)
+            # Workers starting together would race CREATE TABLE IF NOT EXISTS, which is not atomic
+            # (the loser fails on the table's row type or its index, not on the table): one at a time.
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK_KEY,))
+                conn.execute(
                     f"CREATE TABLE IF NOT EXISTS {TABLE} (user_key text PRIMARY KEY, wrapped bytea NOT NULL)"
                 )
+            self._conn = conn
         return self._conn
 
     def load(self, user_key: str) -> bytes | None:

@@ -5,8 +5,6 @@ through tool calls, like a real server."""
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
 import threading
 import uuid
 from collections.abc import Callable
@@ -16,12 +14,14 @@ from typing import Any
 import pytest
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
+from agent.checkpoint import open_checkpointer
 from agent.companion import Companion, TurnEvent
 from agent.graph import build_graph
 from agent.llm.errors import LLMTimeoutError
 from agent.safety import UserFlags
 from dora.config import Settings
 from dora.wiring import build_memory, open_companion
+from memory.crypto import FileKeyStore, Keyring
 from memory.embeddings import E5Embeddings
 from memory.models import MemoryKind
 from personas.library import PersonaNotFoundError
@@ -412,22 +412,32 @@ def test_wipe_removes_conversations_and_memory(settings, embeddings, model, scri
     assert not exported_after["memory"].get("episodes")
 
 
-POSTGRES_URL = os.environ.get("DORA_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+def test_workers_starting_together_set_up_postgres_checkpoints_once(tmp_path, postgres_schema_url):
+    """Several bot workers open the checkpointer at once on a fresh database: none may fail on
+    the migrations another is running."""
+    from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+
+    keyring = Keyring(b"k" * 32, FileKeyStore(tmp_path / "keys"))
+
+    async def worker() -> int:
+        async with open_checkpointer(keyring, tmp_path, postgres_schema_url) as saver:
+            assert isinstance(saver, AsyncPostgresSaver)
+            row = await (await saver.conn.execute("SELECT count(*) FROM checkpoint_migrations")).fetchone()
+            return row["count"]
+
+    async def start_together() -> list[int]:
+        return await asyncio.gather(*(worker() for _ in range(6)))
+
+    counts = run(start_together())
+    assert len(set(counts)) == 1 and counts[0] > 0  # every worker saw the same, complete migrations
 
 
-def _postgres_up() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 5432), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
-@pytest.mark.skipif(not _postgres_up(), reason="PostgreSQL is not running on 127.0.0.1:5432")
-def test_postgres_checkpoints_are_encrypted_and_persist(tmp_path, embeddings, model, script):
+def test_postgres_checkpoints_are_encrypted_and_persist(
+    tmp_path, embeddings, model, script, postgres_schema_url
+):
     import psycopg
 
-    settings = Settings(data_dir=tmp_path / "data", postgres_url=POSTGRES_URL)
+    settings = Settings(data_dir=tmp_path / "data", postgres_url=postgres_schema_url)
     user = f"pg-{uuid.uuid4().hex[:8]}"
 
     async def first() -> str:
@@ -445,7 +455,7 @@ def test_postgres_checkpoints_are_encrypted_and_persist(tmp_path, embeddings, mo
     messages = run(second())
     assert [m.type for m in messages] == ["human", "ai", "human", "ai"]
     stored: list[bytes] = []
-    with psycopg.connect(POSTGRES_URL) as conn:
+    with psycopg.connect(postgres_schema_url) as conn:
         for query in (
             "select blob from checkpoint_blobs where thread_id = %s",
             "select blob from checkpoint_writes where thread_id = %s",

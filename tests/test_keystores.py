@@ -20,18 +20,23 @@ def _race(make_store) -> set[str]:  # type: ignore[no-untyped-def]
     keyrings: list[Keyring] = [Keyring(ROOT, make_store()) for _ in range(8)]
     start = threading.Barrier(len(keyrings))
     sealed: list[str] = [""] * len(keyrings)
+    failures: list[BaseException] = []
 
     def work(i: int) -> None:
         start.wait()
-        cipher = keyrings[i].cipher("tg:42")
-        assert cipher is not None
-        sealed[i] = cipher.encrypt(f"от воркера {i}", "m")
+        try:
+            cipher = keyrings[i].cipher("tg:42")
+            assert cipher is not None
+            sealed[i] = cipher.encrypt(f"от воркера {i}", "m")
+        except BaseException as exc:  # a worker that fails to start must fail the test by name
+            failures.append(exc)
 
     threads = [threading.Thread(target=work, args=(i,)) for i in range(len(keyrings))]
     for t in threads:
         t.start()
     for t in threads:
         t.join(30)
+    assert not failures, f"workers failed: {failures!r}"
     reader = Keyring(ROOT, make_store()).cipher("tg:42", create=False)
     assert reader is not None
     return {reader.decrypt(blob, "m") for blob in sealed}
