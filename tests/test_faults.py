@@ -184,6 +184,9 @@ def test_a_bot_killed_mid_turn_answers_once_after_restart(tmp_path, server, embe
         env = bot_env(tmp_path / "data", server, llm.base_url, recover_every_s="1")
         bot = _bot_process(env, tmp_path)
         try:
+            server.wait_for(
+                "getUpdates", timeout=120
+            )  # started: a cold start takes over 10 s on 2 busy cores
             onboard(server)
             llm.chunk_delay_s = 30.0  # the reply starts streaming, then stalls
             asked = len(llm.requests)
