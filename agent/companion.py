@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass, field
@@ -71,6 +72,7 @@ class Companion:
         self.background = background or BackgroundQueue()
         self.graph = build_graph(deps, checkpointer)
         self._writer: MemoryWriter | None = None
+        self._writer_lock = threading.Lock()  # built once, by the warm-up or the first extraction
         self._resumed: set[str] = set()
 
     # -- threads -----------------------------------------------------------------------------------
@@ -104,6 +106,17 @@ class Companion:
             as_node="respond",
         )
         return text
+
+    async def warm_up(self) -> None:
+        """Do now, in a worker thread, what the first turns would otherwise do lazily: connect the
+        memory store, and build the fact extractor (its structured-output path imports the OpenAI
+        SDK). Several seconds of CPU that, left to the first turn after a (re)start, hold the
+        interpreter lock while users wait. Safe to run while turns are served."""
+        await asyncio.to_thread(self._warm_up)
+
+    def _warm_up(self) -> None:
+        self.deps.memory.connect()
+        self._memory_writer()
 
     async def prewarm(self, persona_id: str, lang: str = "ru") -> None:
         """Have the chat model evaluate the persona's stable prompt prefix now (llama.cpp keeps it,
@@ -218,15 +231,16 @@ class Companion:
     # -- after the reply ---------------------------------------------------------------------------
 
     def _memory_writer(self) -> MemoryWriter:
-        if self._writer is None:
-            llm = self.deps.llm_for("memory")
-            self._writer = MemoryWriter(
-                self.deps.memory,
-                FactExtractor(llm, structure=structured),
-                Reconciler(self.deps.memory, llm, structure=structured),
-                share_facts=True,  # facts are about the user: every persona knows them
-            )
-        return self._writer
+        with self._writer_lock:
+            if self._writer is None:
+                llm = self.deps.llm_for("memory")
+                self._writer = MemoryWriter(
+                    self.deps.memory,
+                    FactExtractor(llm, structure=structured),
+                    Reconciler(self.deps.memory, llm, structure=structured),
+                    share_facts=True,  # facts are about the user: every persona knows them
+                )
+            return self._writer
 
     def _queue_extraction(self, user_id: str) -> None:
         async def extract() -> None:

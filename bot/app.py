@@ -35,6 +35,7 @@ from bot.middlewares.account import AccountMiddleware
 from bot.middlewares.channel import RequiredChannelMiddleware
 from bot.middlewares.consent import ConsentMiddleware
 from bot.middlewares.ordering import PerUserOrderingMiddleware
+from bot.middlewares.response_types import KeepResponseTypes
 from bot.middlewares.retry import TelegramRetryMiddleware
 from bot.middlewares.throttling import LocalRateWindow, RateWindow, RedisRateWindow, ThrottlingMiddleware
 from bot.routers import chat, guards, memory, personas, pro, start
@@ -67,6 +68,7 @@ def build_bot(settings: Settings) -> Bot:
         else AiohttpSession()
     )
     session.middleware(TelegramRetryMiddleware())
+    session.middleware(KeepResponseTypes())
     return Bot(settings.telegram_token.get_secret_value(), session=session, default=DefaultBotProperties())
 
 
@@ -148,6 +150,7 @@ async def running_bot(
                 drain_timeout_s=drain_timeout_s,
             ) as companion,
         ):
+            await companion.warm_up()  # before the first update: not in a user's turn
 
             async def blocked(chat_id: int) -> None:
                 await accounts.mark_blocked(chat_id, True)

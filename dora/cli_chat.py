@@ -67,10 +67,15 @@ async def _chat(settings: Settings, user: str, persona_id: str, interactive: boo
             err.print("[dim]Запоминаю сказанное…[/]")
 
 
+async def _warm(companion: Companion, persona_id: str) -> None:
+    await companion.warm_up()
+    await companion.prewarm(persona_id)
+
+
 async def _interactive(companion: Companion, user: str, persona_id: str, show_memory: bool) -> None:
     card = companion.deps.personas.get(persona_id)
     greeting = await companion.greet(user, persona_id)
-    warming = asyncio.create_task(companion.prewarm(persona_id))  # while the user types
+    warming = asyncio.create_task(_warm(companion, persona_id))  # while the user types
     err.print(f"[dim]{card.name} на связи. Выход: /quit или Ctrl-D.[/]")
     if greeting:
         print(f"{card.name}: {greeting}\n")

@@ -79,6 +79,17 @@ class ChromaStore:
         scrub_freed_memory()  # the index files would otherwise carry freed heap bytes (see memory.heap)
         return chromadb.PersistentClient(path=str(self._path), settings=settings)
 
+    def connect(self) -> bool:
+        """Open the client now rather than in the first request's turn: it costs about a second of
+        CPU (and the interpreter lock with it). False, logged, when the store is away: the first
+        real call retries, as it would have anyway."""
+        try:
+            self._connected()
+            return True
+        except Exception as exc:  # whatever a client raises at start: the first real call retries
+            log.warning("memory store: %s not reachable at start (%s)", self.where, type(exc).__name__)
+            return False
+
     def _connected(self) -> Any:
         with self._connect_lock:
             if self._client is None:

@@ -493,6 +493,12 @@ class MemoryStore:
                 "invalidated": int((idx.is_fact & ~idx.valid).sum()),
             }
 
+    def connect(self) -> bool:
+        """Connect to Chroma and load the embedder's engine ahead of the first search (a process
+        that serves users calls this at start); False when Chroma is away (searches retry)."""
+        self.embeddings.query_vector("warm-up")
+        return self.chroma.connect()
+
     def warm(self, user_id: str) -> None:
         """Rebuild the user's index now, off the reply path, so the next search pays nothing."""
         cipher = self._cipher(user_id, create=False)

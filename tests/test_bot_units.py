@@ -58,3 +58,36 @@ def test_documents_exist_fit_in_a_message_and_carry_their_version(document: str,
     assert utf16_len(body) <= MESSAGE_LIMIT
     day = VERSIONS[document].split("-")[2].lstrip("0")
     assert day in body.split("\n", 3)[2]
+
+
+def test_the_bot_keeps_parsed_response_types_between_requests(tmp_path) -> None:
+    """pydantic holds parametrized generics only weakly: without the bot's own reference, aiogram's
+    ``Response[User]`` is garbage-collected after a request and built again (schema, validator) for
+    the next one, on the event loop."""
+    import asyncio
+    import gc
+    import weakref
+
+    from aiogram.methods.base import Response
+    from aiogram.types import User
+
+    from bot.app import build_bot
+    from dora.config import Settings
+    from dora.loopback.botapi import DEFAULT_TOKEN, BotAPIServer
+
+    with BotAPIServer() as server:
+        settings = Settings(
+            data_dir=tmp_path, telegram_token=DEFAULT_TOKEN, telegram_api_base=server.base_url
+        )
+        built = weakref.ref(Response[User])  # what pydantic has cached, held here weakly only
+
+        async def ask() -> str:
+            bot = build_bot(settings)
+            try:
+                return (await bot.get_me()).username or ""
+            finally:
+                await bot.session.close()
+
+        assert asyncio.run(ask())
+        gc.collect()
+        assert built() is not None, "Response[User] was collected: the next request rebuilds it"
