@@ -22,7 +22,7 @@ from agent.photos import PhotoTools
 from dora.config import Settings
 from memory.chroma_store import ChromaStore
 from memory.crypto import FileKeyStore, Keyring, load_or_create_master_key
-from memory.embeddings import VectorEmbeddings, make_embeddings
+from memory.embeddings import RecentQueries, VectorEmbeddings, make_embeddings
 from memory.key_rotation import load_or_create_root
 from memory.retrieval import RankingWeights
 from memory.store import MemoryStore
@@ -86,7 +86,7 @@ def build_memory(settings: Settings, embeddings: VectorEmbeddings | None = None)
     return MemoryStore(
         chroma=build_chroma(settings),
         keyring=build_keyring(settings),
-        embeddings=embeddings or make_embeddings(settings.embeddings_model),
+        embeddings=embeddings or RecentQueries(make_embeddings(settings.embeddings_model)),
         weights=ranking_weights(settings),
         cache_check_s=settings.memory_cache_check_s,
         cached_users=settings.memory_cached_users,

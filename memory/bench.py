@@ -95,7 +95,8 @@ def sentence_pool(size: int, seed: int = 7) -> list[str]:
 
 
 class PoolEmbeddings(VectorEmbeddings):
-    """Passage vectors from a precomputed table (filling only); queries go to the real model."""
+    """Episode vectors (the query role) from a precomputed table, for filling only; anything else
+    goes to the real model."""
 
     def __init__(self, real: VectorEmbeddings, table: dict[str, np.ndarray]) -> None:
         self.real, self.table, self.dim = real, table, real.dim
@@ -103,11 +104,14 @@ class PoolEmbeddings(VectorEmbeddings):
     def query_vector(self, text: str) -> np.ndarray:
         return self.real.query_vector(text)
 
-    def passage_vectors(self, texts: list[str]) -> np.ndarray:
+    def query_vectors(self, texts: list[str]) -> np.ndarray:
         missing = [t for t in texts if t not in self.table]
         if missing:
-            self.table.update(zip(missing, self.real.passage_vectors(missing), strict=True))
+            self.table.update(zip(missing, self.real.query_vectors(missing), strict=True))
         return np.vstack([self.table[t] for t in texts])
+
+    def passage_vectors(self, texts: list[str]) -> np.ndarray:
+        return self.real.passage_vectors(texts)
 
 
 @dataclass
@@ -207,7 +211,7 @@ def run_bench(
 ) -> list[SizeResult]:
     pool = sentence_pool(min(max(sizes), 4000))
     log(f"embedding a pool of {len(pool)} sentences for filling...")
-    table = dict(zip(pool, real.passage_vectors(pool), strict=True))
+    table = dict(zip(pool, real.query_vectors(pool), strict=True))
     results = []
     for size in sizes:
         log(f"size {size}:")

@@ -8,8 +8,11 @@ Any sentence-transformers folder can be configured instead; it is loaded offline
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
+import time
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +33,15 @@ class VectorEmbeddings(Embeddings):
 
     def passage_vectors(self, texts: list[str]) -> np.ndarray:
         raise NotImplementedError
+
+    def query_vectors(self, texts: list[str]) -> np.ndarray:
+        """Several texts in the query role; models that batch override this."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.stack([self.query_vector(t) for t in texts])
+
+    def forget(self) -> None:
+        """Drop whatever vectors of recent texts are kept in memory (none, unless a cache)."""
 
     def embed_query(self, text: str) -> list[float]:
         return self.query_vector(text).tolist()
@@ -58,6 +70,12 @@ class E5Embeddings(VectorEmbeddings):
     def query_vector(self, text: str) -> np.ndarray:
         with self._lock:
             return np.asarray(self._model.query(text), dtype=np.float32)
+
+    def query_vectors(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        with self._lock:
+            return np.asarray(self._model.query(list(texts)), dtype=np.float32).reshape(len(texts), self.dim)
 
     def passage_vectors(self, texts: list[str]) -> np.ndarray:
         if not texts:
@@ -111,10 +129,74 @@ class SentenceTransformerEmbeddings(VectorEmbeddings):
     def query_vector(self, text: str) -> np.ndarray:
         return self._encode([self._qp + text])[0]
 
+    def query_vectors(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return self._encode([self._qp + t for t in texts])
+
     def passage_vectors(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         return self._encode([self._pp + t for t in texts])
+
+
+class RecentQueries(VectorEmbeddings):
+    """``inner`` with its query vectors remembered for ``ttl_s`` seconds (at most ``size`` of them).
+
+    A chat turn searches memory with the user's message, then stores that same message as an
+    episode in the query role: without this, two embeddings of one text, and on a small CPU the
+    embedder is the largest cost of a turn. Keys are digests, not text; entries live seconds, in
+    this process's memory only."""
+
+    def __init__(self, inner: VectorEmbeddings, size: int = 512, ttl_s: float = 120.0) -> None:
+        self.inner, self.dim, self.size, self.ttl_s = inner, inner.dim, size, ttl_s
+        self.name = getattr(inner, "name", type(inner).__name__)
+        self._recent: OrderedDict[bytes, tuple[float, np.ndarray]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _key(text: str) -> bytes:
+        return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+    def _get(self, key: bytes, now: float) -> np.ndarray | None:
+        with self._lock:
+            hit = self._recent.get(key)
+            if hit is None or now - hit[0] > self.ttl_s:
+                return None
+            return hit[1]
+
+    def _put(self, keys: list[bytes], vectors: np.ndarray, now: float) -> None:
+        with self._lock:
+            for key, vector in zip(keys, vectors, strict=True):
+                self._recent[key] = (now, vector)
+                self._recent.move_to_end(key)
+            while len(self._recent) > self.size:
+                self._recent.popitem(last=False)
+
+    def query_vector(self, text: str) -> np.ndarray:
+        return self.query_vectors([text])[0]
+
+    def query_vectors(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        now = time.monotonic()
+        keys = [self._key(t) for t in texts]
+        found = [self._get(k, now) for k in keys]
+        missing = [i for i, v in enumerate(found) if v is None]
+        if missing:
+            fresh = self.inner.query_vectors([texts[i] for i in missing])
+            self._put([keys[i] for i in missing], fresh, now)
+            for i, vector in zip(missing, fresh, strict=True):
+                found[i] = vector
+        return np.stack(found)  # type: ignore[arg-type]
+
+    def passage_vectors(self, texts: list[str]) -> np.ndarray:
+        return self.inner.passage_vectors(texts)
+
+    def forget(self) -> None:
+        """Drop every remembered vector (a wipe calls this: nothing of the user stays)."""
+        with self._lock:
+            self._recent.clear()
 
 
 def make_embeddings(spec: str) -> VectorEmbeddings:

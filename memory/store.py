@@ -226,7 +226,10 @@ class MemoryStore:
         items = [it for _, it in fresh]
         texts = [clean_text(it.text) for it in items]
         contexts = [[c for c in (_safe_clean(x) for x in it.context) if c] for it in items]
-        vectors = self.embeddings.passage_vectors([for_embedding(t) for t in texts])
+        # An episode is a chat message, and what finds it is another message or a question: a
+        # symmetric match, for which e5 wants the query role on both sides. It also means the
+        # turn that searched with this message a moment ago already embedded it (RecentQueries).
+        vectors = self.embeddings.query_vectors([for_embedding(t) for t in texts])
         memories = []
         for (memory_id, it), text in zip(fresh, texts, strict=True):
             at = _as_utc(it.at)
@@ -554,6 +557,7 @@ class MemoryStore:
                 self._indexes.pop(user_key, None)
             self._touched.pop(user_key, None)
             shredded = self.keyring.shred(user_id)
+        self.embeddings.forget()  # recent query vectors (all users': a digest does not say whose)
         removed = []
         if rows is not None:
             removed.append(f"chroma collection ({rows} memories)")

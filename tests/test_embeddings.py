@@ -12,9 +12,31 @@ from dora.wiring import build_memory
 from memory.embeddings import (
     E5Embeddings,
     EmbeddingModelMissing,
+    RecentQueries,
     SentenceTransformerEmbeddings,
+    VectorEmbeddings,
     make_embeddings,
 )
+
+
+class Counting(VectorEmbeddings):
+    """The real e5, counting the texts it embeds in each role."""
+
+    def __init__(self, inner: VectorEmbeddings) -> None:
+        self.inner, self.dim = inner, inner.dim
+        self.queries: list[str] = []
+        self.passages: list[str] = []
+
+    def query_vector(self, text: str) -> np.ndarray:
+        return self.query_vectors([text])[0]
+
+    def query_vectors(self, texts: list[str]) -> np.ndarray:
+        self.queries += texts
+        return self.inner.query_vectors(texts)
+
+    def passage_vectors(self, texts: list[str]) -> np.ndarray:
+        self.passages += texts
+        return self.inner.passage_vectors(texts)
 
 
 def test_e5_roles_and_langchain_interface(embeddings: E5Embeddings) -> None:
@@ -62,6 +84,46 @@ def _tiny_sentence_transformer(folder: Path) -> Path:
     out = folder / "tiny-st"
     model.save(str(out))
     return out
+
+
+def test_e5_batched_queries_match_single_ones(embeddings: E5Embeddings) -> None:
+    texts = ["как зовут моего кота?", "I run every morning"]
+    batch = embeddings.query_vectors(texts)
+    assert np.allclose(batch, np.stack([embeddings.query_vector(t) for t in texts]), atol=1e-5)
+
+
+def test_recent_queries_embed_a_text_once_until_it_expires(embeddings: E5Embeddings) -> None:
+    inner = Counting(embeddings)
+    cache = RecentQueries(inner, size=2, ttl_s=60)
+    first = cache.query_vector("кот Бублик")
+    again = cache.query_vectors(["кот Бублик", "собака Жучка"])  # one hit, one miss: one call
+    assert inner.queries == ["кот Бублик", "собака Жучка"]
+    assert np.array_equal(first, again[0])
+    cache.query_vector("третий текст")  # size 2: the oldest ("кот Бублик") is dropped
+    cache.query_vector("кот Бублик")
+    assert inner.queries.count("кот Бублик") == 2
+    cache.forget()
+    cache.query_vector("собака Жучка")
+    assert inner.queries.count("собака Жучка") == 2
+    stale = RecentQueries(inner, ttl_s=0.0)
+    stale.query_vector("x")
+    stale.query_vector("x")
+    assert inner.queries.count("x") == 2
+
+
+def test_a_chat_turn_embeds_the_message_once(tmp_path: Path, embeddings: E5Embeddings) -> None:
+    """The turn searches with the user's message, then stores it as an episode (query role, so
+    the vector just made serves): one embedding, not two."""
+    inner = Counting(embeddings)
+    store = build_memory(Settings(data_dir=tmp_path / "data"), RecentQueries(inner))
+    store.add_episode("u1", "У меня рыжий кот Бублик")
+    inner.queries.clear()
+    message = "Как там мой кот поживает?"
+    assert store.search("u1", message)[0].memory.text == "У меня рыжий кот Бублик"
+    store.add_episode("u1", message)
+    assert inner.queries == [message] and inner.passages == []
+    found = store.search("u1", "кот Бублик", k=2)
+    assert {r.memory.text for r in found} == {"У меня рыжий кот Бублик", message}
 
 
 def test_sentence_transformers_folder_by_setting(tmp_path: Path) -> None:

@@ -7,14 +7,11 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from functools import lru_cache
 from pathlib import Path
-
-import numpy as np
 
 from dora.config import Settings
 from dora.wiring import build_memory, open_companion
-from memory.embeddings import E5Embeddings, VectorEmbeddings
+from memory.embeddings import RecentQueries
 from memory.store import FactIn
 from tests.fakes import scripted
 from tests.test_agent import Script, talk
@@ -30,24 +27,10 @@ TOPICS = [
 ]
 
 
-class CachedQueries(VectorEmbeddings):
-    """The real embedder, with query vectors memoised: the probes repeat texts, and what is tested is
-    who sees what, not how fast queries embed."""
-
-    def __init__(self, inner: E5Embeddings) -> None:
-        self.inner, self.dim = inner, inner.dim
-        self._query = lru_cache(maxsize=None)(inner.query_vector)
-
-    def query_vector(self, text: str) -> np.ndarray:
-        return self._query(text)
-
-    def passage_vectors(self, texts: list[str]) -> np.ndarray:
-        return self.inner.passage_vectors(texts)
-
-
 def test_ten_thousand_random_probes_across_200_users_find_only_their_own(tmp_path: Path, embeddings) -> None:
     rng = random.Random(20261125)
-    store = build_memory(Settings(data_dir=tmp_path / "data"), CachedQueries(embeddings))
+    cached = RecentQueries(embeddings, size=100_000, ttl_s=float("inf"))  # the probes repeat texts
+    store = build_memory(Settings(data_dir=tmp_path / "data"), cached)
     marker = {u: f"маркер{u:03d}" for u in range(USERS)}
     said: dict[int, list[str]] = {}
     for u in range(USERS):

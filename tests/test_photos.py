@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from memory.embeddings import E5Embeddings, VectorEmbeddings
+from memory.embeddings import E5Embeddings, RecentQueries
 from personas import PersonaCard, PersonaLibrary
 from personas.card import Photo
 from tools.bench import selector_bench
@@ -120,30 +120,14 @@ def library() -> PersonaLibrary:
     return PersonaLibrary()
 
 
-class CachedEmbeddings(VectorEmbeddings):
-    """The real e5, remembering query vectors: the labelled set asks the same line of every persona,
-    and the test runs on a shared 2-core machine."""
-
-    def __init__(self, inner: VectorEmbeddings) -> None:
-        self.inner, self.dim = inner, inner.dim
-        self._queries: dict[str, np.ndarray] = {}
-
-    def query_vector(self, text: str) -> np.ndarray:
-        if text not in self._queries:
-            self._queries[text] = self.inner.query_vector(text)
-        return self._queries[text]
-
-    def passage_vectors(self, texts: list[str]) -> np.ndarray:
-        return self.inner.passage_vectors(texts)
+@pytest.fixture(scope="module")
+def cached(embeddings: E5Embeddings) -> RecentQueries:
+    """The real e5, remembering query vectors: the labelled set asks the same line of every persona."""
+    return RecentQueries(embeddings, size=100_000, ttl_s=float("inf"))
 
 
 @pytest.fixture(scope="module")
-def cached(embeddings: E5Embeddings) -> CachedEmbeddings:
-    return CachedEmbeddings(embeddings)
-
-
-@pytest.fixture(scope="module")
-def selector(cached: CachedEmbeddings) -> PhotoSelector:
+def selector(cached: RecentQueries) -> PhotoSelector:
     return PhotoSelector(cached)
 
 
@@ -301,7 +285,7 @@ def test_pro_photos_only_with_pro(selector: PhotoSelector, library: PersonaLibra
         assert choice is None or not choice.photo.pro
 
 
-def test_min_score_setting_overrides(cached: CachedEmbeddings, library: PersonaLibrary) -> None:
+def test_min_score_setting_overrides(cached: RecentQueries, library: PersonaLibrary) -> None:
     strict = PhotoSelector(cached, min_score=1.5)
     assert strict.direct_min_score == pytest.approx(1.5 - (DEFAULT_MIN_SCORE - DEFAULT_DIRECT_MIN_SCORE))
     assert strict.select(library.get("dora"), "только что сварила кофе", include_pro=False) is None
@@ -328,7 +312,7 @@ def test_empty_moment_and_empty_library(selector: PhotoSelector, library: Person
 
 
 def test_index_is_cached_and_rebuilt_when_photos_change(
-    cached: CachedEmbeddings, library: PersonaLibrary, tmp_path: Path
+    cached: RecentQueries, library: PersonaLibrary, tmp_path: Path
 ) -> None:
     selector = PhotoSelector(cached)
     card = copy_card(library.get("dora"), tmp_path)
@@ -363,7 +347,7 @@ def test_index_is_cached_and_rebuilt_when_photos_change(
 
 
 def test_missing_or_corrupt_photo_is_skipped(
-    cached: CachedEmbeddings, library: PersonaLibrary, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    cached: RecentQueries, library: PersonaLibrary, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     card = copy_card(library.get("dora"), tmp_path)
     (tmp_path / "photos" / "dora" / "morning_coffee.png").write_bytes(b"not a png at all")

@@ -17,7 +17,6 @@ from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextR
 from aiogram.methods import TelegramMethod
 from aiogram.methods.base import Response
 
-
 _KEPT: dict[Any, type[Response[Any]]] = {}
 
 
