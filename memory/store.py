@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 # is found by the question it answers. Only words: blending the previous turn into the vector
 # too gained nothing on LoCoMo (R@10 0.795 vs 0.793) and cost an embedding per message.
 CONTEXT_TURNS = 2
+# Last-accessed times are kept to this precision: writing them is a Chroma write per memory, and
+# the memories a conversation keeps coming back to would otherwise be rewritten on every turn.
+ACCESS_GRANULARITY_S = 3600.0
 
 
 @dataclass
@@ -457,8 +460,10 @@ class MemoryStore:
             if touch:
                 stamp = utcnow().timestamp()
                 touched = self._touched.setdefault(cipher.user_key, {})
-                for res in results:
-                    touched[res.memory.id] = stamp
+                for r, res in zip(ranked, results, strict=True):
+                    # kept to the hour: a memory that comes up every turn is not rewritten every turn
+                    if stamp - float(idx.metas[r.row].get("accessed") or 0.0) >= ACCESS_GRANULARITY_S:
+                        touched[res.memory.id] = stamp
         return results
 
     def similar_facts(

@@ -163,6 +163,25 @@ def test_pending_episodes_until_marked(store: MemoryStore) -> None:
     assert store.get("u", b.id) is not None
 
 
+def test_last_access_is_written_once_an_hour_not_every_search(store: MemoryStore) -> None:
+    weeks_ago = datetime.now(UTC) - timedelta(weeks=3)
+    cat = store.add_episode("u", "Мой кот Бублик любит сметану", at=weeks_ago)
+    writes: list[int] = []
+    update = store.chroma.update_metadata
+    store.chroma.update_metadata = lambda key, ids, *a, **kw: (
+        writes.append(len(ids)) or update(key, ids, *a, **kw)
+    )
+    store.search("u", "как там кот?")
+    store.flush()
+    seen = store.get("u", cat.id)
+    assert seen is not None and seen.last_accessed_at > datetime.now(UTC) - timedelta(minutes=1)
+    assert writes == [1]
+    for _ in range(3):  # the same memory again within the hour: nothing to write
+        store.search("u", "кот Бублик")
+        store.flush()
+    assert writes == [1]
+
+
 def test_a_second_worker_sees_writes(make_store, tmp_path: Path) -> None:
     first = make_store(tmp_path / "data", memory_cache_check_s=0.0)
     second = make_store(tmp_path / "data", memory_cache_check_s=0.0)
