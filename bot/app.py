@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import traceback
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from urllib.parse import urlsplit
@@ -103,8 +104,11 @@ def build_dispatcher(deps: BotDeps, redis: Redis | None = None) -> Dispatcher:
 
     @dp.errors()
     async def on_error(event: ErrorEvent) -> bool:
-        # the type only: an exception's message may quote the user's text; the traceback at debug level
-        log.error("bot: an update failed (%s)", type(event.exception).__name__)
+        # the type and where (files, lines): an exception's message may quote the user's text, so
+        # it and the full traceback are logged at debug level only
+        frames = traceback.extract_tb(event.exception.__traceback__)[-4:]
+        where = " < ".join(f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno}" for f in reversed(frames))
+        log.error("bot: an update failed (%s at %s)", type(event.exception).__name__, where)
         log.debug("bot: traceback", exc_info=event.exception)
         message = event.update.message or (
             event.update.callback_query and event.update.callback_query.message
