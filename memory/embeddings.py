@@ -145,7 +145,7 @@ class RecentQueries(VectorEmbeddings):
 
     A chat turn searches memory with the user's message, then stores that same message as an
     episode in the query role: without this, two embeddings of one text, and on a small CPU the
-    embedder is the largest cost of a turn. Keys are digests, not text; entries live seconds, in
+    embedder is the largest cost of a turn. Keys are digests, not text; entries live minutes, in
     this process's memory only."""
 
     def __init__(self, inner: VectorEmbeddings, size: int = 512, ttl_s: float = 120.0) -> None:
