@@ -161,6 +161,15 @@ def bot_env(data_dir: Path, server: BotAPIServer, llm_base_url: str, **settings:
     }
 
 
+def stop(process: subprocess.Popen[str], timeout_s: float) -> None:
+    """SIGTERM (a graceful stop, as systemd sends), then SIGKILL if it takes longer than ``timeout_s``."""
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
 def _bot_process(settings_env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "dora.cli", "bot"],
@@ -208,11 +217,7 @@ def test_a_bot_killed_mid_turn_answers_once_after_restart(tmp_path, server, embe
             assert reply.text == "Бублик — отличное имя для кота!"
             time.sleep(3)  # a second answer would come within the recovery period
         finally:
-            bot.send_signal(signal.SIGTERM)
-            try:
-                bot.wait(30)
-            except subprocess.TimeoutExpired:
-                bot.kill()
+            stop(bot, 30)
     assert _replies(server, "Бублик — отличное") == ["Бублик — отличное имя для кота!"]
     memory = build_memory(Settings(data_dir=tmp_path / "data"), embeddings)
     episodes = [m.text for m in memory.list("tg:5550001", kind=MemoryKind.EPISODE)]

@@ -259,7 +259,7 @@ def test_two_webhook_workers_a_killed_one_loses_nothing(
     from dora.wiring import build_memory
     from memory.models import MemoryKind
     from tests.openai_server import OpenAIServer
-    from tests.test_faults import bot_env
+    from tests.test_faults import bot_env, stop
 
     port = free_port()
     with BotAPIServer() as server, OpenAIServer() as llm:
@@ -307,11 +307,7 @@ def test_two_webhook_workers_a_killed_one_loses_nothing(
             assert reply.text == "Бублик — отличное имя для кота!"
             time.sleep(4)  # a second answer would come within a recovery period or two
         finally:
-            supervisor.send_signal(signal.SIGTERM)
-            try:
-                supervisor.wait(90)
-            except subprocess.TimeoutExpired:
-                supervisor.kill()
+            stop(supervisor, 90)
         replies = [c for c in server.calls("sendMessage") if c.ok and "Бублик —" in (c.text or "")]
         assert len(replies) == 1
     shared = Settings(

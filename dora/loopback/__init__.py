@@ -5,22 +5,7 @@ the machine: the tests drive it through them, and ``dora bench bot`` loads it th
 what it speaks and how it misbehaves on request).
 """
 
-from dora.loopback.botapi import (
-    DEFAULT_GROUP_ID,
-    DEFAULT_TOKEN,
-    BotAPIServer,
-    Call,
-    EntityParseError,
-    parse_text,
-    utf16_len,
-)
+from dora.loopback import botapi
+from dora.loopback.botapi import *  # noqa: F403 - the package's names are the module's
 
-__all__ = [
-    "DEFAULT_GROUP_ID",
-    "DEFAULT_TOKEN",
-    "BotAPIServer",
-    "Call",
-    "EntityParseError",
-    "parse_text",
-    "utf16_len",
-]
+__all__ = botapi.__all__

@@ -52,6 +52,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import functools
 import inspect
 import io
 import ipaddress
@@ -89,6 +90,17 @@ DEFAULT_TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0"
 DEFAULT_GROUP_ID = -1001000000001
 
 MESSAGE_MAX = 4096
+# Bot API methods that send one file of a kind; each is _send_media for its kind.
+_MEDIA_METHODS = {
+    "sendPhoto": "photo",
+    "sendDocument": "document",
+    "sendVoice": "voice",
+    "sendAudio": "audio",
+    "sendVideo": "video",
+    "sendAnimation": "animation",
+    "sendSticker": "sticker",
+    "sendVideoNote": "video_note",
+}
 CAPTION_MAX = 1024
 CALLBACK_DATA_MAX = 64
 WEBHOOK_CONNECTIONS = 40  # Telegram's default max_connections
@@ -982,6 +994,8 @@ class BotAPIServer:
             if name.startswith("_m_"):
                 canonical = name[3:]
                 self._methods[canonical.lower()] = (canonical, getattr(self, name))
+        for canonical, kind in _MEDIA_METHODS.items():  # one handler, the kind of media apart
+            self._methods[canonical.lower()] = (canonical, functools.partial(self._send_media, kind))
         self._reset_state()
 
     def _reset_state(self) -> None:
@@ -2327,30 +2341,6 @@ class BotAPIServer:
         markup = self._markup(p)
         resolved = self._input_file(kind, p, files, names)
         return self._new_bot_message(chat, p, {**self._media_content(kind, resolved, p), **caption}, markup)
-
-    def _m_sendPhoto(self, p: _Params, files: _Files, names: _Names) -> Any:
-        return self._send_media("photo", p, files, names)
-
-    def _m_sendDocument(self, p: _Params, files: _Files, names: _Names) -> Any:
-        return self._send_media("document", p, files, names)
-
-    def _m_sendVoice(self, p: _Params, files: _Files, names: _Names) -> Any:
-        return self._send_media("voice", p, files, names)
-
-    def _m_sendAudio(self, p: _Params, files: _Files, names: _Names) -> Any:
-        return self._send_media("audio", p, files, names)
-
-    def _m_sendVideo(self, p: _Params, files: _Files, names: _Names) -> Any:
-        return self._send_media("video", p, files, names)
-
-    def _m_sendAnimation(self, p: _Params, files: _Files, names: _Names) -> Any:
-        return self._send_media("animation", p, files, names)
-
-    def _m_sendSticker(self, p: _Params, files: _Files, names: _Names) -> Any:
-        return self._send_media("sticker", p, files, names)
-
-    def _m_sendVideoNote(self, p: _Params, files: _Files, names: _Names) -> Any:
-        return self._send_media("video_note", p, files, names)
 
     def _m_sendLocation(self, p: _Params, files: _Files, names: _Names) -> Any:
         chat = self._writable_chat(p)
