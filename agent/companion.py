@@ -53,6 +53,16 @@ class TurnEvent:
     text: str
     recalled: list[Recalled] = field(default_factory=list)
     photo: PhotoOut | None = None
+    safety: SafetyOutcome | None = None  # on ``reply``: what the safety rules saw in this turn
+
+
+@dataclass(frozen=True)
+class SafetyOutcome:
+    """What callers need of a turn's safety decision: a crisis sign to count (label and tier, never
+    text) and whether the user is known to be a minor (the bot keeps that on the account)."""
+
+    crisis: tuple[str, str] | None = None
+    minor: bool = False
 
 
 class Companion:
@@ -83,6 +93,20 @@ class Companion:
 
     def _config(self, user_id: str, persona_id: str) -> dict[str, Any]:
         return {"configurable": {"thread_id": self.thread_id(user_id, persona_id)}}
+
+    # -- the user's profile: what outlives one persona's thread ------------------------------------
+
+    def _profile_config(self, user_id: str) -> dict[str, Any]:
+        """A thread of its own per user (no messages), checkpointed and encrypted like the others."""
+        return {"configurable": {"thread_id": f"{self.keyring.user_key(user_id)}:~profile"}}
+
+    async def profile(self, user_id: str) -> dict[str, Any]:
+        """``minor`` (said once, kept for good, every persona) and ``risk`` (the last crisis sign)."""
+        snapshot = await self.graph.aget_state(self._profile_config(user_id))
+        return dict(snapshot.values.get("profile") or {})
+
+    async def _save_profile(self, user_id: str, profile: dict[str, Any]) -> None:
+        await self.graph.aupdate_state(self._profile_config(user_id), {"profile": profile}, as_node="respond")
 
     async def messages(self, user_id: str, persona_id: str) -> list[Any]:
         snapshot = await self.graph.aget_state(self._config(user_id, persona_id))
@@ -177,11 +201,13 @@ class Companion:
             self._queue_extraction(user_id)
 
         human = HumanMessage(content=text, id=message_id or str(uuid.uuid4()))
+        profile = await self.profile(user_id)
         inputs = {
             "messages": [human],
             "user_id": user_id,
             "persona_id": persona_id,
             "flags": asdict(flags or UserFlags()),
+            "profile": profile,
         }
         config = self._config(user_id, persona_id)
         final: dict[str, Any] = {}
@@ -204,14 +230,22 @@ class Companion:
                 ):
                     yield TurnEvent("token", chunk.content)
         lang = final.get("lang", lang)
+        if (new_profile := final.get("profile")) is not None and new_profile != profile:
+            await self._save_profile(user_id, new_profile)
+        event = final.get("safety_event")
+        outcome = SafetyOutcome(
+            crisis=(event[0], event[1]) if event else None, minor=bool((new_profile or {}).get("minor"))
+        )
         recalled = [Recalled(**r) for r in final.get("recalled", [])]
         if final.get("failed"):
             self.deps.photo_outbox.pop(human.id or "", None)
-            yield TurnEvent("apology", APOLOGY.get(lang, APOLOGY["ru"]), recalled)
+            yield TurnEvent("apology", APOLOGY.get(lang, APOLOGY["ru"]), recalled, safety=outcome)
             return
         photo = self.deps.photo_outbox.pop(human.id or "", None)
         reply = final["messages"][-1]
-        yield TurnEvent("reply", str(reply.content), recalled)
+        if final.get("addendum") and not final.get("canned"):  # streamed callers see it too
+            yield TurnEvent("token", f"\n\n{final['addendum']}")
+        yield TurnEvent("reply", str(reply.content), recalled, safety=outcome)
         if photo is not None:
             yield TurnEvent("photo", photo.caption, photo=photo)
         self._queue_extraction(user_id)
@@ -301,7 +335,11 @@ class Companion:
                         if isinstance(m, HumanMessage | AIMessage) and m.content
                     ],
                 }
-        return {"memory": self.deps.memory.export_user(user_id), "conversations": conversations}
+        return {
+            "memory": self.deps.memory.export_user(user_id),
+            "conversations": conversations,
+            "profile": await self.profile(user_id),
+        }
 
     async def wipe_user(self, user_id: str) -> dict[str, int]:
         """Delete the user from every store: conversations (all personas), memory, keys."""
@@ -312,6 +350,7 @@ class Companion:
             if await self.checkpointer.aget_tuple({"configurable": {"thread_id": tid}}):
                 threads += 1
             await self.checkpointer.adelete_thread(tid)
+        await self.checkpointer.adelete_thread(self._profile_config(user_id)["configurable"]["thread_id"])
         await vacuum(self.checkpointer)
         report = await asyncio.to_thread(self.deps.memory.wipe_user, user_id)
         self._resumed.discard(user_id)

@@ -25,20 +25,13 @@ from agent.llm.errors import LLMTimeoutError
 from agent.photos import PHOTO_NOTE, PhotoOut, PhotoTools, choose_photo, record
 from agent.prompts import build_prompt, stop_sequences
 from agent.recall import Recalled, memory_block, recalled_lines
-from agent.safety import (
-    UserFlags,
-    adult_unlocked,
-    crisis_reply,
-    detect_crisis,
-    injection_reply,
-    is_prompt_injection,
-    says_is_minor,
-)
+from agent.safety import HelpLines, SafetyClassifier, UserFlags, adult_unlocked, decide
 from agent.state import ChatState
 from agent.summary import recent_window
 from agent.tools import make_tools
 from memory.models import MemoryKind
 from memory.store import EpisodeIn, MemoryStore
+from memory.text import for_embedding
 from personas.library import PersonaLibrary
 from personas.modules import Module
 
@@ -60,6 +53,8 @@ class AgentDeps:
     prewarm: bool = False  # evaluate persona prompt prefixes ahead (the local llama.cpp backend)
     photos: PhotoTools | None = None  # the photo selector (and generator); None: no photos
     photo_outbox: dict[str, PhotoOut] = field(default_factory=dict)  # by user message id
+    safety: SafetyClassifier | None = None  # None: the lexicon alone (no example bank)
+    helplines: HelpLines = field(default_factory=HelpLines.built_in)
     retries: int = 2
     backoff_s: float = 0.5
 
@@ -89,16 +84,35 @@ def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver | None = None
     # episode writes in flight, by message id
     writes: dict[str, tuple[asyncio.Future[Any], EpisodeIn]] = {}
 
-    def prepare(state: ChatState) -> dict[str, Any]:
+    safety = deps.safety or SafetyClassifier(None)
+
+    async def prepare(state: ChatState) -> dict[str, Any]:
+        """The safety rules, before any LLM step: the message's e5 vector (memory search and the
+        episode reuse it: no second embedding) and the classifier, then the policy's decision."""
         text = _text(_last_human(state["messages"]))
         lang = detect_language(text, previous=state.get("lang"))
-        minor = bool(state.get("minor_suspected")) or says_is_minor(text)
-        canned = None
-        if crisis := detect_crisis(text):
-            canned = crisis_reply(crisis, lang)
-        elif is_prompt_injection(text):
-            canned = injection_reply(lang)
-        return {"lang": lang, "minor_suspected": minor, "canned": canned, "failed": False, "recalled": []}
+        vector = None
+        if safety.bank is not None:
+            try:
+                vector = await asyncio.to_thread(deps.memory.embeddings.query_vector, for_embedding(text))
+            except Exception as exc:  # the lexicon still runs
+                log.warning("agent: embedding for the safety rules failed (%s)", type(exc).__name__)
+        assessment = safety.assess(text, vector)
+        flags = state.get("flags", {})
+        profile = {**state.get("profile", {})}
+        profile["minor"] = bool(profile.get("minor") or flags.get("minor") or state.get("minor_suspected"))
+        decision = decide(assessment, profile, lang, deps.helplines, datetime.now(UTC))
+        return {
+            "lang": lang,
+            "minor_suspected": bool(decision.profile.get("minor")),
+            "canned": decision.canned,
+            "safety_notes": decision.notes,
+            "addendum": decision.addendum,
+            "profile": decision.profile,
+            "safety_event": list(decision.event) if decision.event else None,
+            "failed": False,
+            "recalled": [],
+        }
 
     async def recall(state: ChatState) -> dict[str, Any]:
         """Memories for this message (and the one before, when this one is short), then the message
@@ -217,6 +231,7 @@ def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver | None = None
             photo_note=PHOTO_NOTE[lang].format(caption=state["photo_caption"])
             if state.get("photo_caption")
             else "",
+            safety_notes=state.get("safety_notes", []),
         )
         llm: Any = deps.llm_for("chat")
         tool_rounds = _tool_rounds(state["messages"])
@@ -243,6 +258,8 @@ def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver | None = None
         if not reply:
             log.warning("agent: the chat model returned an empty reply")
             return {"failed": True}
+        if state.get("addendum"):  # the direct question and help lines, never left to the model
+            reply = f"{reply}\n\n{state['addendum']}"
         return {"messages": [AIMessage(content=reply, id=answer.id)]}
 
     def after_respond(state: ChatState) -> str:

@@ -82,8 +82,16 @@ def static_prompt(card: PersonaCard, lang: Language, *, adult_unlocked: bool) ->
     return "\n\n".join(parts)
 
 
-def dynamic_prompt(now: datetime, summary: str, memories: str, lang: Language, photo_note: str = "") -> str:
-    """What this turn knows: the date, the rolling summary, the recalled memories, the language."""
+def dynamic_prompt(
+    now: datetime,
+    summary: str,
+    memories: str,
+    lang: Language,
+    photo_note: str = "",
+    safety_notes: list[str] | None = None,
+) -> str:
+    """What this turn knows: the date, the rolling summary, the recalled memories, the language; and
+    the safety policy's notes (a minor, a crisis), which outrank everything before them."""
     t = _LABELS.get(lang, _LABELS["ru"])
     parts = [t["today"].format(date=now.strftime("%Y-%m-%d"))]
     if summary.strip():
@@ -92,6 +100,7 @@ def dynamic_prompt(now: datetime, summary: str, memories: str, lang: Language, p
         parts.append(memories)
     if photo_note:
         parts.append(photo_note)
+    parts.extend(safety_notes or [])
     parts.append(t["answer"])
     return "\n\n".join(parts)
 
@@ -111,11 +120,12 @@ def build_prompt(
     memories: str,
     recent: list[AnyMessage],
     photo_note: str = "",
+    safety_notes: list[str] | None = None,
 ) -> list[AnyMessage]:
     system = (
         static_prompt(card, lang, adult_unlocked=adult_unlocked)
         + "\n\n"
-        + dynamic_prompt(now, summary, memories, lang, photo_note)
+        + dynamic_prompt(now, summary, memories, lang, photo_note, safety_notes)
     )
     return [SystemMessage(content=system), *recent]
 

@@ -25,6 +25,10 @@ class ChatState(TypedDict, total=False):
     flags: dict[str, bool]  # UserFlags as a dict (age_confirmed, adult_opt_in, pro)
     lang: str
     canned: str | None  # a reply decided by a safety rule, not the model
+    profile: dict[str, Any]  # the user's profile (minor, crisis risk), shared by every persona's thread
+    safety_notes: list[str]  # prompt sections the safety policy adds this turn (after the cached prefix)
+    addendum: str | None  # appended to the reply by the safety policy (a direct question, help lines)
+    safety_event: list[str] | None  # [label, tier] of a crisis sign in this message
     recalled: list[dict[str, Any]]  # memories placed in the prompt (Recalled as dicts)
     failed: bool  # the backend failed: the user's message stays unanswered until the next turn
     photo_caption: str | None  # a photo goes with this turn's reply (the photo itself is in the outbox)

@@ -213,6 +213,60 @@ def eval_locomo(
     )
 
 
+@eval_app.command("safety")
+def eval_safety(
+    dataset: Annotated[Path, typer.Argument(help='A labelled set: {"cases": [{"text", "label", "lang"}]}.')],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    folds: Annotated[
+        int,
+        typer.Option(help="Judge the example bank itself by K-fold cross-validation (DATASET must be it)."),
+    ] = 0,
+    errors: Annotated[bool, typer.Option("--errors", help="List the cases it got wrong.")] = False,
+) -> None:
+    """The safety rules on a labelled set: recall per label, false positives on `none`, ms per message."""
+    from bench.safety import DatasetError, cross_validate, load_cases, report, run
+    from dora.wiring import build_safety, limit_threads
+
+    limit_threads()
+    try:
+        cases = load_cases(dataset)
+    except DatasetError as exc:
+        _fail(str(exc))
+    settings = _settings()
+    classifier, embeddings = build_safety(settings)
+    if folds:
+        if classifier.bank is None or [e.text for e in cases] != [e.text for e in classifier.bank.examples]:
+            _fail("--folds judges the example bank itself: pass agent/safety/bank.json")
+        assert classifier.bank is not None
+        result = report(cross_validate(classifier.bank, folds, classifier.thresholds))
+    else:
+        result = run(cases, classifier, embeddings)
+    if not errors:
+        result.pop("errors")
+    if as_json:
+        out.print_json(json.dumps(result, ensure_ascii=False))
+        return
+    table = Table(title=f"{dataset.name}: {result['n']} cases" + (f", {folds}-fold" if folds else ""))
+    for col in ("label", "n", "recall"):
+        table.add_column(col, justify="left" if col == "label" else "right")
+    for label, row in result["by_label"].items():
+        table.add_row(label, str(row["n"]), f"{row['recall']:.3f}")
+    table.add_row("none (false positives)", str(result["n_none"]), f"{result['false_positive_rate']:.3f}")
+    out.print(table)
+    for lang, row in result["by_lang"].items():
+        out.print(
+            f"{lang}: recall {row['recall']}, false positives {row['false_positive_rate']}, n {row['n']}"
+        )
+    out.print(
+        f"recall (all positive cases): {result['recall']}   false-positive rate: {result['false_positive_rate']}   "
+        f"tier accuracy: {result.get('tier_accuracy')}   imminent recall: {result.get('imminent_recall')}\n"
+        f"rules: {result['mean_ms']} ms per message (p95 {result['p95_ms']}); the embedding a turn "
+        f"already has: {result.get('embed_ms', '-')} ms"
+    )
+    for e in result.get("errors", []):
+        out.print(f"  [{e['label']}] got {e['got'] or '-'}: {e['text']}", markup=False)
+
+
 # -- bench ------------------------------------------------------------------------------------------
 
 

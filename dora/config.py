@@ -105,6 +105,11 @@ class Settings(BaseSettings):
     personas_dir: Path | None = Field(
         None, description="Extra persona cards (.json/.png) to load beside the built-in library."
     )
+    helplines_file: Path | None = Field(
+        None,
+        description="A JSON file of crisis help lines that replaces the built-in ones for the languages "
+        "it names (see agent/safety/helplines.py).",
+    )
     history_token_budget: int = Field(
         1200, description="Recent turns kept verbatim up to this many tokens; older ones are summarised."
     )

@@ -19,6 +19,7 @@ from agent.companion import Companion
 from agent.graph import AgentDeps, Role
 from agent.locks import LocalUserLocks, RedisUserLocks, UserLocks
 from agent.photos import PhotoTools
+from agent.safety import Bank, HelpLines, SafetyClassifier, load_examples
 from dora.config import Settings
 from memory.chroma_store import ChromaStore
 from memory.crypto import FileKeyStore, Keyring, load_or_create_master_key
@@ -91,6 +92,20 @@ def build_memory(settings: Settings, embeddings: VectorEmbeddings | None = None)
         cache_check_s=settings.memory_cache_check_s,
         cached_users=settings.memory_cached_users,
     )
+
+
+def build_safety(
+    settings: Settings, embeddings: VectorEmbeddings | None = None
+) -> tuple[SafetyClassifier, VectorEmbeddings]:
+    """The safety classifier on memory's embedder (its bank's vectors ship for the bundled e5)."""
+    embeddings = embeddings or RecentQueries(make_embeddings(settings.embeddings_model))
+    name = getattr(embeddings, "name", "")
+    bank = Bank.build(load_examples(), embeddings, name=name)
+    return SafetyClassifier(bank), embeddings
+
+
+def build_helplines(settings: Settings) -> HelpLines:
+    return HelpLines.load(settings.helplines_file)
 
 
 def imported_personas_dir(settings: Settings) -> Path:
@@ -199,6 +214,8 @@ async def open_companion(
         use_tools=settings.llm != "local",
         prewarm=settings.llm == "local" and registry is not None,
         retries=settings.llm_retries,
+        safety=build_safety(settings, memory.embeddings)[0],
+        helplines=build_helplines(settings),
     )
     async with _checkpointer(settings, keyring) as saver:
         companion = Companion(

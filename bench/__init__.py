@@ -1,0 +1,1 @@
+"""Evaluation harnesses and benchmarks: they measure the product and are not part of it."""
