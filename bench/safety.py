@@ -83,7 +83,7 @@ def judge(classifier: SafetyClassifier, examples: list[Example], vectors: np.nda
 def cross_validate(
     bank: Bank, folds: int, thresholds: Thresholds | None = None, seed: int = 7
 ) -> list[Judged]:
-    """Each fold of the bank judged by the bank without it."""
+    """Each fold of the bank judged by the bank without it (its regression retrained)."""
     order = list(range(len(bank.examples)))
     random.Random(seed).shuffle(order)
     judged: list[Judged | None] = [None] * len(order)

@@ -1,46 +1,74 @@
 """The safety classifier: the lexicon and the example bank, each covering what the other misses.
 
 The lexicon (:mod:`agent.safety.lexicon`, :mod:`agent.safety.minors`) knows structure: negation,
-whose age a number is, a plan against a wish. The bank (:mod:`agent.safety.bank`) knows meaning:
-«хочу заснуть и больше никогда не просыпаться» is near «не хочу жить» whatever its words, and
-«умираю со смеху» is near the hard negatives. A label fires when
+whose age a number is, a plan against a wish, a joke, a film title. The bank
+(:mod:`agent.safety.bank`) knows meaning: «хочу заснуть и больше никогда не просыпаться» lies near
+«не хочу жить» whatever its words, and «умираю со смеху» near the hard negatives. For each label
+their readings are combined by a small logistic model (a "stacker"):
 
-- the lexicon alone is sure (a weight-1.0 rule), or
-- the lexicon hints (weight ≥ 0.6) and the bank leans the same way (margin above ``support``), or
-- the bank alone is sure (margin above ``alone``).
+    z = a·logit(regression's probability) + b·30·(neighbour margin) + c·lexicon weight
+        + d·[lexicon ≥ 1] + e·[lexicon ≥ 0.6] + bias
 
-The thresholds are frozen here and were chosen by 5-fold cross-validation on the bank (each fold
-judged by a bank without it), never on the held-out set; ``dora eval safety`` prints both. The
-tier is *imminent* when an imminent rule fired or most of the nearest positive examples are
+and the label fires when sigmoid(z) passes the label's threshold. The stacker's weights and the
+thresholds are frozen below: fitted by ``python -m bench.safety_fit`` on out-of-fold readings of the
+bank (each fold read by a bank trained without it), never on the held-out set. Without a vector (no
+embedder) the lexicon decides alone, erring towards care: a hint of 0.6 fires.
+
+The tier is *imminent* when an imminent rule fired or most of the nearest positive examples are
 imminent (a plan, means, a time, something done).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from agent.safety.bank import LABELS, Bank
 from agent.safety.injection import is_prompt_injection
-from agent.safety.lexicon import ABUSE, IMMINENT, INJECTION, MINOR, SELF_HARM, framed, lexicon_hits
+from agent.safety.lexicon import (
+    ABUSE,
+    IMMINENT,
+    INJECTION,
+    MINOR,
+    SELF_HARM,
+    about_someone_else,
+    framed,
+    joking,
+    lexicon_hits,
+    quoted,
+    resolved_past,
+)
 from agent.safety.minors import minor_signs
 from agent.safety.text import normalize, words
 
 CRISIS_LABELS = (SELF_HARM, ABUSE)
 
 
+# (a, b, c, d, e, bias, threshold) per label: see the module docstring; from bench.safety_fit
+STACKER: dict[str, tuple[float, ...]] = {
+    SELF_HARM: (0.931, 3.301, 1.676, 0.124, 1.041, -1.075, 0.7833),
+    ABUSE: (1.054, 2.632, 1.503, 0.576, 0.543, -1.143, 0.6063),
+    MINOR: (0.662, 1.403, 3.091, 0.138, 0.645, -1.637, 0.7298),
+    INJECTION: (1.349, 1.565, 0.625, 0.625, 0.625, -0.284, 0.3512),
+}
+
+
 @dataclass(frozen=True)
 class Thresholds:
-    """Bank margins (cosine units) above which a label fires: alone, or with a lexicon hint."""
+    """The stacker per label, and the share of imminent neighbours that makes a crisis imminent."""
 
-    alone: dict[str, float] = field(
-        default_factory=lambda: {SELF_HARM: 0.035, ABUSE: 0.035, MINOR: 0.04, INJECTION: 0.04}
+    stacker: dict[str, tuple[float, ...]] = field(default_factory=lambda: dict(STACKER))
+    imminent_share: float = 0.5
+
+
+def stack_features(probability: float, margin: float, lexicon: float) -> np.ndarray:
+    """The stacker's inputs for one label (see the module docstring)."""
+    p = min(max(probability, 1e-4), 1 - 1e-4)
+    return np.array(
+        [math.log(p / (1 - p)), 30.0 * margin, lexicon, lexicon >= 1.0, lexicon >= 0.6], dtype=np.float64
     )
-    support: dict[str, float] = field(
-        default_factory=lambda: {SELF_HARM: 0.0, ABUSE: 0.0, MINOR: 0.0, INJECTION: 0.0}
-    )
-    imminent_share: float = 0.5  # of the label's nearest examples, for the bank to call it imminent
 
 
 @dataclass(frozen=True)
@@ -51,6 +79,8 @@ class Assessment:
     tiers: dict[str, str] = field(default_factory=dict)  # self_harm / abuse → imminent | ideation
     lexicon: dict[str, float] = field(default_factory=dict)
     margins: dict[str, float] = field(default_factory=dict)
+    probabilities: dict[str, float] = field(default_factory=dict)
+    scores: dict[str, float] = field(default_factory=dict)  # the stacker's output per label
 
     @property
     def crisis(self) -> tuple[str, str] | None:
@@ -81,20 +111,23 @@ class SafetyClassifier:
         ws = words(norm)
         lex: dict[str, float] = dict.fromkeys(LABELS, 0.0)
         imminent_rule: dict[str, bool] = dict.fromkeys(CRISIS_LABELS, False)
-        frame = framed(ws)
+        damped = framed(ws) or joking(norm, ws) or resolved_past(ws)
         for hit in lexicon_hits(ws):
-            weight = hit.rule.weight * (0.5 if frame else 1.0)
+            other = hit.rule.label == SELF_HARM and about_someone_else(ws, hit)
+            weight = hit.rule.weight * (0.5 if damped or other or quoted(norm, ws, hit) else 1.0)
             lex[hit.rule.label] = max(lex[hit.rule.label], weight)
             if hit.rule.tier == IMMINENT and weight >= 0.6:
                 imminent_rule[hit.rule.label] = True
         lex[MINOR] = minor_signs(norm)
         lex[INJECTION] = 1.0 if is_prompt_injection(norm) else 0.0
 
+        probs: dict[str, float] = {}
         margins: dict[str, float] = {}
         near_imminent: dict[str, float] = {}
         if self.bank is not None and vector is not None and ws:
-            margins, near_imminent = self.bank.margins(vector)
-        labels = {label for label in LABELS if self._fires(label, lex[label], margins.get(label))}
+            probs, margins, near_imminent = self.bank.read(vector)
+        scores = {label: self._score(label, lex[label], probs.get(label), margins.get(label)) for label in LABELS}
+        labels = {label for label in LABELS if self._fires(label, lex[label], scores[label])}
         tiers = {
             label: IMMINENT
             if imminent_rule[label] or near_imminent.get(label, 0.0) > self.thresholds.imminent_share
@@ -102,13 +135,16 @@ class SafetyClassifier:
             for label in CRISIS_LABELS
             if label in labels
         }
-        return Assessment(frozenset(labels), tiers, lex, margins)
+        return Assessment(frozenset(labels), tiers, lex, margins, probs, scores)
 
-    def _fires(self, label: str, lexicon: float, margin: float | None) -> bool:
-        if lexicon >= 1.0:
-            return True
-        if margin is None:  # no vector: the lexicon's hints count, erring towards care
+    def _score(self, label: str, lexicon: float, probability: float | None, margin: float | None) -> float:
+        if probability is None or margin is None:
+            return -1.0
+        *weights, bias, _ = self.thresholds.stacker[label]
+        z = float(np.dot(weights, stack_features(probability, margin, lexicon))) + bias
+        return 1.0 / (1.0 + math.exp(-max(min(z, 30.0), -30.0)))
+
+    def _fires(self, label: str, lexicon: float, score: float) -> bool:
+        if score < 0:  # no vector: the lexicon alone, erring towards care
             return lexicon >= 0.6
-        if lexicon >= 0.6 and margin > self.thresholds.support[label]:
-            return True
-        return margin > self.thresholds.alone[label]
+        return score > self.thresholds.stacker[label][-1]

@@ -4,7 +4,9 @@ Written as patterns over the normalised text (see :mod:`agent.safety.text`), bec
 is structure the meaning model does not see well: whose age it is («мне 14» against «сыну 14»),
 what the number counts («мне 15» against «мне 15 минут ехать»), and when («когда мне было 15»,
 «сдавала ЕГЭ десять лет назад»). Each sign has a weight like the lexicon's: 1.0 is enough alone,
-0.6 needs the example bank to agree, 0.3 is a hint.
+0.6 needs the example bank to agree, 0.3 is a hint; two different hints of school life make 0.6.
+Someone else's child («дочка в девятом», «внучке исполнилось 11», «my twins turn 11») and the past
+damp a sign.
 """
 
 from __future__ import annotations
@@ -13,10 +15,16 @@ import re
 
 _RU_AGES = (
     "десять|одиннадцать|двенадцать|тринадцать|четырнадцать|пятнадцать|шестнадцать|семнадцать|"
-    "десяти|одиннадцати|двенадцати|тринадцати|четырнадцати|пятнадцати|шестнадцати|семнадцати"
+    "десяти|одиннадцати|двенадцати|тринадцати|четырнадцати|пятнадцати|шестнадцати|семнадцати|"
+    "пятнадцатый|шестнадцатый|четырнадцатый|тринадцатый|двенадцатый|семнадцатый"
 )
 _EN_AGES = "ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen"
 _AGE = r"(?:1[0-7]|[89])"
+_GRADE = r"(?:[4-9]|1[01])"
+_ORD = (
+    r"(?:четв[её]рт\w*|пят\w*|шест\w*|седьм\w*|восьм\w*|девят\w*|десят\w*|одиннадцат\w*|"
+    r"выпускн\w*)"
+)
 # what may follow an age without turning it into something else
 _RU_NOT_AGE = (
     r"(?!\s*(?:-?ти\s+)?(?:мин|сек|час|дн|день|недел|месяц|рубл|руб|р\b|тыс|к\b|км|кг|кило|грам|гр\b|"
@@ -28,55 +36,105 @@ _EN_NOT_AGE = (
     r"times|pages|episodes|floors|am\b|pm\b|:|\.\d|\d|years?\s+(?:ago|into|of\s+experience)))"
 )
 _PAST = re.compile(
-    r"\b(?:был[оа]?|было|исполнилось тогда|тогда|когда|в детстве|назад|раньше|"
-    r"was|were|used to|back when|ago|when i was)\b"
+    r"\b(?:был[оа]?|было|тогда|когда-то|в детстве|назад|раньше|в юности|в молодости|"
+    r"сдавал\w*|сдал[аи]?|учил(?:ся|ась|ись)|ходил[аи]?|а\s+сейчас|а\s+теперь|"
+    r"was|were|used to|back when|ago|when i was|back in|now\s+i'?m)\b"
 )
+# someone else's child or pupils: the sign is about them, not the user
+_OTHERS = re.compile(
+    r"\b(?:доч\w*|сын\w*|внук\w*|внучк\w*|племянни\w*|ребен\w*|реб[её]нк\w*|дет(?:и|ей|ям|ьми)|"
+    r"ученик\w*|ученик|учени(?:ца|цы|цам)|школьник(?:и|ов|ам)|брат\w*|сестр\w*|двойн\w*|близнец\w*|"
+    r"младш\w*|старш\w*|веду|преподаю|классн\w+\s+руковод\w+\s+у|учитель|учительниц\w*|"
+    r"son|daughter|kid|kids|child|children|twins?|niece|nephew|grandson|granddaughter|brother|sister|"
+    r"students|pupils|my\s+class|i\s+teach)\b"
+)
+# an adult's role around school: a teacher, a tutor, years of service
+_ADULT_ROLE = re.compile(
+    r"\b(?:стаж\w*|работаю|преподаю|преподавател\w*|репетитор\w*|учител\w*|учительниц\w*|воспитател\w*|"
+    r"готовлю\s+(?:ребят|детей|учеников)|мои(?:х|м)?\s+ученик\w*|i\s+teach|teacher|tutor\w*|my\s+students|"
+    r"my\s+pupils|years?\s+of\s+(?:teaching|experience))\b"
+)
+_SELF_NEAR = re.compile(r"\b(?:я|мне|меня|i|i'?m|im|me|my)\b")
 
 _SIGNS: tuple[tuple[re.Pattern[str], float], ...] = tuple(
     (re.compile(p), w)
     for p, w in (
         # an age said of oneself, now
-        (rf"\bмне\s+(?:уже\s+|щас\s+|сейчас\s+|только\s+|всего\s+|ж\s+|же\s+|лишь\s+|то\s+|вообще-то\s+)*{_AGE}\b{_RU_NOT_AGE}", 1.0),
-        (rf"\bмне\s+(?:уже\s+|щас\s+|сейчас\s+|только\s+|всего\s+|ж\s+|же\s+|лишь\s+)*(?:{_RU_AGES})\b", 1.0),
+        (rf"\bмне\s+(?:уже\s+|щас\s+|сейчас\s+|только\s+|всего\s+|ж\s+|же\s+|лишь\s+|то\s+|вообще-то\s+|ещ[её]\s+)*{_AGE}\b{_RU_NOT_AGE}", 1.0),
+        (rf"\bмне\s+(?:уже\s+|щас\s+|сейчас\s+|только\s+|всего\s+|ж\s+|же\s+|лишь\s+|ещ[её]\s+)*(?:{_RU_AGES})\b", 1.0),
         (rf"(?<![\d.,:])\b{_AGE}\s+(?:лет|годиков|год)\s+мне\b", 1.0),
         (rf"\b(?:{_RU_AGES})\s+(?:лет\s+)?мне\b", 1.0),
         (rf"\bя\s+(?:же\s+)?(?:{_AGE}|{_RU_AGES})-?\s*(?:летн\w+|лет)\b", 1.0),
-        (rf"\b(?:мне\s+)?(?:скоро|через\s+\w+\s+)(?:будет\s+|исполнится\s+)?(?:1[0-8]|{_RU_AGES}|восемнадцать)\b{_RU_NOT_AGE}", 1.0),
-        (rf"\b(?:исполнилось|исполнится)\s+(?:{_AGE}|{_RU_AGES})\b", 1.0),
+        (rf"\b(?:мне\s+)?(?:скоро\s+|через\s+\w+\s+)(?:уже\s+|только\s+|всего\s+)?(?:будет\s+|исполнится\s+|стукнет\s+)?(?:1[0-8]|{_RU_AGES}|восемнадцать)\b{_RU_NOT_AGE}", 1.0),
+        (rf"\b(?:исполнилось|исполнится|стукнуло|стукнет)\s+(?:уже\s+)?(?:{_AGE}|{_RU_AGES})\b", 1.0),
+        (rf"\b(?:{_AGE}|{_RU_AGES})\s+(?:лет\s+)?(?:исполнилось|стукнуло)\b", 1.0),
         (rf"\bв\s+(?:мои|свои)\s+(?:{_AGE}|{_RU_AGES})\b", 1.0),
         (r"\bещ[её]\s+нет\s+(?:18|восемнадцати)\b|\bмне\s+нет\s+(?:18|восемнадцати)\b|\bнесовершеннолетн\w+\b", 1.0),
-        (rf"\b(?:i'?m|i\s+am|im)\s+(?:only\s+|just\s+|literally\s+|like\s+)?(?:{_AGE}|{_EN_AGES})\b{_EN_NOT_AGE}", 1.0),
-        (rf"\b(?:{_AGE}|{_EN_AGES})\s*(?:yo|y/?o|years?\s+old|yrs?\s+old)\b", 0.6),
-        (rf"\b(?:turning|turn|be)\s+(?:1[0-8]|{_EN_AGES}|eighteen)\s+(?:next|this|in)\b", 1.0),
-        (r"\b(?:under\s*18|underage|not\s+18\s+yet|a\s+minor)\b", 0.6),
+        (rf"\b(?:i'?m|i\s+am|im)\s+(?:only\s+|just\s+|literally\s+|like\s+|still\s+)?(?:{_AGE}|{_EN_AGES})\b{_EN_NOT_AGE}", 1.0),
+        (rf"\b(?:{_AGE}|{_EN_AGES})\s*(?:yo|y/?o|years?\s+old|yrs?\s+old|yrs)\b", 0.6),
+        (rf"\b(?:i\s+)?(?:just\s+)?turned\s+(?:{_AGE}|{_EN_AGES})\b", 1.0),
+        (rf"\b(?:i'?m|im|i\s+am|i)\s+(?:turning|turn|will\s+be|gonna\s+be)\s+(?:1[0-8]|{_EN_AGES}|eighteen)\b", 1.0),
+        (rf"\b(?:{_AGE}|{_EN_AGES})\s+and\s+(?:still|my|i)\b", 0.6),
+        (r"\bsweet\s+sixteen\b|\b(?:under\s*18|underage|not\s+18\s+yet|a\s+minor)\b", 0.6),
         # school, as a pupil
-        (r"\bя\s+(?:учусь\s+|щас\s+|сейчас\s+|уже\s+|только\s+|перешла?\s+|пошла?\s+)*(?:в|во)\s+(?:[5-9]|1[01]|пят\w+|шест\w+|седьм\w+|восьм\w+|девят\w+|десят\w+|одиннадцат\w+)\s*-?\w*\s+класс", 1.0),
-        (r"\b(?:учусь|перешла?|пошла?|перевели)\s+(?:в|во)\s+(?:[5-9]|1[01]|пят\w+|шест\w+|седьм\w+|восьм\w+|девят\w+|десят\w+|одиннадцат\w+)\s*-?\w*\s*класс", 1.0),
-        (r"\bя\s+(?:[5-9]|1[01])?-?(?:пяти|шести|семи|восьми|девяти|десяти|одиннадцати)?классни(?:к|ца)\b", 1.0),
-        (r"\b(?:пяти|шести|семи|восьми|девяти|десяти|одиннадцати)классни(?:к|ца)\b", 0.6),
-        (r"\bя\s+(?:же\s+|ещ[её]\s+)?(?:школьни(?:к|ца)|подрост\w*|ребенок)\b", 1.0),
-        (r"\b(?:у\s+нас\s+в\s+классе|наша\s+класснух\w*|класснух\w*|классная\s+руководительниц\w*|на\s+перемен\w+|после\s+уроков|на\s+уроке|домашк\w+|дз\s+по|родительск\w+\s+собрани\w+)", 0.3),
-        (r"\b(?:сда(?:ю|ем|ть|вать)|пишу|готовлюсь\s+к|у\s+меня\s+(?:в\s+этом\s+году\s+)?|скоро|пробник\w*|пробный)\s+(?:\w+\s+)?(?:огэ|егэ|гиа|впр)\b", 1.0),
-        (r"\b(?:огэ|егэ)\s+(?:в\s+этом|через|скоро|на\s+носу|в\s+следующем)", 1.0),
-        (r"\b(?:родители|мама|папа|предки)\s+(?:не\s+)?(?:отпускают|разрешают|запрещают|забрали\s+телефон|наказали)", 0.3),
-        (r"\bi'?m\s+in\s+(?:[6-9]|1[0-2])(?:th|st|nd|rd)?\s+grade\b|\b(?:[6-9]|1[0-2])(?:th|st|nd|rd)\s+grader\b", 1.0),
-        (r"\b(?:i'?m|im|i\s+am)\s+(?:a\s+)?(?:freshman|sophomore|junior|senior)\s+in\s+high\s*school\b", 1.0),
+        (rf"\b(?:я|учусь|перешл[аи]?|перешел|перехожу|иду|пошл[аи]?|пош[её]л|хожу)\s+(?:\w+\s+)?(?:в|во)\s+(?:{_GRADE}|{_ORD})\s*-?\w{{0,3}}\b(?:\s+класс\w*)?", 1.0),
+        (rf"\b(?:у\s+нас|в\s+нашем|нашем|наш)\s+(?:в\s+)?(?:{_GRADE}|{_ORD})\s*-?\w{{0,3}}\s*(?:класс\w*)?\b", 0.6),
+        (rf"\bв\s+(?:{_GRADE}\s*-?(?:[абвгд]|м|ом|й|ый)|{_ORD})\s+класс\w*", 1.0),
+        (rf"\bв\s+{_GRADE}\s*-?(?:[абвгд]|м|ом|й|ый)\b", 0.6),
+        (rf"\b(?:{_GRADE}|{_ORD})\s*-?\w{{0,2}}\s+класс\w*", 0.6),
+        (rf"\b(?:ученик|ученица|школьник|школьница)\s+(?:{_GRADE}|{_ORD})\s*-?\w{{0,3}}\s+класс", 1.0),
+        (r"\bя\s+(?:[4-9]|1[01])?-?(?:четырех|пяти|шести|семи|восьми|девяти|десяти|одиннадцати)?классни(?:к|ца)\b", 1.0),
+        (r"\b(?:четв[её]ро|пяти|шести|семи|восьми|девяти|десяти|одиннадцати)классни(?:к|ца|ки|кам|ков)\b", 0.6),
+        (r"\bя\s+(?:же\s+|ещ[её]\s+|тоже\s+)?(?:школьни(?:к|ца)|подрост\w*|ребенок|ученик|ученица)\b", 1.0),
+        (r"\b(?:сда(?:ю|ем|ть|вать)|пишу|готовлюсь\s+к|у\s+меня\s+(?:в\s+этом\s+году\s+)?|скоро|пробник\w*|пробный|допуск\s+к|через\s+\w+)\s+(?:\w+\s+)?(?:огэ|егэ|гиа|впр)\b", 1.0),
+        (r"\b(?:огэ|егэ|гиа|впр)\s+(?:в\s+этом|через|скоро|на\s+носу|в\s+следующем|по\s+\w+\s+(?:в|через))", 1.0),
+        (r"\b(?:огэ|егэ|гиа|впр|итоговое\s+(?:сочинение|собеседование))\b", 0.6),
+        (r"\b(?:i'?m|im|i\s+am)\s+in\s+(?:[5-9]|1[0-2])(?:th|st|nd|rd)?\s+grade\b|\bin\s+grade\s+(?:[5-9]|1[0-2])\b", 1.0),
+        (r"\b(?:[5-9]|1[0-2])(?:th|st|nd|rd)\s+grade(?:r|rs)?\b", 0.6),
+        (r"\b(?:i'?m|im|i\s+am)\s+(?:a\s+)?(?:freshman|sophomore|junior|senior)\b(?!\s+(?:in|at)\s+(?:college|uni))", 1.0),
+        (r"\b(?:freshman|sophomore|junior)\s+year\b", 0.6),
         (r"\b(?:i'?m|im|i\s+am)\s+in\s+(?:middle|high|secondary)\s*school\b|\bi\s+go\s+to\s+(?:middle|high)\s*school\b", 1.0),
-        (r"\bi'?m\s+in\s+year\s+(?:[7-9]|1[0-3])\b", 1.0),
-        (r"\b(?:my|taking\s+my|doing\s+my|sitting\s+my)\s+(?:gcses|gcse|a-levels|sats|psat)\b", 0.6),
-        (r"\b(?:grounded\s+me|my\s+(?:mom|mum|dad|parents)\s+(?:won'?t|wont|doesn'?t|don'?t)\s+let\s+me)\b", 0.3),
+        (r"\b(?:middle|high|secondary)\s*school\b", 0.3),
+        (r"\b(?:i'?m|im|i\s+am)\s+in\s+year\s+(?:[5-9]|1[0-3])\b|\bfinishing\s+year\s+(?:[5-9]|1[0-3])\b", 1.0),
+        (r"\byear\s+(?:[5-9]|1[0-3])\b", 0.3),
+        (r"\b(?:my|taking\s+my|doing\s+my|sitting\s+my|the)\s+(?:gcses|gcse|a-?levels|sats|psat|mocks)\b|\bgcse\w*\b", 0.6),
     )
+)
+
+_SCHOOL_LIFE = re.compile(
+    r"\b(?:класснух\w*|классн\w+\s+руководител\w*|классная|продл[её]нк\w*|четвертн\w+|домашк\w*|дз\b|"
+    r"перемен\w+|физр\w*|сменк\w*|родительск\w+\s+(?:собрани\w*|чат\w*)|школьн\w+|после\s+уроков|"
+    r"на\s+уроке|урок\w*|в\s+школ\w+|из\s+школ\w+|контрольн\w+|дневник\w*|параллел\w+|лагер\w+|"
+    r"карманн\w+|каникул\w+|двойк\w+|тройк\w+|пят[её]рк\w+|директор\w*|обж|училк\w*|физичк\w*|историк\w*|"
+    r"homeroom|detention|permission\s+slip|school\s+nights?|grounded|curfew|learners?\s+permit|"
+    r"lights\s+out|recess|homework|my\s+teacher|class\s+trip|report\s+card|last\s+period|"
+    r"(?:mom|mum|dad|parents)\s+(?:won'?t|wont|doesn'?t|don'?t)\s+let\s+me|picking\s+me\s+up\s+from\s+school|"
+    r"родители\s+(?:не\s+)?(?:отпускают|разрешают|запрещают|против)|предки|мама\s+не\s+(?:отпускает|разрешает))"
 )
 
 
 def minor_signs(normalized: str) -> float:
-    """The strongest sign of a minor in the message (0 when none); past tense halves an age."""
+    """The strongest sign of a minor in the message (0 when none); see the module docstring."""
     best = 0.0
     for pattern, weight in _SIGNS:
         for match in pattern.finditer(normalized):
-            w = weight
-            window = normalized[max(0, match.start() - 30) : match.end() + 30]
-            if _PAST.search(window):
-                w *= 0.3
-            best = max(best, w)
+            best = max(best, weight * _damping(normalized, match.start(), match.end()))
+    life = {m.group().split()[0][:5] for m in _SCHOOL_LIFE.finditer(normalized)}
+    if life:
+        hint = 0.6 if len(life) >= 2 else 0.3
+        others = _OTHERS.search(normalized) and not re.search(r"\b(?:я|i)\b", normalized)
+        best = max(best, hint * (0.5 if others else 1.0))
+    if _ADULT_ROLE.search(normalized):
+        best *= 0.3
     return best
+
+
+def _damping(text: str, start: int, end: int) -> float:
+    window = text[max(0, start - 40) : end + 30]
+    w = 1.0
+    if _PAST.search(window):
+        w *= 0.3
+    before = text[max(0, start - 120) : start]
+    if _OTHERS.search(before) and not _SELF_NEAR.search(text[max(0, start - 8) : end]):
+        w *= 0.3
+    return w

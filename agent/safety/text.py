@@ -59,6 +59,8 @@ def _fix_word(word: str) -> str:
     """One word's letters in one script: the script most of its letters are in."""
     if word.isdigit():
         return word
+    if word[0].isdigit():  # «7th», «10й», «8б»: an ordinal or a class, not leetspeak
+        return word
     cyr = sum(_is_cyr(c) for c in word)
     lat = sum("a" <= c <= "z" or c in "іѕјһԁԛԝ" for c in word)
     if cyr and cyr >= lat:
@@ -80,11 +82,13 @@ def normalize(text: str) -> str:
 
 @dataclass(frozen=True)
 class Word:
-    """A word of the message: its normalised form and its lemma (or stem, for English)."""
+    """A word of the message: its normalised form, its lemma (or stem, for English), and every
+    lemma the analyser finds plausible («стою» is «стоять» or «стоить»: both are kept)."""
 
     form: str
     lemma: str
     start: int  # character offset in the normalised text
+    lemmas: frozenset[str] = frozenset()
 
 
 _TOKEN = re.compile(r"[а-я]+(?:-[а-я]+)?|[a-z]+(?:'[a-z]+)?|\d+")
@@ -93,15 +97,24 @@ _stemmer = Stemmer.Stemmer("english")
 
 
 @lru_cache(maxsize=100_000)
-def lemma(word: str) -> str:
-    """The lemma of one normalised word (the word itself for numbers)."""
+def lemma(word: str) -> tuple[str, frozenset[str]]:
+    """The most likely lemma of one normalised word, and all plausible ones (numbers: themselves)."""
     if word[0].isdigit():
-        return word
+        return word, frozenset((word,))
     if _is_cyr(word[0]):
-        return _morph.parse(word)[0].normal_form.replace("ё", "е")
-    return _stemmer.stemWord(word.replace("'", ""))
+        parses = _morph.parse(word)
+        forms = [p.normal_form.replace("ё", "е") for p in parses[:4] if p.score >= 0.05] or [
+            parses[0].normal_form.replace("ё", "е")
+        ]
+        return forms[0], frozenset(forms)
+    stem = _stemmer.stemWord(word.replace("'", ""))
+    return stem, frozenset((stem,))
 
 
 def words(normalized: str) -> list[Word]:
     """The words of an already normalised text, in order."""
-    return [Word(m.group(), lemma(m.group()), m.start()) for m in _TOKEN.finditer(normalized)]
+    out = []
+    for m in _TOKEN.finditer(normalized):
+        best, every = lemma(m.group())
+        out.append(Word(m.group(), best, m.start(), every))
+    return out

@@ -1,0 +1,105 @@
+"""Fit the safety classifier's stacker (``agent.safety.classifier.STACKER``) on the example bank.
+
+    python -m bench.safety_fit [--folds 5] [--budget 0.045]
+
+Every bank example is read out of fold (by a bank whose regression and neighbours were trained
+without its fold), so the stacker learns how far to trust each reading on messages it has not
+seen. A second cross-validation over those readings gives the stacker's own out-of-fold scores, on
+which each label's threshold is chosen: the highest recall whose false positives on ``none`` stay
+within that label's share of the budget. It prints the constants to paste into
+``agent/safety/classifier.py`` and the figures they give. The held-out set is never read here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+
+import numpy as np
+from scipy.optimize import minimize
+
+from agent.safety import Bank, SafetyClassifier, load_examples
+from agent.safety.bank import LABELS
+from agent.safety.classifier import stack_features
+
+# each label's share of the false-positive budget on `none`
+SHARES = {"self_harm": 0.35, "abuse": 0.25, "minor": 0.3, "injection": 0.1}
+
+
+def out_of_fold(bank: Bank, folds: int, seed: int = 7) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Probabilities, margins and lexicon weights per example and label, each read out of fold."""
+    n = len(bank.examples)
+    probs, margins = np.zeros((n, len(LABELS))), np.zeros((n, len(LABELS)))
+    order = list(range(n))
+    random.Random(seed).shuffle(order)
+    for f in range(folds):
+        rows = np.array(sorted(order[f::folds]))
+        trained = bank.without(rows)
+        for r in rows:
+            p, m, _ = trained.read(bank.vectors[r])
+            probs[r] = [p[label] for label in LABELS]
+            margins[r] = [m[label] for label in LABELS]
+    lexicon_only = SafetyClassifier(None)
+    lex = np.array([[lexicon_only.assess(e.text).lexicon[label] for label in LABELS] for e in bank.examples])
+    return probs, margins, lex
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, c: float = 1.0) -> np.ndarray:
+    """Weights then bias, L2 on the weights."""
+    d = x.shape[1]
+
+    def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        z = x @ theta[:d] + theta[d]
+        p = 1 / (1 + np.exp(-np.clip(z, -30, 30)))
+        value = -(y * np.log(p + 1e-12) + (1 - y) * np.log(1 - p + 1e-12)).sum() + 0.5 / c * theta[:d] @ theta[:d]
+        g = p - y
+        return float(value), np.concatenate([x.T @ g + theta[:d] / c, [g.sum()]])
+
+    return minimize(loss, np.zeros(d + 1), jac=True, method="L-BFGS-B").x
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--budget", type=float, default=0.045, help="false positives on `none`, all labels")
+    args = parser.parse_args()
+
+    bank = Bank.build(load_examples(), None, name="e5")
+    probs, margins, lex = out_of_fold(bank, args.folds)
+    labels = np.array([e.label for e in bank.examples])
+    negative = labels == "none"
+    order = list(range(len(labels)))
+    random.Random(11).shuffle(order)
+    constants = {}
+    fired_any = np.zeros(len(labels), dtype=bool)
+    for i, label in enumerate(LABELS):
+        x = np.array([stack_features(probs[r, i], margins[r, i], lex[r, i]) for r in range(len(labels))])
+        y = (labels == label).astype(float)
+        scores = np.zeros(len(labels))
+        for f in range(args.folds):
+            test = np.array(order[f :: args.folds])
+            train = np.setdiff1d(np.arange(len(labels)), test)
+            theta = fit_logistic(x[train], y[train])
+            scores[test] = 1 / (1 + np.exp(-(x[test] @ theta[:-1] + theta[-1])))
+        budget = args.budget * SHARES[label]
+        candidates = sorted(set(np.round(scores, 4)))
+        threshold = next(t for t in candidates if (scores[negative] > t).mean() <= budget)
+        theta = fit_logistic(x, y)
+        constants[label] = (*np.round(theta[:-1], 3), round(float(theta[-1]), 3), float(threshold))
+        fired = scores > threshold
+        fired_any |= fired
+        print(
+            f"{label}: recall {fired[y == 1].mean():.3f} (n {int(y.sum())}), "
+            f"false positives {fired[negative].mean():.3f}, threshold {threshold:.4f}"
+        )
+    positives = ~negative
+    print(f"false positives, any label: {fired_any[negative].mean():.3f} of {int(negative.sum())}")
+    print(f"positives: {int(positives.sum())}")
+    print("STACKER = {")
+    for label, values in constants.items():
+        print(f"    {label.upper()}: ({', '.join(str(float(v)) for v in values)}),")
+    print("}")
+
+
+if __name__ == "__main__":
+    main()
