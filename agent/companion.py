@@ -201,15 +201,21 @@ class Companion:
             self._queue_extraction(user_id)
 
         human = HumanMessage(content=text, id=message_id or str(uuid.uuid4()))
-        profile = await self.profile(user_id)
         inputs = {
             "messages": [human],
             "user_id": user_id,
             "persona_id": persona_id,
             "flags": asdict(flags or UserFlags()),
-            "profile": profile,
         }
+        loaded: dict[str, Any] = {}
+
+        async def load_profile() -> dict[str, Any]:
+            """Read by the graph's first node while it embeds the message (see agent.graph)."""
+            loaded.update(await self.profile(user_id))
+            return dict(loaded)
+
         config = self._config(user_id, persona_id)
+        config["configurable"]["profile_loader"] = load_profile
         final: dict[str, Any] = {}
         async with self.background.replying():
             # one checkpoint per turn, at its end (not one per node): a turn cut short is retried
@@ -230,7 +236,7 @@ class Companion:
                 ):
                     yield TurnEvent("token", chunk.content)
         lang = final.get("lang", lang)
-        if (new_profile := final.get("profile")) is not None and new_profile != profile:
+        if (new_profile := final.get("profile")) is not None and new_profile != loaded:
             await self._save_profile(user_id, new_profile)
         event = final.get("safety_event")
         outcome = SafetyOutcome(

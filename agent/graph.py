@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, ToolMessage
+from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.prebuilt import ToolNode
@@ -86,11 +87,14 @@ def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver | None = None
 
     safety = deps.safety or SafetyClassifier(None)
 
-    async def prepare(state: ChatState) -> dict[str, Any]:
+    async def prepare(state: ChatState, config: RunnableConfig) -> dict[str, Any]:
         """The safety rules, before any LLM step: the message's e5 vector (memory search and the
-        episode reuse it: no second embedding) and the classifier, then the policy's decision."""
+        episode reuse it: no second embedding) and the classifier, then the policy's decision. The
+        user's profile (minor, crisis risk) is read meanwhile, through the run's ``profile_loader``."""
         text = _text(_last_human(state["messages"]))
         lang = detect_language(text, previous=state.get("lang"))
+        loader = config.get("configurable", {}).get("profile_loader")
+        loading = asyncio.ensure_future(loader()) if loader else None
         vector = None
         if safety.bank is not None:
             try:
@@ -98,13 +102,15 @@ def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver | None = None
             except Exception as exc:  # the lexicon still runs
                 log.warning("agent: embedding for the safety rules failed (%s)", type(exc).__name__)
         assessment = safety.assess(text, vector)
+        loaded = await loading if loading is not None else state.get("profile", {})
         flags = state.get("flags", {})
-        profile = {**state.get("profile", {})}
+        profile = {**loaded}
         profile["minor"] = bool(profile.get("minor") or flags.get("minor") or state.get("minor_suspected"))
         decision = decide(assessment, profile, lang, deps.helplines, datetime.now(UTC))
         return {
             "lang": lang,
             "minor_suspected": bool(decision.profile.get("minor")),
+            "minor_now": decision.minor_now,
             "canned": decision.canned,
             "safety_notes": decision.notes,
             "addendum": decision.addendum,
@@ -215,7 +221,7 @@ def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver | None = None
         unlocked = adult_unlocked(
             flags,
             card.adult_content and card.module is Module.PARTNER,
-            bool(state.get("minor_suspected")),
+            bool(state.get("minor_suspected") or state.get("minor_now")),
         )
         recalled = state.get("recalled", [])
         memories = memory_block([Recalled(**r) for r in recalled], lang)
@@ -263,6 +269,8 @@ def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver | None = None
         return {"messages": [AIMessage(content=reply, id=answer.id)]}
 
     def after_respond(state: ChatState) -> str:
+        if not state.get("messages"):  # the user's profile thread: state without a conversation
+            return END
         last = state["messages"][-1]
         if isinstance(last, AIMessage) and last.tool_calls and not state.get("failed"):
             return "tools"

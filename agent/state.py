@@ -29,6 +29,7 @@ class ChatState(TypedDict, total=False):
     safety_notes: list[str]  # prompt sections the safety policy adds this turn (after the cached prefix)
     addendum: str | None  # appended to the reply by the safety policy (a direct question, help lines)
     safety_event: list[str] | None  # [label, tier] of a crisis sign in this message
+    minor_now: bool  # a minor in this turn: kept on the profile, or only suspected from this message
     recalled: list[dict[str, Any]]  # memories placed in the prompt (Recalled as dicts)
     failed: bool  # the backend failed: the user's message stays unanswered until the next turn
     photo_caption: str | None  # a photo goes with this turn's reply (the photo itself is in the outbox)

@@ -59,6 +59,7 @@ class Judged:
     labels: frozenset[str]
     tier: str | None
     ms: float
+    concerns: frozenset[str] = frozenset()
 
 
 def embed(examples: list[Example], embedder: QueryEmbedder) -> tuple[np.ndarray, float]:
@@ -76,7 +77,7 @@ def judge(classifier: SafetyClassifier, examples: list[Example], vectors: np.nda
         start = time.perf_counter()
         a = classifier.assess(example.text, vector)
         ms = (time.perf_counter() - start) * 1000
-        out.append(Judged(example, a.labels, a.tiers.get(example.label), ms))
+        out.append(Judged(example, a.labels, a.tiers.get(example.label), ms, a.concerns))
     return out
 
 
@@ -90,7 +91,9 @@ def cross_validate(
     for f in range(folds):
         rows = np.array(sorted(order[f::folds]))
         classifier = SafetyClassifier(bank.without(rows), thresholds)
-        for row, j in zip(rows, judge(classifier, [bank.examples[r] for r in rows], bank.vectors[rows]), strict=True):
+        for row, j in zip(
+            rows, judge(classifier, [bank.examples[r] for r in rows], bank.vectors[rows]), strict=True
+        ):
             judged[row] = j
     return [j for j in judged if j is not None]
 
@@ -126,6 +129,16 @@ def report(judged: list[Judged], embed_ms: float | None = None) -> dict[str, Any
         }
 
     out = block(judged)
+    # the attention band: what the persona is at least asked to listen for (self-harm, abuse)
+    crisis = [j for j in judged if j.example.label in ("self_harm", "abuse")]
+    negatives = [j for j in judged if j.example.label == "none"]
+    if crisis and negatives:
+        out["attention"] = {
+            "recall": round(sum(j.example.label in j.labels | j.concerns for j in crisis) / len(crisis), 4),
+            "false_positive_rate": round(
+                sum(bool(j.labels | j.concerns) for j in negatives) / len(negatives), 4
+            ),
+        }
     out["mean_ms"] = round(sum(j.ms for j in judged) / max(1, len(judged)), 3)
     out["p95_ms"] = round(float(np.percentile([j.ms for j in judged], 95)), 3) if judged else None
     if embed_ms is not None:
@@ -146,7 +159,8 @@ def report(judged: list[Judged], embed_ms: float | None = None) -> dict[str, Any
             "got": sorted(j.labels),
         }
         for j in judged
-        if (j.example.label == "none" and j.labels) or (j.example.label != "none" and j.example.label not in j.labels)
+        if (j.example.label == "none" and j.labels)
+        or (j.example.label != "none" and j.example.label not in j.labels)
     ]
     return out
 

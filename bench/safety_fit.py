@@ -6,13 +6,16 @@ Every bank example is read out of fold (by a bank whose regression and neighbour
 without its fold), so the stacker learns how far to trust each reading on messages it has not
 seen. A second cross-validation over those readings gives the stacker's own out-of-fold scores, on
 which each label's threshold is chosen: the highest recall whose false positives on ``none`` stay
-within that label's share of the budget. It prints the constants to paste into
+within that label's share of the budget; for self-harm and abuse also a lower "attention" threshold
+(``SOFT_BUDGET`` of false positives) (a weight-1.0 lexicon hit fires on its own, and its false
+positives count against the budget first). It prints the constants to paste into
 ``agent/safety/classifier.py`` and the figures they give. The held-out set is never read here.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import random
 
 import numpy as np
@@ -22,8 +25,13 @@ from agent.safety import Bank, SafetyClassifier, load_examples
 from agent.safety.bank import LABELS
 from agent.safety.classifier import stack_features
 
-# each label's share of the false-positive budget on `none`
-SHARES = {"self_harm": 0.35, "abuse": 0.25, "minor": 0.3, "injection": 0.1}
+# each label's share of the false-positive budget on `none`: self-harm gets the most, being the
+# one a miss costs most; injection the least, a false one answering an innocent question with a
+# deflection (the complaint that started this work)
+SHARES = {"self_harm": 0.5, "abuse": 0.2, "minor": 0.22, "injection": 0.08}
+# the "attention" band below the threshold, for self-harm and abuse: false positives allowed there
+# (each label), since all it does is ask the persona to listen for it (no help lines, no question)
+SOFT_BUDGET = 0.10
 
 
 def out_of_fold(bank: Bank, folds: int, seed: int = 7) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -51,7 +59,9 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, c: float = 1.0) -> np.ndarray:
     def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
         z = x @ theta[:d] + theta[d]
         p = 1 / (1 + np.exp(-np.clip(z, -30, 30)))
-        value = -(y * np.log(p + 1e-12) + (1 - y) * np.log(1 - p + 1e-12)).sum() + 0.5 / c * theta[:d] @ theta[:d]
+        value = (
+            -(y * np.log(p + 1e-12) + (1 - y) * np.log(1 - p + 1e-12)).sum() + 0.5 / c * theta[:d] @ theta[:d]
+        )
         g = p - y
         return float(value), np.concatenate([x.T @ g + theta[:d] / c, [g.sum()]])
 
@@ -61,7 +71,8 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, c: float = 1.0) -> np.ndarray:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--folds", type=int, default=5)
-    parser.add_argument("--budget", type=float, default=0.045, help="false positives on `none`, all labels")
+    parser.add_argument("--budget", type=float, default=0.05, help="false positives on `none`, all labels")
+    parser.add_argument("--dump", help="write each example's out-of-fold scores here (JSON lines)")
     args = parser.parse_args()
 
     bank = Bank.build(load_examples(), None, name="e5")
@@ -72,6 +83,7 @@ def main() -> None:
     random.Random(11).shuffle(order)
     constants = {}
     fired_any = np.zeros(len(labels), dtype=bool)
+    all_scores = np.zeros((len(labels), len(LABELS)))
     for i, label in enumerate(LABELS):
         x = np.array([stack_features(probs[r, i], margins[r, i], lex[r, i]) for r in range(len(labels))])
         y = (labels == label).astype(float)
@@ -82,12 +94,27 @@ def main() -> None:
             theta = fit_logistic(x[train], y[train])
             scores[test] = 1 / (1 + np.exp(-(x[test] @ theta[:-1] + theta[-1])))
         budget = args.budget * SHARES[label]
+        sure = lex[:, i] >= 1.0  # the lexicon alone is enough (see the classifier)
         candidates = sorted(set(np.round(scores, 4)))
-        threshold = next(t for t in candidates if (scores[negative] > t).mean() <= budget)
+        threshold = next(t for t in candidates if ((scores > t) | sure)[negative].mean() <= budget)
+        soft = threshold
+        if label in ("self_harm", "abuse"):
+            soft = next(t for t in candidates if ((scores > t) | sure)[negative].mean() <= SOFT_BUDGET)
+            noticed = (scores > soft) | sure
+            print(
+                f"{label} attention band: recall {noticed[y == 1].mean():.3f}, "
+                f"false positives {noticed[negative].mean():.3f}, threshold {soft:.4f}"
+            )
         theta = fit_logistic(x, y)
-        constants[label] = (*np.round(theta[:-1], 3), round(float(theta[-1]), 3), float(threshold))
-        fired = scores > threshold
+        constants[label] = (
+            *np.round(theta[:-1], 3),
+            round(float(theta[-1]), 3),
+            float(threshold),
+            float(soft),
+        )
+        fired = (scores > threshold) | sure
         fired_any |= fired
+        all_scores[:, i] = scores / max(threshold, 1e-9)
         print(
             f"{label}: recall {fired[y == 1].mean():.3f} (n {int(y.sum())}), "
             f"false positives {fired[negative].mean():.3f}, threshold {threshold:.4f}"
@@ -95,6 +122,22 @@ def main() -> None:
     positives = ~negative
     print(f"false positives, any label: {fired_any[negative].mean():.3f} of {int(negative.sum())}")
     print(f"positives: {int(positives.sum())}")
+    if args.dump:
+        with open(args.dump, "w", encoding="utf-8") as f:
+            for e, row, lx in zip(bank.examples, all_scores, lex, strict=True):
+                f.write(
+                    json.dumps(
+                        {
+                            "text": e.text,
+                            "label": e.label,
+                            "tier": e.tier,
+                            "score": row.round(2).tolist(),
+                            "lex": lx.tolist(),
+                        },
+                        ensure_ascii=False,
+                    )
+                    + "\n"
+                )
     print("STACKER = {")
     for label, values in constants.items():
         print(f"    {label.upper()}: ({', '.join(str(float(v)) for v in values)}),")

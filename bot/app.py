@@ -159,6 +159,12 @@ async def running_bot(
             async def blocked(chat_id: int) -> None:
                 await accounts.mark_blocked(chat_id, True)
 
+            async def minor(account_id: int) -> None:
+                await accounts.mark_minor(account_id)
+
+            async def crisis(account_id: int, label: str, tier: str, persona_id: str) -> None:
+                await accounts.record_event(account_id, f"crisis_{label}", kind=tier, persona_id=persona_id)
+
             def cipher_for(account_id: int) -> UserCipher:
                 cipher = companion.keyring.cipher(agent_user_id(account_id))
                 assert cipher is not None
@@ -170,6 +176,8 @@ async def running_bot(
                 Inbox(sessions, cipher_for),
                 on_blocked=blocked,
                 locks=build_locks(redis, settings),
+                on_minor=minor,
+                on_crisis=crisis,
             )
             deps = BotDeps(
                 settings=settings, accounts=accounts, companion=companion, conversations=conversations

@@ -27,7 +27,7 @@ from aiogram.exceptions import (
 from aiogram.types import BufferedInputFile
 from aiogram.utils.chat_action import ChatActionSender
 
-from agent.companion import Companion
+from agent.companion import Companion, SafetyOutcome
 from agent.locks import LocalUserLocks, UserLocks
 from agent.photos import PhotoOut
 from agent.safety import UserFlags
@@ -55,6 +55,11 @@ def agent_user_id(telegram_id: int) -> str:
 
 
 OnBlocked = Callable[[int], Awaitable[None]]
+# the Telegram user said they are under 18: mark the account (romance and 18+ off for good)
+OnMinor = Callable[[int], Awaitable[None]]
+# a sign of crisis in a turn, for the operator's funnel: (Telegram user, label, tier, persona id);
+# labels only, never the message
+OnCrisis = Callable[[int, str, str, str], Awaitable[None]]
 
 
 class Conversations:
@@ -65,11 +70,18 @@ class Conversations:
         inbox: Inbox,
         on_blocked: OnBlocked | None = None,
         locks: UserLocks | None = None,
+        *,
+        on_minor: OnMinor | None = None,
+        on_crisis: OnCrisis | None = None,
     ) -> None:
+        """The ``on_*`` callbacks keep the account database out of this module (:mod:`bot.app`
+        wires them to :class:`bot.db.repo.Accounts`)."""
         self.bot = bot
         self.companion = companion
         self.inbox = inbox
         self.on_blocked = on_blocked
+        self.on_minor = on_minor
+        self.on_crisis = on_crisis
         self.locks = locks or LocalUserLocks()
         self._runners: dict[int, asyncio.Task[None]] = {}
         self._again: set[int] = set()
@@ -146,6 +158,7 @@ class Conversations:
         reply: list[str] = []
         notices: list[str] = []
         photos: list[PhotoOut] = []
+        safety: SafetyOutcome | None = None
         async with ChatActionSender.typing(bot=self.bot, chat_id=request.chat_id):
             async for event in self.companion.turn(
                 request.user_id,
@@ -157,16 +170,36 @@ class Conversations:
             ):
                 if event.kind in ("reply", "apology"):
                     reply.append(event.text)
+                    safety = event.safety or safety
                 elif event.kind == "notice":
                     notices.append(event.text)
                 elif event.kind == "photo" and event.photo is not None:
                     photos.append(event.photo)
+        if safety is not None:  # before sending: a user who blocked the bot is still marked
+            await self._record_safety(request, safety)
         for notice in notices:
             await self.bot.send_message(request.chat_id, notice)
         for piece in split_message("\n".join(reply)):
             await self.bot.send_message(request.chat_id, piece)
         for photo in photos:
             await self._send_photo(request.chat_id, photo)
+
+    async def _record_safety(self, request: TurnRequest, safety: SafetyOutcome) -> None:
+        """Keep what the turn's safety rules saw on the account: a minor marked (once: the request's
+        flags say whether the account already is), a crisis counted. Bookkeeping must never cost the
+        user their reply, so a failure is logged (its type only) and the turn goes on. A retried turn
+        whose answer was already in the thread carries no outcome, so nothing is counted twice."""
+        if safety.minor and not request.flags.minor and self.on_minor is not None:
+            try:
+                await self.on_minor(request.account_id)
+            except Exception as exc:
+                log.warning("bot: marking an account as a minor failed (%s)", type(exc).__name__)
+        if safety.crisis is not None and self.on_crisis is not None:
+            label, tier = safety.crisis
+            try:
+                await self.on_crisis(request.account_id, label, tier, request.persona_id)
+            except Exception as exc:
+                log.warning("bot: recording a crisis event failed (%s)", type(exc).__name__)
 
     async def _send_photo(self, chat_id: int, photo: PhotoOut) -> None:
         """A photo with its caption; a photo that can't be read or sent is skipped, the reply stands."""

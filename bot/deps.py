@@ -26,6 +26,11 @@ class BotDeps:
 
 
 def flags_for(account: User, pro: bool) -> UserFlags:
+    """The agent's flags from the account; ``minor`` comes from the account too, so a user who told
+    one persona their age is a minor to every persona (the agent also remembers it on its side)."""
     return UserFlags(
-        age_confirmed=account.adult_confirmed_at is not None, adult_opt_in=account.adult_opt_in, pro=pro
+        age_confirmed=account.adult_confirmed_at is not None,
+        adult_opt_in=account.adult_opt_in,
+        pro=pro,
+        minor=account.minor_since is not None,
     )

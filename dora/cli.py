@@ -258,11 +258,17 @@ def eval_safety(
             f"{lang}: recall {row['recall']}, false positives {row['false_positive_rate']}, n {row['n']}"
         )
     out.print(
-        f"recall (all positive cases): {result['recall']}   false-positive rate: {result['false_positive_rate']}   "
+        f"recall (all positive cases): {result['recall']}   "
+        f"false-positive rate: {result['false_positive_rate']}   "
         f"tier accuracy: {result.get('tier_accuracy')}   imminent recall: {result.get('imminent_recall')}\n"
         f"rules: {result['mean_ms']} ms per message (p95 {result['p95_ms']}); the embedding a turn "
         f"already has: {result.get('embed_ms', '-')} ms"
     )
+    if attention := result.get("attention"):
+        out.print(
+            f"attention band (self-harm and abuse the persona is asked to listen for): recall "
+            f"{attention['recall']}, false positives {attention['false_positive_rate']}"
+        )
     for e in result.get("errors", []):
         out.print(f"  [{e['label']}] got {e['got'] or '-'}: {e['text']}", markup=False)
 

@@ -41,6 +41,11 @@ async def _stores(settings: Settings) -> AsyncIterator[tuple[Any, Any]]:
         await engine.dispose()
 
 
+def _day(value: Any) -> str:
+    """The date of a timestamp as the account rows carry it (ISO text or a datetime); "" for none."""
+    return str(value)[:10] if value else ""
+
+
 @users_app.command("list")
 def list_users() -> None:
     """Every bot user: language, persona, PRO, and how much DORA remembers about them."""
@@ -65,6 +70,7 @@ def list_users() -> None:
         "facts",
         "episodes",
         "blocked",
+        "minor",
     ):
         table.add_column(col)
     for u in users:
@@ -78,13 +84,14 @@ def list_users() -> None:
             str(u["memory"]["facts"]),
             str(u["memory"]["episodes"]),
             "yes" if u["blocked_bot"] else "",
+            _day(u.get("minor_since")),
         )
     out.print(table)
 
 
 @users_app.command("show")
 def show_user(telegram_id: Annotated[int, typer.Argument(help="The user's Telegram id.")]) -> None:
-    """One user's account, consents, PRO, payments and memory counts."""
+    """One user's account, consents, PRO, payments and memory counts, and whether they are a minor."""
     from bot.deps import agent_user_id
 
     async def go() -> dict[str, Any]:
@@ -97,6 +104,9 @@ def show_user(telegram_id: Annotated[int, typer.Argument(help="The user's Telegr
     if account["user"] is None:
         err.print(f"[yellow]no user {telegram_id}[/]")
         raise typer.Exit(2)
+    # to stderr, for the operator's eye: stdout stays one JSON document for scripts
+    since = _day(account["user"].get("minor_since"))
+    err.print(f"minor: since {since}" if since else "minor: no")
     out.print_json(json.dumps(account, default=str, ensure_ascii=False))
 
 

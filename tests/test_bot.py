@@ -429,6 +429,56 @@ def test_refund_revokes_and_adult_mode_reaches_the_agent(server, bot, brain, set
     assert "режим 18+" not in str(brain.prompts[-1][0].content)  # no PRO, no 18+
 
 
+def test_a_minor_is_marked_on_the_account_and_18_plus_stays_off(server, bot, brain):
+    from bot.deps import flags_for
+
+    onboard(server)  # Дора
+    mark = server.mark()
+    server.user_command(USER, "/adult")  # the offer, with its buttons, before anything is known
+    assert server.wait_for("sendMessage", since=mark).params.get("reply_markup")
+
+    assert say(server, "мне 14 лет").startswith("Ответ на")
+    bot.call(bot.deps.conversations.idle())  # the turn's bookkeeping is done
+    account = bot.call(bot.deps.accounts.get_or_create_user(USER, "ru"))
+    assert account.minor_since is not None
+    assert flags_for(account, pro=True).minor  # every persona's next turn gets it from the account
+
+    mark = server.mark()
+    server.user_callback(USER, AdultCb(action="on").pack())  # the old offer's button
+    assert "нет 18" in (server.wait_for("sendMessage", since=mark).text or "")
+    account = bot.call(bot.deps.accounts.get_or_create_user(USER, "ru"))
+    assert (account.adult_opt_in, account.adult_confirmed_at) == (False, None)
+    mark = server.mark()
+    server.user_command(USER, "/adult")
+    refusal = server.wait_for("sendMessage", since=mark)
+    assert "нет 18" in (refusal.text or "") and not refusal.params.get("reply_markup")  # no buttons
+
+    # a crisis sign is counted for the funnel by label and tier, never by text
+    say(server, "Я больше не хочу жить")
+    bot.call(bot.deps.conversations.idle())
+    events = bot.call(bot.deps.accounts.events())
+    crisis = [e for e in events if e["name"].startswith("crisis_")]
+    assert [(e["name"], e["persona_id"]) for e in crisis] == [("crisis_self_harm", "dora")]
+    assert crisis[0]["kind"] in ("imminent", "ideation")
+    assert "жить" not in json.dumps(events, ensure_ascii=False)
+
+
+def test_failing_safety_bookkeeping_never_costs_the_reply(server, bot, caplog):
+    async def broken(*_args: Any) -> None:
+        raise RuntimeError("the database is away")
+
+    bot.deps.conversations.on_minor = broken
+    bot.deps.conversations.on_crisis = broken
+    onboard(server)
+    assert say(server, "мне 14 лет").startswith("Ответ на")
+    assert "8-800-2000-122" in say(server, "Я больше не хочу жить")
+    bot.call(bot.deps.conversations.idle())
+    assert bot.call(bot.deps.accounts.get_or_create_user(USER, "ru")).minor_since is None
+    assert "marking an account as a minor failed (RuntimeError)" in caplog.text
+    assert "recording a crisis event failed (RuntimeError)" in caplog.text
+    assert "database is away" not in caplog.text and "жить" not in caplog.text  # types only
+
+
 def test_a_forged_button_changes_nothing(server, bot):
     onboard(server)
     mark = server.mark()

@@ -16,13 +16,15 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import func, inspect, select, text
+from sqlalchemy import Connection, func, insert, inspect, select, text
 from sqlalchemy.engine import make_url
 
 from bot.db import Accounts, create_engine_and_sessions, database_url, migrate
-from bot.db.models import USER_TABLES, Base, PendingMessage
+from bot.db.engine import alembic_config
+from bot.db.models import USER_TABLES, Base, PendingMessage, User
 from dora.config import Settings
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -101,7 +103,7 @@ def test_migrate_twice_is_a_noop(url: str) -> None:
         finally:
             await engine.dispose()
         assert tables == sorted([*Base.metadata.tables, "alembic_version"])
-        assert version == [("0003",)]  # the newest migration
+        assert version == [("0004",)]  # the newest migration
 
         await migrate(url)  # again: nothing to do, nothing lost
         async with accounts_on(url) as accounts:
@@ -120,6 +122,40 @@ def test_workers_migrating_at_once_on_postgres(url: str) -> None:
         await asyncio.gather(*(migrate(url) for _ in range(4)))
         async with accounts_on(url) as accounts:
             assert (await accounts.get_or_create_user(ALICE, "ru")).id == ALICE
+
+    run(scenario())
+
+
+def test_minor_migration_adds_the_column_and_keeps_the_users(url: str) -> None:
+    """0004 on a database that has users already: the column comes, empty; nobody is a minor."""
+
+    def to(connection: Connection, revision: str) -> None:
+        config = alembic_config()
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+
+    async def scenario() -> None:
+        engine, _ = create_engine_and_sessions(url)
+        try:
+            async with engine.begin() as conn:
+                await conn.run_sync(to, "0003")
+                # the 0003 schema's columns only (an INSERT names just the values given)
+                await conn.execute(
+                    insert(User).values(
+                        id=ALICE, language="ru", created_at=NOW, blocked_bot=False, adult_opt_in=True
+                    )
+                )
+                columns = await conn.run_sync(
+                    lambda c: {col["name"] for col in inspect(c).get_columns("users")}
+                )
+                assert "minor_since" not in columns
+        finally:
+            await engine.dispose()
+        async with accounts_on(url) as accounts:  # migrates to the newest
+            user = await accounts.get_or_create_user(ALICE, "en", now=NOW)
+            assert (user.minor_since, user.adult_opt_in) == (None, True)
+            assert await accounts.mark_minor(ALICE, now=NOW)
+            assert (await accounts.get_or_create_user(ALICE, None)).minor_since == NOW
 
     run(scenario())
 
@@ -193,6 +229,39 @@ def test_user_defaults_and_settings(url: str) -> None:
 
             assert await accounts.set_adult(big, confirmed=False, opt_in=False)
             assert (await accounts.get_or_create_user(big, None)).adult_confirmed_at is None
+
+    run(scenario())
+
+
+def test_a_minor_is_marked_once_and_18_plus_goes_off_for_good(url: str) -> None:
+    async def scenario() -> None:
+        async with accounts_on(url) as accounts:
+            await accounts.get_or_create_user(ALICE, "ru", now=NOW)
+            await accounts.get_or_create_user(BOB, "ru", now=NOW)
+            assert await accounts.set_adult(ALICE, confirmed=True, opt_in=True, now=NOW)
+            assert await accounts.set_adult(BOB, confirmed=True, opt_in=True, now=NOW)
+
+            assert await accounts.mark_minor(ALICE, now=NOW + timedelta(days=1))
+            assert await accounts.mark_minor(ALICE, now=NOW + timedelta(days=5))  # again: first time kept
+            alice = await accounts.get_or_create_user(ALICE, None)
+            assert alice.minor_since == NOW + timedelta(days=1)
+            assert (alice.adult_opt_in, alice.adult_confirmed_at) == (False, None)
+
+            # whatever is pressed later, 18+ stays off
+            assert await accounts.set_adult(ALICE, confirmed=True, opt_in=True, now=NOW + timedelta(days=6))
+            alice = await accounts.get_or_create_user(ALICE, None)
+            assert (alice.adult_opt_in, alice.adult_confirmed_at) == (False, None)
+            assert alice.minor_since == NOW + timedelta(days=1)
+
+            bob = await accounts.get_or_create_user(BOB, None)  # only that user
+            assert (bob.minor_since, bob.adult_opt_in, bob.adult_confirmed_at) == (None, True, NOW)
+            assert not await accounts.mark_minor(999)  # no such user
+
+            listed = {u["id"]: u for u in await accounts.list_users()}
+            assert listed[ALICE]["minor_since"] == (NOW + timedelta(days=1)).isoformat()
+            assert listed[BOB]["minor_since"] is None
+            exported = await accounts.export_account(ALICE)
+            assert exported["user"]["minor_since"] == (NOW + timedelta(days=1)).isoformat()
 
     run(scenario())
 
@@ -431,6 +500,7 @@ def test_export_holds_the_account_and_no_message_text(url: str) -> None:
                 "blocked_bot": False,
                 "adult_confirmed_at": NOW.isoformat(),
                 "adult_opt_in": True,
+                "minor_since": None,
             }
             assert [(c["document"], c["version"]) for c in exported["consents"]] == list(VERSIONS.items())
             assert exported["subscription"] == {"expires_at": (NOW + timedelta(days=30)).isoformat()}

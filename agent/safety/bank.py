@@ -104,7 +104,10 @@ class Bank:
             raise ValueError("the bank's vectors must be computed, and no embedder was given")
         log.info("safety: embedding and learning the %d-example bank for %s", len(examples), name or "?")
         vectors = np.concatenate(
-            [embedder.query_vectors([e.text for e in examples[i : i + 64]]) for i in range(0, len(examples), 64)]
+            [
+                embedder.query_vectors([e.text for e in examples[i : i + 64]])
+                for i in range(0, len(examples), 64)
+            ]
         )
         return cls(examples, vectors)
 

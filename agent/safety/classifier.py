@@ -9,10 +9,17 @@ their readings are combined by a small logistic model (a "stacker"):
     z = a·logit(regression's probability) + b·30·(neighbour margin) + c·lexicon weight
         + d·[lexicon ≥ 1] + e·[lexicon ≥ 0.6] + bias
 
-and the label fires when sigmoid(z) passes the label's threshold. The stacker's weights and the
+and the label fires when sigmoid(z) passes the label's threshold, or when a weight-1.0 lexicon rule
+fired (those words are rarely anything else: about 1 % of the hard negatives). The stacker's weights and the
 thresholds are frozen below: fitted by ``python -m bench.safety_fit`` on out-of-fold readings of the
 bank (each fold read by a bank trained without it), never on the held-out set. Without a vector (no
 embedder) the lexicon decides alone, erring towards care: a hint of 0.6 fires.
+
+Below the threshold lies an *attention* band for self-harm and abuse (``concerns``): a message
+that may be a veiled sign («сплю по 14 часов, во сне меня хотя бы нет»). It changes no tier and
+shows no help lines; the persona is only asked to listen for it. Its threshold allows about 10 %
+false positives on the bank's hard negatives, since being asked to listen costs a false alarm
+nothing the user can see.
 
 The tier is *imminent* when an imminent rule fired or most of the nearest positive examples are
 imminent (a plan, means, a time, something done).
@@ -34,6 +41,7 @@ from agent.safety.lexicon import (
     MINOR,
     SELF_HARM,
     about_someone_else,
+    abuse_of_someone_else,
     framed,
     joking,
     lexicon_hits,
@@ -46,12 +54,13 @@ from agent.safety.text import normalize, words
 CRISIS_LABELS = (SELF_HARM, ABUSE)
 
 
-# (a, b, c, d, e, bias, threshold) per label: see the module docstring; from bench.safety_fit
+# (a, b, c, d, e, bias, threshold, attention threshold) per label: see the module docstring;
+# from bench.safety_fit
 STACKER: dict[str, tuple[float, ...]] = {
-    SELF_HARM: (0.931, 3.301, 1.676, 0.124, 1.041, -1.075, 0.7833),
-    ABUSE: (1.054, 2.632, 1.503, 0.576, 0.543, -1.143, 0.6063),
-    MINOR: (0.662, 1.403, 3.091, 0.138, 0.645, -1.637, 0.7298),
-    INJECTION: (1.349, 1.565, 0.625, 0.625, 0.625, -0.284, 0.3512),
+    SELF_HARM: (0.938, 3.274, 1.984, 1.1, 1.087, -1.176, 0.6604, 0.2271),
+    ABUSE: (1.059, 2.626, 1.608, 1.087, 1.16, -1.16, 0.5627, 0.056),
+    MINOR: (0.551, 0.883, 5.241, 0.77, 0.52, -2.404, 0.6902, 0.6902),
+    INJECTION: (1.349, 1.565, 0.625, 0.625, 0.625, -0.284, 0.3512, 0.3512),
 }
 
 
@@ -81,11 +90,14 @@ class Assessment:
     margins: dict[str, float] = field(default_factory=dict)
     probabilities: dict[str, float] = field(default_factory=dict)
     scores: dict[str, float] = field(default_factory=dict)  # the stacker's output per label
+    concerns: frozenset[str] = frozenset()  # self-harm / abuse in the attention band (not labels)
 
     @property
     def crisis(self) -> tuple[str, str] | None:
         """The crisis to answer first, as (label, tier): imminent before ideation, then self-harm."""
-        found = [(label, self.tiers.get(label, "ideation")) for label in CRISIS_LABELS if label in self.labels]
+        found = [
+            (label, self.tiers.get(label, "ideation")) for label in CRISIS_LABELS if label in self.labels
+        ]
         if not found:
             return None
         return sorted(found, key=lambda lt: (lt[1] != IMMINENT, CRISIS_LABELS.index(lt[0])))[0]
@@ -112,8 +124,10 @@ class SafetyClassifier:
         lex: dict[str, float] = dict.fromkeys(LABELS, 0.0)
         imminent_rule: dict[str, bool] = dict.fromkeys(CRISIS_LABELS, False)
         damped = framed(ws) or joking(norm, ws) or resolved_past(ws)
-        for hit in lexicon_hits(ws):
-            other = hit.rule.label == SELF_HARM and about_someone_else(ws, hit)
+        for hit in lexicon_hits(ws, norm):
+            other = (hit.rule.label == SELF_HARM and about_someone_else(ws, hit)) or (
+                hit.rule.label == ABUSE and abuse_of_someone_else(ws, hit)
+            )
             weight = hit.rule.weight * (0.5 if damped or other or quoted(norm, ws, hit) else 1.0)
             lex[hit.rule.label] = max(lex[hit.rule.label], weight)
             if hit.rule.tier == IMMINENT and weight >= 0.6:
@@ -126,8 +140,17 @@ class SafetyClassifier:
         near_imminent: dict[str, float] = {}
         if self.bank is not None and vector is not None and ws:
             probs, margins, near_imminent = self.bank.read(vector)
-        scores = {label: self._score(label, lex[label], probs.get(label), margins.get(label)) for label in LABELS}
+        scores = {
+            label: self._score(label, lex[label], probs.get(label), margins.get(label)) for label in LABELS
+        }
         labels = {label for label in LABELS if self._fires(label, lex[label], scores[label])}
+        concerns = {
+            label
+            for label in CRISIS_LABELS
+            if label not in labels
+            and scores[label] >= 0
+            and scores[label] > self.thresholds.stacker[label][7]
+        }
         tiers = {
             label: IMMINENT
             if imminent_rule[label] or near_imminent.get(label, 0.0) > self.thresholds.imminent_share
@@ -135,16 +158,18 @@ class SafetyClassifier:
             for label in CRISIS_LABELS
             if label in labels
         }
-        return Assessment(frozenset(labels), tiers, lex, margins, probs, scores)
+        return Assessment(frozenset(labels), tiers, lex, margins, probs, scores, frozenset(concerns))
 
     def _score(self, label: str, lexicon: float, probability: float | None, margin: float | None) -> float:
         if probability is None or margin is None:
             return -1.0
-        *weights, bias, _ = self.thresholds.stacker[label]
+        *weights, bias, _, _ = self.thresholds.stacker[label]
         z = float(np.dot(weights, stack_features(probability, margin, lexicon))) + bias
         return 1.0 / (1.0 + math.exp(-max(min(z, 30.0), -30.0)))
 
     def _fires(self, label: str, lexicon: float, score: float) -> bool:
+        if lexicon >= 1.0:  # the words alone are enough, whatever the bank says
+            return True
         if score < 0:  # no vector: the lexicon alone, erring towards care
             return lexicon >= 0.6
-        return score > self.thresholds.stacker[label][-1]
+        return score > self.thresholds.stacker[label][6]

@@ -45,43 +45,72 @@ BUILT_IN: dict[str, tuple[HelpLine, ...]] = {
         # 112 works with no money on the account and without a SIM card:
         # https://moyaokruga.ru/bur-gaz/Articles.aspx?articleId=255341 ,
         # https://kazved.ru/news/v-rossii-nachinaet-rabotat-edinyy-nomer-ekstrennyh-sluzhb-112-4734219
-        HelpLine("112", "Если опасность прямо сейчас — экстренные службы", _BOTH, emergency=True,
-                 note="бесплатно, даже без денег на счёте"),
+        HelpLine(
+            "112",
+            "Если опасность прямо сейчас — экстренные службы",
+            _BOTH,
+            emergency=True,
+            note="бесплатно, даже без денег на счёте",
+        ),
         # The national children's help line (Фонд поддержки детей, находящихся в трудной жизненной
         # ситуации): children, teenagers and their parents; "иные граждане" may call too; free,
         # anonymous; 124 is its short number from mobiles; round the clock in most regions (71 of 85
         # in 2022), not all. Sources: https://mgppu.ru/news/4296 ,
-        # https://sosh9-nowch.edu21.cap.ru/news/2023/05/16/17-maya-v-rossii-otmechaetsya-mezhdunarodnij-denj-detskogo-telefona-doveriya/ ,
+        # https://sosh9-nowch.edu21.cap.ru/news/2023/05/16/17-maya-v-rossii-otmechaetsya-mezhdunarodnij-denj-detskogo-telefona-doveriya/ ,  # noqa: E501
         # https://kch-sch6.narod.ru/news/mezhdunarodnyj_den_detskogo_telefona_doverija/2022-05-17-746 ,
         # https://tambov-news.net/society/2025/01/13/240738-amp.html (124).
-        HelpLine("8-800-2000-122", "Детский телефон доверия — для детей, подростков и родителей", _BOTH,
-                 ages="minor", note="бесплатно и анонимно; с мобильного можно 124"),
+        HelpLine(
+            "8-800-2000-122",
+            "Детский телефон доверия — для детей, подростков и родителей",
+            _BOTH,
+            ages="minor",
+            note="бесплатно и анонимно; с мобильного можно 124",
+        ),
         # Moscow psychological help service (МСППН), round the clock: 051 from a landline (free),
         # +7 495 051 from a mobile (the operator's tariff). Sources: http://www.mos.ru/news/item/76999073/ ,
         # https://tass.ru/moskva/10603811
-        HelpLine("051", "Экстренная психологическая помощь, Москва", _BOTH,
-                 note="круглосуточно; с мобильного +7 495 051"),
+        HelpLine(
+            "051",
+            "Экстренная психологическая помощь, Москва",
+            _BOTH,
+            note="круглосуточно; с мобильного +7 495 051",
+        ),
         # МЧС России, Центр экстренной психологической помощи, round the clock; an ordinary Moscow
         # number, so the call is paid. Sources: Российская газета, March 2024, quoting the children's
-        # ombudsman (English rendering: https://eprimefeed.com/latest-news/lvova-belova-published-the-telephone-numbers-of-psychological-assistance-to-the-victims-of-the-terrorist-attack-rossiyskaya-gazeta/492049/ ),
+        # ombudsman, in an English rendering:
+        # https://eprimefeed.com/latest-news/lvova-belova-published-the-telephone-numbers-of-psychological-assistance-to-the-victims-of-the-terrorist-attack-rossiyskaya-gazeta/492049/
         # and mos.ru's page on emergency suicide-prevention help.
-        HelpLine("+7 495 989-50-50", "Психологическая помощь МЧС России", _SH, ages="adult",
-                 note="круглосуточно, для всей России"),
+        HelpLine(
+            "+7 495 989-50-50",
+            "Психологическая помощь МЧС России",
+            _SH,
+            ages="adult",
+            note="круглосуточно, для всей России",
+        ),
         # The children's line accepts adults as well ("иные граждане", sources above): the one free
         # nationwide number an adult outside Moscow can call.
         HelpLine("8-800-2000-122", "Телефон доверия (бесплатно, принимает и взрослых)", _SH, ages="adult"),
         # The all-Russia help line for women who suffered violence (центр «АННА»), daily, round the
         # clock: https://newsvo.ru/news/146115 (2022).
-        HelpLine("8-800-7000-600", "Телефон доверия для женщин, пострадавших от насилия", _AB, ages="adult",
-                 note="бесплатно, круглосуточно"),
+        HelpLine(
+            "8-800-7000-600",
+            "Телефон доверия для женщин, пострадавших от насилия",
+            _AB,
+            ages="adult",
+            note="бесплатно, круглосуточно",
+        ),
     ),
     "en": (
         # https://contactlistens.org/get-help/ (911), https://www.centre56.org.uk/domestic-abuse (999),
         # https://lifelineh2h.org.au/get-help/telephone-crisis-support/faqs/ (000)
-        HelpLine("911 (US, Canada), 999 (UK), 112 (EU), 000 (Australia)", "In danger right now", _BOTH,
-                 emergency=True),
+        HelpLine(
+            "911 (US, Canada), 999 (UK), 112 (EU), 000 (Australia)",
+            "In danger right now",
+            _BOTH,
+            emergency=True,
+        ),
         # US 988 Suicide & Crisis Lifeline, call or text, 24/7, free:
-        # https://www.cdcr.ca.gov/ccjbh/2022/07/19/dial-988-to-access-24-hour-emotional-support-and-resources/ ;
+        # https://www.cdcr.ca.gov/ccjbh/2022/07/19/dial-988-to-access-24-hour-emotional-support-and-resources/ ;  # noqa: E501
         # Canada's 9-8-8 since 30 Nov 2023: https://globalnews.ca/news/9852199/canada-988-mental-health-crisis-hotline/
         HelpLine("988", "Suicide & Crisis Lifeline, US and Canada", _SH, note="call or text, 24/7"),
         # Samaritans, free from landlines and mobiles, 24/7:
@@ -93,8 +122,12 @@ BUILT_IN: dict[str, tuple[HelpLine, ...]] = {
         # https://learning.nspcc.org.uk/services/childline : free, 24 hours, up to the age of 19
         HelpLine("0800 1111", "Childline, UK (under 19)", _BOTH, ages="minor", note="free, 24/7"),
         # https://ovc.ojp.gov/news/grantee-news/national-domestic-violence-hotline-answers-6-million-contacts
-        HelpLine("1-800-799-7233", "National Domestic Violence Hotline, US", _AB,
-                 note="24/7; or text START to 88788"),
+        HelpLine(
+            "1-800-799-7233",
+            "National Domestic Violence Hotline, US",
+            _AB,
+            note="24/7; or text START to 88788",
+        ),
         # https://www.refuge.org.uk/category/news/ : freephone, 24 hours
         HelpLine("0808 2000 247", "National Domestic Abuse Helpline, UK", _AB, note="free, 24/7"),
         # https://findahelpline.com/AU : a directory of free helplines by country

@@ -49,7 +49,7 @@ CONCEPTS: dict[str, str] = {
     "SELF": "себя|себе|собой|сам|сама",
     # self-injury
     "INJURE": "резать|порезать|резаться|порезаться|резануть|резануться|царапать|расцарапать|"
-    "исцарапать|жечь|прижигать|прижечь|обжигать|колоть|бить|избивать|колотить|кусать|покусать|щипать|"
+    "исцарапать|выцарапать|жечь|прижигать|прижечь|обжигать|колоть|бить|избивать|колотить|кусать|покусать|щипать|"
     "ковырять|расковырять|раздирать|драть|расчесать|расчесывать|вырывать|уродовать|калечить|"
     "покалечить|наносить|ранить|бить",
     "SKIN": "рука|руки|запястье|запястья|бедро|бедра|кожа|нога|ноги|вена|вены|живот|плечо|лицо|тело|"
@@ -73,7 +73,7 @@ CONCEPTS: dict[str, str] = {
     "GUN": "ружье|пистолет|ствол|обрез|патрон|патроны|травмат",
     "GAS": "газ|конфорка|конфорки|выхлоп|угарный",
     "JUMP": "прыгнуть|прыгать|шагнуть|шагать|сигануть|спрыгнуть|броситься|кинуться|упасть|выйти|"
-    "выброситься|сброситься|лечь|полететь|лететь",
+    "выброситься|сброситься|полететь|лететь",
     "WHEN": "сегодня|ночью|ночь|завтра|сейчас|щас|утром|вечером|суббота|воскресенье|пятница|"
     "понедельник|вторник|среда|четверг|скоро|вот-вот|минута|час|выходные",
     "DECIDE": "решить|решиться|решено|решение|продумать|спланировать|выбрать|придумать|знать",
@@ -87,7 +87,7 @@ CONCEPTS: dict[str, str] = {
     "придушить|задушить|пинать|пнуть|толкать|толкнуть|швырнуть|швырять|таскать|хлестать|"
     "отхлестать|пороть|выпороть|стукнуть|бросаться|кидаться|замахиваться|замахнуться|"
     "дать|вмазать|врезать|ударить|треснуть|тыкать|прижать|прижимать|схватить|хватать|"
-    "вывернуть|выкручивать|сломать|разбить|столкнуть|трясти|наказывать|побить|отметелить|"
+    "вывернуть|выкручивать|сломать|разбить|столкнуть|наказывать|побить|отметелить|"
     "гонять|гоняться|запинать|запинывать|выгнать|выставить|облить",
     "RAPE": "изнасиловать|насиловать|домогаться|приставать|лапать|трогать|заставлять|принуждать|"
     "совращать|растлевать",
@@ -176,6 +176,23 @@ RULES: tuple[Rule, ...] = (
     R(SH, "можно|пора уходить|уйти", weight=0.6, gap=2),
     R(SH, "сбить|задавить|переехать я", weight=0.3, gap=3),
     R(SH, "не удержаться|сдержаться", weight=0.3, gap=1),
+    R(SH, "бог|господь|смерть забрать|прибрать я", gap=3),
+    R(SH, "не за что держаться|цепляться", weight=0.6, gap=2),
+    R(SH, "не хотеть держаться|бороться|терпеть|стараться", weight=0.6, gap=2),
+    R(SH, "печень|сердце отказать|сдать|остановиться", weight=0.6, gap=3),
+    R(SH, "ванна|ванне|ванная фен|феном|утюг|тостер|провод", tier=IMM, gap=4),
+    R(SH, "кровь|крови лужа|течь|хлестать|останавливаться|остановить", tier=IMM, weight=0.6, gap=3),
+    R(SH, "резать|режу глубоко|глубже|вдоль", tier=IMM, weight=0.6, gap=2),
+    R(SH, "без порез*|селфхарм*|самоповрежд*", weight=0.6, gap=2),
+    R(SH, "наглотаться|наесться|нажраться|наелась @PILLS", tier=IMM, gap=3),
+    R(SH, "painless way|method|death|suicid", gap=2),
+    R(SH, "way|method to die", gap=2),
+    R(SH, "life insur*", weight=0.6, gap=1),
+    R(SH, "count|stockpil|save|hoard|collect @EN_PILLS", tier=IMM, weight=0.6, gap=4),
+    R(SH, "hope|wish|pray car|truck|bus|plane|train hit|crash|go|goe", weight=0.6, gap=4),
+    R(SH, "bang|hit|punch|slam my head wall", weight=0.6, gap=4),
+    R(SH, "if i die|disappear|gone|wasnt|weren't", weight=0.6, gap=2),
+    R(SH, "urg to cut|die|hurt|harm|end", gap=2),
     R(SH, "лучше бы я не @LIVE|родиться|быть", gap=4),
     R(SH, "лучше бы я @DIE|не", gap=4),
     R(SH, "лучше бы я|меня не быть|было", gap=4),
@@ -192,12 +209,27 @@ RULES: tuple[Rule, ...] = (
     R(SH, "покончить с собой|жизнь", gap=2),
     R(SH, "покончить|закончить|заканчивать со все|всем|этим", weight=0.6, gap=3),
     R(SH, "убить|убивать|прикончить|уничтожить|грохнуть себя", gap=2),
-    R(SH, "убиться|самоубиться|выпилиться|роскомнадзорнуться|самовыпилиться|вскрыться|отравиться|"
-      "повеситься|удавиться|застрелиться|утопиться|вешаться|травиться|выпиливаться", weight=0.6, gap=1),
+    R(
+        SH,
+        "убиться|самоубиться|выпилиться|роскомнадзорнуться|самовыпилиться|вскрыться|отравиться|"
+        "повеситься|удавиться|застрелиться|утопиться|вешаться|травиться|выпиливаться",
+        weight=0.6,
+        gap=1,
+    ),
     R(SH, "вскрыть|вскрывать|перерезать|резать|порезать вены|вена|горло", gap=2),
     R(SH, "суицид*|самоубийств*|суицидальн*|суицидник*|суицидить", weight=0.6, gap=1),
-    R(SH, "мысль|думать|думка|представлять|мечтать смерть|суицид*|самоубийств*|умереть|похороны|уход|уйти", weight=0.6, gap=4),
-    R(SH, "думать|мечтать|представлять|знать|решить как|каким уйти|@DIE|покончить|сделать|это", weight=0.6, gap=3),
+    R(
+        SH,
+        "мысль|думать|думка|представлять|мечтать смерть|суицид*|самоубийств*|умереть|похороны|уход|уйти",
+        weight=0.6,
+        gap=4,
+    ),
+    R(
+        SH,
+        "думать|мечтать|представлять|знать|решить как|каким уйти|@DIE|покончить|сделать|это",
+        weight=0.6,
+        gap=3,
+    ),
     R(SH, "уйти|уход из жизнь", gap=2),
     R(SH, "свести счеты жизнь", gap=3),
     R(SH, "уйти насовсем|навсегда|из", weight=0.6, gap=2),
@@ -214,7 +246,11 @@ RULES: tuple[Rule, ...] = (
     R(SH, "@INJURE @SKIN", weight=0.6, gap=3),
     R(SH, "@INJURE до кровь|синяк|мясо|шрам", gap=4),
     R(SH, "резаться|порезаться|резануться|селфхарм*|самоповрежд*|сх", weight=0.6, gap=1),
-    R(SH, "снова|опять|начать|сорваться|тянуть|хотеться|потянуть резаться|порезаться|лезвие|селфхарм*|порез", gap=3),
+    R(
+        SH,
+        "снова|опять|начать|сорваться|тянуть|хотеться|потянуть резаться|порезаться|лезвие|селфхарм*|порез",
+        gap=3,
+    ),
     R(SH, "причинять|причинить|сделать себе больно|боль|вред", gap=3),
     R(SH, "@SKIN в @INJURY", weight=0.6, gap=2),
     R(SH, "@INJURY на @SKIN", weight=0.6, gap=2),
@@ -225,13 +261,19 @@ RULES: tuple[Rule, ...] = (
     R(SH, "@MANY @PILLS @TAKE", tier=IMM, gap=4),
     R(SH, "@TAKE @PILLS", tier=IMM, weight=0.6, gap=3),
     R(SH, "наглотаться|нажраться|наесться|отравиться", tier=IMM, weight=0.6, gap=1),
-    R(SH, "накопить|собрать|купить|приготовить|припасти|достать|взять|найти|скопить @PILLS|@ROPE|лезвие|яд", tier=IMM, weight=0.6, gap=4),
+    R(
+        SH,
+        "накопить|собрать|купить|приготовить|припасти|достать|взять|найти|скопить @PILLS|@ROPE|лезвие|яд",
+        tier=IMM,
+        weight=0.6,
+        gap=4,
+    ),
     R(SH, "@PILLS @WHEN|готовый|готов|лежать|хватить|хватит", tier=IMM, weight=0.6, gap=4),
     R(SH, "@ROPE купить|приготовить|готовый|висеть|привязать|завязать|уже|рука|руке", tier=IMM, gap=3),
     R(SH, "стоять|сидеть|залезть|подняться|забраться|быть|стою @HIGH", tier=IMM, weight=0.6, gap=3),
     R(SH, "за перила|край|окно", tier=IMM, weight=0.6, gap=1),
     R(SH, "@JUMP @HIGH|@TRACKS|вниз|под", tier=IMM, weight=0.6, gap=3),
-    R(SH, "@WANT|@WHEN|@DECIDE|пойти|иду @JUMP", tier=IMM, gap=3),
+    R(SH, "@WANT|@WHEN|@DECIDE|пойти|иду @JUMP @HIGH|@TRACKS|под|вниз", tier=IMM, gap=3),
     R(SH, "под @TRACKS", tier=IMM, weight=0.6, gap=2),
     R(SH, "@GUN", tier=IMM, weight=0.3, gap=1),
     R(SH, "@GAS открыть|включить|включил", tier=IMM, weight=0.6, gap=3),
@@ -258,7 +300,13 @@ RULES: tuple[Rule, ...] = (
     R(SH, "рука|руке @ROPE|@PILLS|лезвие", tier=IMM, weight=0.6, gap=2),
     R(SH, "разогнаться|разогнать|разогнаю|разгонять столб|стена|отбойник|встречка|обрыв", tier=IMM, gap=5),
     R(SH, "пойти|идти|поехать|пойду на|к @HIGH|@TRACKS", tier=IMM, weight=0.6, gap=3),
-    R(SH, "раздать|отдать|раздарить|раздавать вещи|кот|кошка|собака|все|даром|книги", tier=IMM, weight=0.6, gap=3),
+    R(
+        SH,
+        "раздать|отдать|раздарить|раздавать вещи|кот|кошка|собака|все|даром|книги",
+        tier=IMM,
+        weight=0.6,
+        gap=3,
+    ),
     R(SH, "меня завтра не быть|стать", tier=IMM, gap=3),
     R(SH, "завещание", tier=IMM, weight=0.3, gap=1),
     # --- self-harm, English --------------------------------------------------------------------------
@@ -295,7 +343,7 @@ RULES: tuple[Rule, ...] = (
     R(SH, "jump|step|walk|drive off|from|into @EN_HIGH|@EN_TRACKS", tier=IMM, gap=3),
     R(SH, "front of @EN_TRACKS", tier=IMM, weight=0.6, gap=2),
     R(SH, "@EN_WHEN is it|the", tier=IMM, weight=0.3, gap=2),
-    R(SH, "do|end it @EN_WHEN", tier=IMM, gap=3),
+    R(SH, "do it @EN_WHEN", tier=IMM, weight=0.6, gap=1),
     R(SH, "set|pick|chose a date|day", tier=IMM, weight=0.6, gap=2),
     R(SH, "suicid|goodby note|letter|msg|messag", tier=IMM, gap=2),
     R(SH, "wrote|write|left @EN_NOTE", tier=IMM, weight=0.6, gap=3),
@@ -305,8 +353,8 @@ RULES: tuple[Rule, ...] = (
     R(SH, "goodby everyon|forev|world", tier=IMM, weight=0.6, gap=2),
     R(SH, "engin run", tier=IMM, weight=0.6, gap=2),
     # --- abuse, Russian -----------------------------------------------------------------------------
-    R(AB, "@HIT @ME", gap=3),
-    R(AB, "@ME @HIT", gap=3),
+    R(AB, "@HIT @ME", gap=2),
+    R(AB, "@ME @HIT", gap=2),
     R(AB, "поднять|поднимать на @ME руку|рука", gap=3),
     R(AB, "поднять|поднимать руку|рука на @ME", gap=3),
     R(AB, "@RAPE @ME", gap=3),
@@ -318,8 +366,12 @@ RULES: tuple[Rule, ...] = (
     R(AB, "если уйти|пожаловаться|рассказать|развод @KILL|детей|дети", gap=6),
     R(AB, "мне не жить", gap=2),
     R(AB, "мне конец", weight=0.6, gap=1),
-    R(AB, "синяк|синяки|побои|ссадина|след|следы|пятна|губа замазывать|прятать|скрывать|тональник|"
-      "тональный|консилер|водолазка|очки", gap=5),
+    R(
+        AB,
+        "синяк|синяки|побои|ссадина|след|следы|пятна|губа замазывать|прятать|скрывать|тональник|"
+        "тональный|консилер|водолазка|очки",
+        gap=5,
+    ),
     R(AB, "@CONTROL мой|мои телефон|деньги|зарплата|паспорт|карта|переписка|зарядка", weight=0.6, gap=3),
     R(AB, "@CONTROL телефон|паспорт|зарплата|карта", weight=0.6, gap=2),
     R(AB, "не @HOLD @ME|из|никуда", weight=0.6, gap=3),
@@ -343,7 +395,7 @@ RULES: tuple[Rule, ...] = (
     R(AB, "threaten|threat|said|say kill|hurt|end me", gap=4),
     R(AB, "kill|hurt me if", gap=3),
     R(AB, "abus*", weight=0.6, gap=1),
-    R(AB, "domest violenc", gap=1),
+    R(AB, "domest violenc", weight=0.6, gap=1),
     R(AB, "hide|hid|conceal bruis*|mark", gap=3),
     R(AB, "cover up bruis*|mark", gap=3),
     R(AB, "take|took|control|check my phone|money|passport|card", weight=0.3, gap=3),
@@ -354,6 +406,11 @@ RULES: tuple[Rule, ...] = (
     R(AB, "scare|afraid|scar go|come home", weight=0.6, gap=4),
     R(AB, "nude|nudes|pics|photo leak|send|post|share", weight=0.6, gap=4),
 )
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
 
 # What looks dangerous and is not: a rule hit whose words lie inside one of these does not count.
 VETOES: tuple[str, ...] = (
@@ -375,6 +432,7 @@ VETOES: tuple[str, ...] = (
     "kill for",
     "kill time",
     "hit me up",
+    "разбить|разбила сердце",
     "задушить|душить в объятие|объятиях",
     "убить|прибить готов|готова за",
     "this|deadlin|work|traffic|heat|exam|shoe kill me",
@@ -384,34 +442,36 @@ VETOES: tuple[str, ...] = (
 )
 
 # A frame that makes the words about something else: a film, a book, coursework, the news.
-FRAMES = frozenset(
+FRAMES = _words(
     """фильм сериал книга роман песня трек игра аниме мультик реферат доклад курсовая курсовой курсач
     диплом статья эссе сочинение новость новости лекция исследование персонаж герой героиня сюжет
-    серия семинар конспект документалка статистика презентация тренировка спарринг секция борьба бокс
-    мма джиу-джитсу дзюдо самбо карате матч футбол хоккей скалодром кроссфит зал качалка кот кошка
-    собака пес гусь котенок щенок
-    film movie book novel song game anim essay report paper thesi articl news lectur research
-    charact episod season documentari present histori modul assign cours semin quiz bjj mma box
-    train practic match footbal soccer gym sparring wrestl cat dog puppi kitten""".split()
+    серия семинар конспект документалка статистика презентация тренировка спарринг секция борьба
+    бокс мма джиу-джитсу дзюдо самбо карате матч футбол хоккей скалодром кроссфит зал качалка кот
+    кошка собака пес гусь котенок щенок босс уровень катка рейд игрок boss level raid player film
+    movie book novel song game anim essay report paper thesi articl news lectur research charact
+    episod season documentari present histori modul assign cours semin quiz bjj mma box train
+    practic match footbal soccer gym sparring wrestl cat dog puppi kitten"""
 )
 
 # Laughter marks a joke («хочу умереть 😂»): it halves a hit's weight, like a frame.
-JOKE = frozenset("лол хаха ахах ахаха хахах ржу кек lol lmao haha lmfao rofl ahaha jk".split())
+JOKE = _words("""лол хаха ахах ахаха хахах ржу кек lol lmao haha lmfao rofl ahaha jk""")
 JOKE_EMOJI = frozenset("😂🤣😆😅😹🙃😜😝")
 # The past, over and done («в юности резался, 8 лет ничего»): halves a hit's weight.
-RESOLVED = frozenset(
-    """отпустить прошлое давно юность молодость пережить позади proud free clean recov recovered
-    ago overcam""".split()
+RESOLVED = _words(
+    """отпустить прошлое давно юность молодость пережить позади детство подростковый proud free clean
+    recov recovered ago overcam childhood"""
 )
 
 # Someone else as the subject: «у подруги муж…», «мой друг говорит, что устал жить».
-_OTHERS = frozenset(
+_OTHERS = _words(
     """друг подруга знакомый знакомая приятель приятельница коллега сосед соседка сын дочь дочка сестра
     брат племянник племянница внук внучка дедушка бабушка дед отец папа мама мать муж жена парень
     девушка одноклассник одноклассница студент студентка ученик ученица клиент пациент тетя дядя
     friend buddi colleagu neighbour neighbor son daughter sister brother cousin grandpa grandma dad
     mom mum husband wife boyfriend girlfriend student client patient он она они кто человек люди
-    guy mate roommat someon he she they peopl person man woman kid""".split()
+    теща свекровь свекор тесть подписчик подписчица собеседник собеседница пользователь читатель
+    читательница соседский клиентка пациентка guy mate roommat someon he she they peopl person man
+    woman kid"""
 )
 _FIRST = frozenset({"я", "меня", "мне", "мной", "i", "me", "im", "i'm"})
 
@@ -451,13 +511,63 @@ def _slots(pattern: str) -> tuple[_Slot, ...]:
     return tuple(slots)
 
 
-def _match(slots: tuple[_Slot, ...], ws: list[Word], gap: int) -> list[tuple[int, int]]:
+def _index(ws: list[Word]) -> dict[str, list[int]]:
+    """Positions of each form and plausible lemma: a rule whose first slot names none of them is
+    skipped without looking at the words (most rules, for most messages)."""
+    index: dict[str, list[int]] = {}
+    for i, w in enumerate(ws):
+        for key in {w.form, w.lemma, *w.lemmas}:
+            index.setdefault(key, []).append(i)
+    return index
+
+
+def _starts(slot: _Slot, ws: list[Word], index: dict[str, list[int]] | None) -> list[int]:
+    if index is None:
+        return [i for i, w in enumerate(ws) if slot.matches(w)]
+    found: set[int] = set()
+    for key in slot.exact & index.keys() if len(slot.exact) < len(index) else index.keys() & slot.exact:
+        found.update(index[key])
+    if "я" in slot.exact:
+        for key in _SELF & index.keys():
+            found.update(index[key])
+    if slot.prefixes:
+        for key, positions in index.items():
+            if key.startswith(slot.prefixes):
+                found.update(positions)
+    return sorted(found)
+
+
+@cache
+def _first_slot_index(patterns: tuple[str, ...]) -> tuple[dict[str, list[int]], list[int]]:
+    """Which patterns can start at a word with a given form or lemma; and the patterns that must
+    always be tried (a prefix or the ``я`` slot first)."""
+    by_key: dict[str, list[int]] = {}
+    always = []
+    for n, pattern in enumerate(patterns):
+        first = _slots(pattern)[0]
+        if first.prefixes or "я" in first.exact:
+            always.append(n)
+            continue
+        for alt in first.exact:
+            by_key.setdefault(alt, []).append(n)
+    return by_key, always
+
+
+def _candidates(patterns: tuple[str, ...], index: dict[str, list[int]]) -> list[int]:
+    by_key, always = _first_slot_index(patterns)
+    found = set(always)
+    for key in index:
+        found.update(by_key.get(key, ()))
+    return sorted(found)
+
+
+def _match(
+    slots: tuple[_Slot, ...], ws: list[Word], gap: int, index: dict[str, list[int]] | None = None
+) -> list[tuple[int, int]]:
     """Every (first, last) word index where the slots match in order with at most ``gap`` words
     between neighbours."""
     spans = []
-    for i, word in enumerate(ws):
-        if not slots[0].matches(word):
-            continue
+    for i in _starts(slots[0], ws, index):
         pos, ok = i, True
         for slot in slots[1:]:
             for j in range(pos + 1, min(len(ws), pos + gap + 2)):
@@ -475,20 +585,34 @@ def _match(slots: tuple[_Slot, ...], ws: list[Word], gap: int) -> list[tuple[int
 def _negated(ws: list[Word], start: int, pattern: str) -> bool:
     if _expand(pattern.split()[0])[0] in _NEGATORS:
         return False
-    return any(w.lemma in _NEGATORS or w.form in _NEGATORS for w in ws[max(0, start - 2) : start])
+    return any(w.lemma in _NEGATORS or w.form in _NEGATORS for w in ws[max(0, start - 3) : start])
 
 
-def vetoed_spans(ws: list[Word]) -> list[tuple[int, int]]:
-    return [span for veto in VETOES for span in _match(_slots(veto), ws, 2)]
+_RULE_PATTERNS = tuple(rule.pattern for rule in RULES)
 
 
-def lexicon_hits(ws: list[Word]) -> list[Hit]:
+def vetoed_spans(ws: list[Word], index: dict[str, list[int]] | None = None) -> list[tuple[int, int]]:
+    index = index if index is not None else _index(ws)
+    return [span for n in _candidates(VETOES, index) for span in _match(_slots(VETOES[n]), ws, 2, index)]
+
+
+def _crosses(text: str, ws: list[Word], start: int, end: int, commas: bool) -> bool:
+    """A hit may not run across a sentence («…бьёт ремнём. как мне…»); for abuse, not across a comma."""
+    between = text[ws[start].start : ws[end].start]
+    return any(ch in between for ch in (".!?;…\n" + ("," if commas else "")))
+
+
+def lexicon_hits(ws: list[Word], text: str = "") -> list[Hit]:
     """Every rule that fires in the message (its first place), vetoes and negation applied."""
-    vetoes = vetoed_spans(ws)
+    index = _index(ws)
+    vetoes = vetoed_spans(ws, index)
     hits = []
-    for rule in RULES:
-        for start, end in _match(_slots(rule.pattern), ws, rule.gap):
+    for n in _candidates(_RULE_PATTERNS, index):
+        rule = RULES[n]
+        for start, end in _match(_slots(rule.pattern), ws, rule.gap, index):
             if _negated(ws, start, rule.pattern):
+                continue
+            if text and _crosses(text, ws, start, end, commas=rule.label == ABUSE):
                 continue
             if any(not (end < vs or start > ve) for vs, ve in vetoes):
                 continue
@@ -509,6 +633,19 @@ def about_someone_else(ws: list[Word], hit: Hit) -> bool:
         return False
     near = ws[max(0, hit.start - 2) : hit.end + 1]
     return not any(w.form in _FIRST for w in near)
+
+
+_OBJECT_OTHER = frozenset({"его", "ее", "её", "их", "him", "her", "them"})
+
+
+def abuse_of_someone_else(ws: list[Word], hit: Hit) -> bool:
+    """«его друга отец бьёт», «my roommate's dad hits her»: someone else is the one hurt."""
+    if not any(w.lemma in _OTHERS for w in ws[max(0, hit.start - 8) : hit.start + 1]):
+        return False
+    span = ws[max(0, hit.start - 3) : hit.end + 2]
+    return any(w.form in _OBJECT_OTHER for w in span) and not any(
+        w.form in {"меня", "мне", "me"} for w in ws[hit.start : hit.end + 1]
+    )
 
 
 def joking(text: str, ws: list[Word]) -> bool:

@@ -50,54 +50,139 @@ _OTHERS = re.compile(
 )
 # an adult's role around school: a teacher, a tutor, years of service
 _ADULT_ROLE = re.compile(
-    r"\b(?:стаж\w*|работаю|преподаю|преподавател\w*|репетитор\w*|учител\w*|учительниц\w*|воспитател\w*|"
-    r"готовлю\s+(?:ребят|детей|учеников)|мои(?:х|м)?\s+ученик\w*|i\s+teach|teacher|tutor\w*|my\s+students|"
-    r"my\s+pupils|years?\s+of\s+(?:teaching|experience))\b"
+    r"\b(?:стаж\w*|преподаю|(?:я|работаю)\s+(?:\w+\s+)?(?:учител\w*|преподавател\w*|репетитор\w*|"
+    r"воспитател\w*|завуч\w*|директор\w*|медсестр\w*|вожат\w*|тренер\w*|психолог\w*)|(?:еду|буду)\s+вожат\w*|веду\s+(?:уроки|класс|кружок|\d)|готовлю\s+(?:ребят|детей|учеников)|"
+    r"мои(?:х|м)?\s+ученик\w*|i\s+teach|i'?m\s+a\s+(?:\w+\s+)?(?:teacher|tutor)|as\s+a\s+teacher|"
+    r"my\s+students|my\s+pupils|years?\s+of\s+(?:teaching|experience))\b"
 )
-_SELF_NEAR = re.compile(r"\b(?:я|мне|меня|i|i'?m|im|me|my)\b")
+_NOW = re.compile(r"\b(?:теперь|сейчас|щас|уже|now|today|currently)\b")
+_SELF_NEAR = re.compile(r"\b(?:я|мне|меня|i|i'?m|im|me)\b")
+# the user gives an adult age: a school sign is then about their past or someone else
+_ADULT_AGE = re.compile(
+    r"\b(?:мне|i'?m|im|i\s+am)\s+(?:уже\s+|already\s+|now\s+)?(?:1[89]|[2-9]\d)\b(?!\s*(?:мин|min|час|hour|%))"
+)
 
 _SIGNS: tuple[tuple[re.Pattern[str], float], ...] = tuple(
     (re.compile(p), w)
     for p, w in (
         # an age said of oneself, now
-        (rf"\bмне\s+(?:уже\s+|щас\s+|сейчас\s+|только\s+|всего\s+|ж\s+|же\s+|лишь\s+|то\s+|вообще-то\s+|ещ[её]\s+)*{_AGE}\b{_RU_NOT_AGE}", 1.0),
-        (rf"\bмне\s+(?:уже\s+|щас\s+|сейчас\s+|только\s+|всего\s+|ж\s+|же\s+|лишь\s+|ещ[её]\s+)*(?:{_RU_AGES})\b", 1.0),
+        (
+            rf"\bмне\s+(?:уже\s+|щас\s+|сейчас\s+|только\s+|всего\s+|ж\s+|же\s+|лишь\s+|то\s+|вообще-то\s+|ещ[её]\s+)*{_AGE}\b{_RU_NOT_AGE}",
+            1.0,
+        ),
+        (
+            rf"\bмне\s+(?:уже\s+|щас\s+|сейчас\s+|только\s+|всего\s+|ж\s+|же\s+|лишь\s+|ещ[её]\s+)*(?:{_RU_AGES})\b",
+            1.0,
+        ),
         (rf"(?<![\d.,:])\b{_AGE}\s+(?:лет|годиков|год)\s+мне\b", 1.0),
         (rf"\b(?:{_RU_AGES})\s+(?:лет\s+)?мне\b", 1.0),
         (rf"\bя\s+(?:же\s+)?(?:{_AGE}|{_RU_AGES})-?\s*(?:летн\w+|лет)\b", 1.0),
-        (rf"\b(?:мне\s+)?(?:скоро\s+|через\s+\w+\s+)(?:уже\s+|только\s+|всего\s+)?(?:будет\s+|исполнится\s+|стукнет\s+)?(?:1[0-8]|{_RU_AGES}|восемнадцать)\b{_RU_NOT_AGE}", 1.0),
+        (
+            rf"\b(?:мне\s+)?(?:скоро\s+|через\s+\w+\s+)(?:уже\s+|только\s+|всего\s+)?(?:будет\s+|исполнится\s+|стукнет\s+)?(?:1[0-8]|{_RU_AGES}|восемнадцать)\b{_RU_NOT_AGE}",
+            1.0,
+        ),
         (rf"\b(?:исполнилось|исполнится|стукнуло|стукнет)\s+(?:уже\s+)?(?:{_AGE}|{_RU_AGES})\b", 1.0),
         (rf"\b(?:{_AGE}|{_RU_AGES})\s+(?:лет\s+)?(?:исполнилось|стукнуло)\b", 1.0),
-        (rf"\bв\s+(?:мои|свои)\s+(?:{_AGE}|{_RU_AGES})\b", 1.0),
-        (r"\bещ[её]\s+нет\s+(?:18|восемнадцати)\b|\bмне\s+нет\s+(?:18|восемнадцати)\b|\bнесовершеннолетн\w+\b", 1.0),
-        (rf"\b(?:i'?m|i\s+am|im)\s+(?:only\s+|just\s+|literally\s+|like\s+|still\s+)?(?:{_AGE}|{_EN_AGES})\b{_EN_NOT_AGE}", 1.0),
+        (rf"\bв\s+(?:мои|свои)\s+(?:{_AGE}|{_RU_AGES})\b", 0.6),
+        (
+            rf"\b(?:нам|мне\s+и\s+\w+)\s+(?:с\s+\w+\s+)?(?:обоим\s+|обеим\s+)?по\s+(?:{_AGE}|{_RU_AGES})\b{_RU_NOT_AGE}",
+            1.0,
+        ),
+        (
+            rf"\bмне\s+(?:\w+\s+){{0,3}}(?:будет|исполнится|стукнет)\s+(?:{_AGE}|{_RU_AGES})\b{_RU_NOT_AGE}",
+            1.0,
+        ),
+        (rf"\bу\s+меня\s+в\s+{_AGE}\s+лет\b", 1.0),
+        (rf"\bкогда\s+тебе\s+(?:{_AGE}|{_RU_AGES})\b", 0.6),
+        (r"\b(?:мне\s+|мо[йеё]\s+|на\s+)(?:пят|шест|четыр|трин|двен|сем|один)надцатилети\w*", 1.0),
+        (r"\b(?:я\s+)?(?:перв|втор|трет|четвер|пят|шест|седьм|сем|восьм)оклашк\w*|\bпятиклашк\w*", 0.6),
+        (
+            r"\bещ[её]\s+нет\s+(?:18|восемнадцати)\b|\bмне\s+нет\s+(?:18|восемнадцати)\b|\bнесовершеннолетн\w+\b",
+            1.0,
+        ),
+        (
+            rf"\b(?:i'?m|i\s+am|im)\s+(?:only\s+|just\s+|literally\s+|like\s+|still\s+)?(?:{_AGE}|{_EN_AGES})\b{_EN_NOT_AGE}",
+            1.0,
+        ),
         (rf"\b(?:{_AGE}|{_EN_AGES})\s*(?:yo|y/?o|years?\s+old|yrs?\s+old|yrs)\b", 0.6),
-        (rf"\b(?:i\s+)?(?:just\s+)?turned\s+(?:{_AGE}|{_EN_AGES})\b", 1.0),
-        (rf"\b(?:i'?m|im|i\s+am|i)\s+(?:turning|turn|will\s+be|gonna\s+be)\s+(?:1[0-8]|{_EN_AGES}|eighteen)\b", 1.0),
+        (
+            rf"\b(?:i|i'?ve|ive|i\s+have)\s+(?:just\s+)?turned\s+(?:{_AGE}|{_EN_AGES})\b|^\W*(?:just\s+)?turned\s+(?:{_AGE}|{_EN_AGES})\b",
+            1.0,
+        ),
+        (rf"\bturned\s+(?:{_AGE}|{_EN_AGES})\b", 0.3),
+        (
+            rf"\b(?:i'?m|im|i\s+am|i)\s+(?:turning|turn|will\s+be|gonna\s+be)\s+(?:1[0-8]|{_EN_AGES}|eighteen)\b",
+            1.0,
+        ),
         (rf"\b(?:{_AGE}|{_EN_AGES})\s+and\s+(?:still|my|i)\b", 0.6),
         (r"\bsweet\s+sixteen\b|\b(?:under\s*18|underage|not\s+18\s+yet|a\s+minor)\b", 0.6),
         # school, as a pupil
-        (rf"\b(?:я|учусь|перешл[аи]?|перешел|перехожу|иду|пошл[аи]?|пош[её]л|хожу)\s+(?:\w+\s+)?(?:в|во)\s+(?:{_GRADE}|{_ORD})\s*-?\w{{0,3}}\b(?:\s+класс\w*)?", 1.0),
-        (rf"\b(?:у\s+нас|в\s+нашем|нашем|наш)\s+(?:в\s+)?(?:{_GRADE}|{_ORD})\s*-?\w{{0,3}}\s*(?:класс\w*)?\b", 0.6),
+        (
+            rf"\b(?:я|учусь|перешл[аи]?|перешел|перехожу|иду|пошл[аи]?|пош[её]л|хожу)\s+(?:\w+\s+)?(?:в|во)\s+(?:{_GRADE}|{_ORD})\s*-?\w{{0,3}}\b(?:\s+класс\w*)?",
+            1.0,
+        ),
+        (
+            rf"\b(?:у\s+нас|в\s+нашем|нашем|наш)\s+(?:в\s+)?(?:{_GRADE}|{_ORD})\s*-?\w{{0,3}}\s*(?:класс\w*)?\b",
+            0.6,
+        ),
         (rf"\bв\s+(?:{_GRADE}\s*-?(?:[абвгд]|м|ом|й|ый)|{_ORD})\s+класс\w*", 1.0),
         (rf"\bв\s+{_GRADE}\s*-?(?:[абвгд]|м|ом|й|ый)\b", 0.6),
+        (rf"\b(?:нам|у\s+нас|мы)\s+(?:\w+\s+)?(?:в|во)\s+(?:{_GRADE}\s*-?\w{{0,2}}|{_ORD})\b", 1.0),
+        (
+            rf"\b(?:после|заканчиваю|закончу|перехожу\s+в|поступаю\s+в|иду\s+в|пойду\s+в)\s+(?:{_GRADE}\s*-?\w{{0,2}}|{_ORD})\b",
+            0.6,
+        ),
+        (r"\bв\s+(?:[1-3]\s*-?\w{0,2}|перв\w+|втор\w+|трет\w+)\s+класс\w*", 1.0),
+        (rf"\b(?:в|во)\s+{_ORD}\b", 0.3),
         (rf"\b(?:{_GRADE}|{_ORD})\s*-?\w{{0,2}}\s+класс\w*", 0.6),
         (rf"\b(?:ученик|ученица|школьник|школьница)\s+(?:{_GRADE}|{_ORD})\s*-?\w{{0,3}}\s+класс", 1.0),
-        (r"\bя\s+(?:[4-9]|1[01])?-?(?:четырех|пяти|шести|семи|восьми|девяти|десяти|одиннадцати)?классни(?:к|ца)\b", 1.0),
-        (r"\b(?:четв[её]ро|пяти|шести|семи|восьми|девяти|десяти|одиннадцати)классни(?:к|ца|ки|кам|ков)\b", 0.6),
+        (
+            r"\bя\s+(?:[4-9]|1[01])?-?(?:четырех|пяти|шести|семи|восьми|девяти|десяти|одиннадцати)?классни(?:к|ца)\b",
+            1.0,
+        ),
+        (
+            r"\b(?:четв[её]ро|пяти|шести|семи|восьми|девяти|десяти|одиннадцати)классни(?:к|ца|ки|кам|ков)\b",
+            0.6,
+        ),
         (r"\bя\s+(?:же\s+|ещ[её]\s+|тоже\s+)?(?:школьни(?:к|ца)|подрост\w*|ребенок|ученик|ученица)\b", 1.0),
-        (r"\b(?:сда(?:ю|ем|ть|вать)|пишу|готовлюсь\s+к|у\s+меня\s+(?:в\s+этом\s+году\s+)?|скоро|пробник\w*|пробный|допуск\s+к|через\s+\w+)\s+(?:\w+\s+)?(?:огэ|егэ|гиа|впр)\b", 1.0),
-        (r"\b(?:огэ|егэ|гиа|впр)\s+(?:в\s+этом|через|скоро|на\s+носу|в\s+следующем|по\s+\w+\s+(?:в|через))", 1.0),
+        (
+            r"\b(?:сда(?:ю|ем|ть|вать)|пишу|готовлюсь\s+к|у\s+меня\s+(?:в\s+этом\s+году\s+)?|скоро|пробник\w*|пробный|допуск\s+к|через\s+\w+)\s+(?:\w+\s+)?(?:огэ|егэ|гиа|впр)\b",
+            1.0,
+        ),
+        (
+            r"\b(?:огэ|егэ|гиа|впр)\s+(?:в\s+этом|через|скоро|на\s+носу|в\s+следующем|по\s+\w+\s+(?:в|через))",
+            1.0,
+        ),
         (r"\b(?:огэ|егэ|гиа|впр|итоговое\s+(?:сочинение|собеседование))\b", 0.6),
-        (r"\b(?:i'?m|im|i\s+am)\s+in\s+(?:[5-9]|1[0-2])(?:th|st|nd|rd)?\s+grade\b|\bin\s+grade\s+(?:[5-9]|1[0-2])\b", 1.0),
-        (r"\b(?:[5-9]|1[0-2])(?:th|st|nd|rd)\s+grade(?:r|rs)?\b", 0.6),
-        (r"\b(?:i'?m|im|i\s+am)\s+(?:a\s+)?(?:freshman|sophomore|junior|senior)\b(?!\s+(?:in|at)\s+(?:college|uni))", 1.0),
+        (
+            r"\b(?:i'?m|im|i\s+am)\s+in\s+(?:[5-9]|1[0-2])(?:th|st|nd|rd)?\s+grade\b|\bin\s+grade\s+(?:[5-9]|1[0-2])\b",
+            1.0,
+        ),
+        (r"\b(?:[5-9]|1[0-2])(?:th|st|nd|rd)\s+grade(?:r|rs)?\b|\bgrade\s+(?:[5-9]|1[0-2])\b", 0.6),
+        (r"\b(?:fifth|sixth|seventh|eighth|ninth|tenth|eleventh)\s+grade\b", 0.6),
+        (r"\b(?:i'?m|im|i\s+am)\s+in\s+(?:[5-9]|1[0-2])(?:th|st|nd|rd)\b", 1.0),
+        (r"\bus\s+freshmen\b|\b(?:at|in)\s+(?:[5-9]|1[0-2])\b(?=.*\b(?:like|still|too)\b)", 0.3),
+        (rf"\bat\s+(?:{_AGE}|{_EN_AGES})\b", 0.3),
+        (r"\bfinally\s+a\s+teenager\b|\bteenager\s+now\b", 1.0),
+        (
+            r"\b(?:i'?m|im|i\s+am)\s+(?:a\s+)?(?:freshman|sophomore|junior|senior)\b(?!\s+(?:in|at)\s+(?:college|uni))",
+            1.0,
+        ),
         (r"\b(?:freshman|sophomore|junior)\s+year\b", 0.6),
-        (r"\b(?:i'?m|im|i\s+am)\s+in\s+(?:middle|high|secondary)\s*school\b|\bi\s+go\s+to\s+(?:middle|high)\s*school\b", 1.0),
+        (
+            r"\b(?:i'?m|im|i\s+am)\s+in\s+(?:middle|high|secondary)\s*school\b|\bi\s+go\s+to\s+(?:middle|high)\s*school\b",
+            1.0,
+        ),
         (r"\b(?:middle|high|secondary)\s*school\b", 0.3),
-        (r"\b(?:i'?m|im|i\s+am)\s+in\s+year\s+(?:[5-9]|1[0-3])\b|\bfinishing\s+year\s+(?:[5-9]|1[0-3])\b", 1.0),
+        (
+            r"\b(?:i'?m|im|i\s+am)\s+in\s+year\s+(?:[5-9]|1[0-3])\b|\b(?:finishing|starting|into)\s+year\s+(?:[5-9]|1[0-3])\b",
+            1.0,
+        ),
         (r"\byear\s+(?:[5-9]|1[0-3])\b", 0.3),
-        (r"\b(?:my|taking\s+my|doing\s+my|sitting\s+my|the)\s+(?:gcses|gcse|a-?levels|sats|psat|mocks)\b|\bgcse\w*\b", 0.6),
+        (
+            r"\b(?:my|taking\s+my|doing\s+my|sitting\s+my|the)\s+(?:gcses|gcse|a-?levels|sats|psat|mocks)\b|\bgcse\w*\b",
+            0.6,
+        ),
     )
 )
 
@@ -106,6 +191,12 @@ _SCHOOL_LIFE = re.compile(
     r"перемен\w+|физр\w*|сменк\w*|родительск\w+\s+(?:собрани\w*|чат\w*)|школьн\w+|после\s+уроков|"
     r"на\s+уроке|урок\w*|в\s+школ\w+|из\s+школ\w+|контрольн\w+|дневник\w*|параллел\w+|лагер\w+|"
     r"карманн\w+|каникул\w+|двойк\w+|тройк\w+|пят[её]рк\w+|директор\w*|обж|училк\w*|физичк\w*|историк\w*|"
+    r"англичанк\w*|русичк\w*|музычк\w*|химичк\w*|математичк\w*|биологичк\w*|классн\w+\s+час\w*|"
+    r"дежурств\w+\s+по\s+классу|под\s+партой|лице[йе]\w*|гимнази\w+|однокласс\w+|самостоялк\w*|гдз|"
+    r"электронк\w+|ученическ\w+|годов\w+\s+(?:по|оценк)|медосмотр\w*\s+в\s+школе|всем\s+классом|"
+    r"последн\w+\s+звон\w*|вожат\w+|на\s+(?:биологии|химии|физике|алгебре|геометрии|литре|истории|технологии)|"
+    r"pop\s+quiz|worksheet|\d(?:st|nd|rd|th)\s+period|progress\s+report|school\s+counselor|homecoming|"
+    r"lockers?|school\s+bus|last\s+bell|form\s+tutor|class\s+trip|mocks|too\s+young|allowed\s+to|"
     r"homeroom|detention|permission\s+slip|school\s+nights?|grounded|curfew|learners?\s+permit|"
     r"lights\s+out|recess|homework|my\s+teacher|class\s+trip|report\s+card|last\s+period|"
     r"(?:mom|mum|dad|parents)\s+(?:won'?t|wont|doesn'?t|don'?t)\s+let\s+me|picking\s+me\s+up\s+from\s+school|"
@@ -124,15 +215,15 @@ def minor_signs(normalized: str) -> float:
         hint = 0.6 if len(life) >= 2 else 0.3
         others = _OTHERS.search(normalized) and not re.search(r"\b(?:я|i)\b", normalized)
         best = max(best, hint * (0.5 if others else 1.0))
-    if _ADULT_ROLE.search(normalized):
+    if _ADULT_ROLE.search(normalized) or _ADULT_AGE.search(normalized):
         best *= 0.3
     return best
 
 
 def _damping(text: str, start: int, end: int) -> float:
-    window = text[max(0, start - 40) : end + 30]
+    window = text[max(0, start - 25) : end + 15]
     w = 1.0
-    if _PAST.search(window):
+    if _PAST.search(window) and not _NOW.search(text[max(0, start - 12) : start]):
         w *= 0.3
     before = text[max(0, start - 120) : start]
     if _OTHERS.search(before) and not _SELF_NEAR.search(text[max(0, start - 8) : end]):

@@ -19,6 +19,7 @@ from agent.safety.lexicon import IMMINENT
 from agent.safety.replies import (
     CHECK_BACK_AFTER_H,
     RISK_DAYS,
+    attention_note,
     check_back_note,
     crisis_reply,
     ideation_addendum,
@@ -37,6 +38,10 @@ class TurnSafety:
     addendum: str | None = None  # appended to the persona's reply (direct question, help lines)
     profile: dict[str, Any] = field(default_factory=dict)  # the user's profile after this turn
     event: tuple[str, str] | None = None  # (label, tier) of a crisis sign in this message
+    minor_now: bool = False  # treat the user as a minor in this turn (kept or only suspected)
+
+
+MINOR_EXPLICIT = 0.6  # the minors lexicon's weight for a sign that marks the user for good
 
 
 def _parse(at: str | None) -> datetime | None:
@@ -64,10 +69,13 @@ def decide(
 ) -> TurnSafety:
     """The turn's safety decision; ``profile`` is not changed, the new one is in the result."""
     profile = dict(profile)
-    minor = bool(profile.get("minor")) or assessment.minor
+    # kept for good only on an explicit sign (an age, a grade, exams): a guess from the meaning
+    # model alone (talk that sounds like school) protects this turn but marks nobody for ever
+    explicit = assessment.minor and assessment.lexicon.get("minor", 0.0) >= MINOR_EXPLICIT
+    minor = bool(profile.get("minor")) or explicit
     profile["minor"] = minor
-    out = TurnSafety(profile=profile)
-    if minor:
+    out = TurnSafety(profile=profile, minor_now=minor or assessment.minor)
+    if out.minor_now:
         out.notes.append(minor_note(lang))
     risk = active_risk(profile, now)
     if crisis := assessment.crisis:
@@ -95,6 +103,8 @@ def decide(
     if assessment.injection:
         out.canned = injection_reply(lang)
         return out
+    if risk is None:
+        out.notes.extend(attention_note(label, lang) for label in sorted(assessment.concerns))
     if risk is not None:  # no sign in this message, but the crisis is recent: stay careful
         out.notes.append(safety_note(str(risk.get("label", "self_harm")), lang))
         at = _parse(risk.get("at")) or now

@@ -10,8 +10,9 @@ Two tiers, as crisis lines train their volunteers:
   small model cannot drop them. Asking directly about suicide does not put the idea in anyone's
   head; it tells them they can talk about it.
 
-The risk stays on the user for ``RISK_DAYS`` after the last sign, with every persona; when they
-come back after a pause the persona checks how they are.
+A message that only may be a veiled sign (the classifier's attention band) gets a quieter note:
+listen for it and ask gently, nothing more. The risk stays on the user for ``RISK_DAYS`` after the
+last sign, with every persona; when they come back after a pause the persona checks how they are.
 """
 
 from __future__ import annotations
@@ -134,6 +135,31 @@ _NOTE: dict[str, dict[str, str]] = {
     },
 }
 
+_ATTENTION: dict[str, dict[str, str]] = {
+    "self_harm": {
+        "ru": (
+            "Возможно, за словами собеседника стоит что-то очень тяжёлое, вплоть до мыслей о смерти. "
+            "Не делай выводов вслух и не пугай, но будь внимательной: ответь тепло и мягко спроси, как "
+            "он на самом деле."
+        ),
+        "en": (
+            "There may be something very heavy behind the user's words, even thoughts of dying. Don't "
+            "jump to conclusions out loud or alarm them, but pay attention: answer warmly and gently ask "
+            "how they really are."
+        ),
+    },
+    "abuse": {
+        "ru": (
+            "Возможно, собеседника кто-то обижает. Не делай выводов вслух, но будь внимательной: ответь "
+            "тепло и мягко спроси, всё ли у него в порядке дома и в безопасности ли он."
+        ),
+        "en": (
+            "Someone may be hurting the user. Don't jump to conclusions out loud, but pay attention: "
+            "answer warmly and gently ask whether things are all right at home and whether they are safe."
+        ),
+    },
+}
+
 _CHECK_BACK: dict[str, str] = {
     "ru": (
         "В прошлый раз ({when}) собеседнику было очень тяжело. Начни с того, что мягко спросишь, как он "
@@ -160,6 +186,11 @@ _MINOR_NOTE: dict[str, str] = {
 def safety_note(label: str, lang: Language) -> str:
     """The prompt section for a turn in the ideation tier (after the cached prefix)."""
     return _NOTE[label].get(lang, _NOTE[label]["ru"])
+
+
+def attention_note(label: str, lang: Language) -> str:
+    """For a message in the attention band: listen for it, without help lines or a diagnosis."""
+    return _ATTENTION[label].get(lang, _ATTENTION[label]["ru"])
 
 
 def check_back_note(lang: Language, when: str) -> str:

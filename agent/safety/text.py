@@ -24,12 +24,13 @@ from functools import lru_cache
 import pymorphy3
 import Stemmer
 
-
 # The rules read at most this much: the head of a long message and its tail, where a crisis is
 # often said last («…короче, вот. прощайте»). The agent trims messages to 4,000 characters anyway.
 HEAD_CHARS, TAIL_CHARS = 6000, 2000
 
-_INVISIBLE = re.compile(r"[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff]")
+_INVISIBLE = re.compile(
+    r"[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff]"
+)
 _RUN = re.compile(r"([^\W\d_])\1{2,}")
 _WORDISH = re.compile(r"[\w@$!|€]+(?:['’][a-z]+)?")
 
@@ -64,10 +65,22 @@ def _fix_word(word: str) -> str:
     cyr = sum(_is_cyr(c) for c in word)
     lat = sum("a" <= c <= "z" or c in "іѕјһԁԛԝ" for c in word)
     if cyr and cyr >= lat:
-        return word.translate(_TO_CYRILLIC)
+        return _inner(word, _TO_CYRILLIC)
     if lat and (cyr or any(not c.isalpha() for c in word) or any(c in "іѕјһԁԛԝ" for c in word)):
-        return word.translate(_TO_LATIN)
+        return _inner(word, _TO_LATIN)
     return word
+
+
+def _inner(word: str, table: dict[int, str]) -> str:
+    """Letters map wherever they are; a digit or symbol only between two letters («k!ll», «у6ью»),
+    so «sophomore!!» keeps its exclamation marks out of the word."""
+    out = []
+    for i, ch in enumerate(word):
+        if ch.isalpha() or (0 < i < len(word) - 1 and word[i - 1].isalpha() and word[i + 1].isalpha()):
+            out.append(ch.translate(table))
+        else:
+            out.append(ch)
+    return "".join(out)
 
 
 def normalize(text: str) -> str:

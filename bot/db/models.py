@@ -80,6 +80,9 @@ class User(Base):
     blocked_bot: Mapped[bool] = mapped_column(Boolean, server_default=false())
     adult_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     adult_opt_in: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    # when the user first said they are under 18 (to any persona): a property of the account, so
+    # romance and 18+ stay off for good, whatever persona, thread or device; never cleared
+    minor_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class Consent(Base):

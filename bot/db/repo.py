@@ -16,11 +16,11 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.db.models import USER_TABLES, Base, Consent, Event, Payment, Subscription, Usage, User
+from bot.db.models import USER_TABLES, Base, Consent, Event, Payment, Subscription, Usage, User, UTCDateTime
 
 DOCUMENTS = ("terms", "privacy")
 
@@ -114,7 +114,9 @@ class Accounts:
     async def set_adult(
         self, user_id: int, confirmed: bool, opt_in: bool, now: datetime | None = None
     ) -> bool:
-        """Record the 18+ confirmation (its first time is kept) and the opt-in, which needs it."""
+        """Record the 18+ confirmation (its first time is kept) and the opt-in, which needs it. A user
+        marked minor (:meth:`mark_minor`) stays off whatever is asked: checked here, under the row
+        lock, so a button pressed while the account is being marked enables nothing."""
         if opt_in and not confirmed:
             raise ValueError("adult opt-in requires a confirmed age")
         async with self._session() as s, s.begin():
@@ -123,12 +125,31 @@ class Accounts:
             ).scalar_one_or_none()
             if user is None:
                 return False
+            if user.minor_since is not None:
+                confirmed = opt_in = False
             if not confirmed:
                 user.adult_confirmed_at = None
             elif user.adult_confirmed_at is None:
                 user.adult_confirmed_at = _now(now)
             user.adult_opt_in = opt_in
             return True
+
+    async def mark_minor(self, user_id: int, now: datetime | None = None) -> bool:
+        """Record that the user said they are under 18 (the first time is kept) and switch 18+ off for
+        good: the opt-in and the age confirmation go, so a later PRO or a stale button enables
+        nothing. A property of the Telegram account, not of one persona's thread. False when there
+        is no such user."""
+        async with self._session() as s, s.begin():
+            result = await s.execute(
+                update(User)
+                .where(User.id == user_id)
+                .values(
+                    minor_since=func.coalesce(User.minor_since, literal(_now(now), UTCDateTime())),
+                    adult_opt_in=False,
+                    adult_confirmed_at=None,
+                )
+            )
+            return result.rowcount > 0
 
     # --- consent -----------------------------------------------------------------------------
 

@@ -103,7 +103,17 @@ async def paysupport(message: Message) -> None:
     )
 
 
-async def adult_command(message: Message) -> None:
+def _minor_refusal() -> str:
+    return _(
+        "18+ conversations and romance are off for good on this account: you told me you are under 18. "
+        "Talking as friends is always welcome."
+    )
+
+
+async def adult_command(message: Message, account: User) -> None:
+    if account.minor_since is not None:  # said they are under 18: no offer, no buttons
+        await message.answer(_minor_refusal())
+        return
     await message.answer(
         _(
             "18+ conversations are for adults only, with Partner personas, on PRO. Confirm that you are "
@@ -114,9 +124,13 @@ async def adult_command(message: Message) -> None:
 
 
 async def adult_callback(query: CallbackQuery, callback_data: AdultCb, deps: BotDeps, account: User) -> None:
-    on = callback_data.action == "on"
-    await deps.accounts.set_adult(account.id, confirmed=on, opt_in=on)
     await query.answer()
+    if account.minor_since is not None:  # a button from before, or a forged one: nothing changes
+        if query.message:
+            await query.message.answer(_minor_refusal())
+        return
+    on = callback_data.action == "on"
+    await deps.accounts.set_adult(account.id, confirmed=on, opt_in=on)  # refuses a minor too
     if query.message:
         await query.message.answer(_("18+ is on (it needs PRO).") if on else _("18+ is off."))
 
