@@ -49,7 +49,7 @@ def load_cases(path: Path) -> list[Example]:
         label = c.get("label")
         if label not in (*POSITIVE, "none"):
             raise DatasetError(f"{path}: case {i} has label {label!r}; use one of {[*POSITIVE, 'none']}")
-        out.append(Example(c["text"], label, c.get("lang", "ru"), c.get("tier")))
+        out.append(Example(c["text"], label, c.get("lang", "ru"), c.get("tier"), c.get("kind")))
     return out
 
 

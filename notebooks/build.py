@@ -166,6 +166,19 @@ print(steps if events else "no events yet")'''
     right.set_title("Voice vs text")
     plt.show()'''
     ),
+    new_markdown_cell(
+        "## Crisis signs\n\nMessages the safety rules saw as a crisis, by day, kind and tier (imminent: the "
+        "fixed answer with help lines; ideation: the persona with a safety note). Counts only: no text, "
+        "and no user is named."
+    ),
+    new_code_cell(
+        '''crisis = Counter(
+    (e["at"][:10], e["name"].removeprefix("crisis_"), e["kind"]) for e in events if e["name"].startswith("crisis_")
+)
+for (day, label, tier), n in sorted(crisis.items()):
+    print(f"{day}  {label:<10} {tier:<9} {n}")
+print(f"{sum(crisis.values())} crisis signs from {len({e['user_id'] for e in events if e['name'].startswith('crisis_')})} users")'''
+    ),
 ]
 
 

@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 HELDOUT = ROOT / "tests" / "fixtures" / "safety_heldout.json"
 NOW = datetime(2026, 12, 3, 21, 0, tzinfo=UTC)
 # floors a little under the held-out figures the README reports (measured once, never tuned on)
-SELF_HARM_FLOOR, ABUSE_FLOOR, MINOR_FLOOR, FALSE_POSITIVE_CEILING = 0.0, 0.0, 0.0, 1.0
+SELF_HARM_FLOOR, ABUSE_FLOOR, MINOR_FLOOR, FALSE_POSITIVE_CEILING = 0.85, 0.85, 0.65, 0.08
 
 
 @pytest.fixture(scope="module")
@@ -84,9 +84,16 @@ def test_recognises_what_people_write(classifier, embeddings, text, label, tier)
         "как у остальных людей бывает?",
         "this deadline is killing me lol",
         "im 15 minutes late, sorry",
+        # everyday talk, short messages most of all (an early version took «Привет» for an injection)
+        "Привет",
+        "Ты тут?",
+        "Как ты?",
+        "расскажи о себе",
+        "спасибо",
+        "hey",
     ],
 )
-def test_hard_negatives_stay_quiet(classifier, embeddings, text) -> None:
+def test_hard_negatives_and_everyday_talk_stay_quiet(classifier, embeddings, text) -> None:
     assert assess(classifier, embeddings, text).labels == frozenset()
 
 

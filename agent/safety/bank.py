@@ -51,6 +51,7 @@ class Example:
     label: str
     lang: str
     tier: str | None = None
+    kind: str | None = None  # for `none`: everyday talk, or which kind of hard negative
 
 
 def load_examples(path: Path | None = None) -> list[Example]:
@@ -61,7 +62,8 @@ def load_examples(path: Path | None = None) -> list[Example]:
         else resources.files("agent.safety").joinpath(BANK_FILE).read_text(encoding="utf-8")
     )
     return [
-        Example(c["text"], c["label"], c.get("lang", "ru"), c.get("tier")) for c in json.loads(raw)["cases"]
+        Example(c["text"], c["label"], c.get("lang", "ru"), c.get("tier"), c.get("kind"))
+        for c in json.loads(raw)["cases"]
     ]
 
 
