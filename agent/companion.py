@@ -133,14 +133,20 @@ class Companion:
 
     async def warm_up(self) -> None:
         """Do now, in a worker thread, what the first turns would otherwise do lazily: connect the
-        memory store, and build the fact extractor (its structured-output path imports the OpenAI
-        SDK). Several seconds of CPU that, left to the first turn after a (re)start, hold the
-        interpreter lock while users wait. Safe to run while turns are served."""
+        memory store, build the fact extractor (its structured-output path imports the OpenAI SDK)
+        and load local models. Several seconds of CPU that, left to the first turn after a (re)start,
+        hold the interpreter lock while users wait. Safe to run while turns are served."""
         await asyncio.to_thread(self._warm_up)
 
     def _warm_up(self) -> None:
         self.deps.memory.connect()
         self._memory_writer()
+        # a local model loads here, not in a background job mid-conversation: llama.cpp silences the
+        # whole process's stdout and stderr while it loads, which swallowed a reply printed meanwhile
+        for role in ("chat", "memory", "summary"):
+            load = getattr(self.deps.llm_for(role), "load", None)
+            if callable(load):
+                load()
 
     async def prewarm(self, persona_id: str, lang: str = "ru") -> None:
         """Have the chat model evaluate the persona's stable prompt prefix now (llama.cpp keeps it,

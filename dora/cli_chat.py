@@ -97,6 +97,7 @@ async def _interactive(companion: Companion, user: str, persona_id: str, show_me
 
 
 async def _scripted(companion: Companion, user: str, persona_id: str, show_memory: bool) -> None:
+    await companion.warm_up()  # models load before anything is printed (see Companion.warm_up)
     for line in sys.stdin:
         text = line.rstrip("\n")
         if not text.strip():
