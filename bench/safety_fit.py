@@ -122,7 +122,8 @@ def main() -> None:
         )
     positives = ~negative
     print(
-        f"false positives, any label: {fired_any[negative].mean():.3f} of {int(negative.sum())} hard negatives"
+        f"false positives, any label: {fired_any[negative].mean():.3f} "
+        f"of {int(negative.sum())} hard negatives"
     )
     plain = (labels == "none") & everyday
     if plain.any():
