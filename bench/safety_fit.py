@@ -120,7 +120,7 @@ def main() -> None:
             f"{label}: recall {fired[y == 1].mean():.3f} (n {int(y.sum())}), "
             f"false positives {fired[negative].mean():.3f}, threshold {threshold:.4f}"
         )
-    positives = ~negative
+    positives = labels != "none"
     print(
         f"false positives, any label: {fired_any[negative].mean():.3f} "
         f"of {int(negative.sum())} hard negatives"
