@@ -89,7 +89,7 @@ def decide(
             "lines_offered": bool(risk and risk.get("label") == label and risk.get("lines_offered")),
             "checked_back": False,
         }
-        text = lines.text(label, lang, minor=minor)
+        text = lines.text(label, lang, minor=out.minor_now)
         if tier == IMMINENT:
             out.canned = crisis_reply(label, lang, text, again=again)
             new_risk["lines_offered"] = True
