@@ -194,7 +194,7 @@ _SIGNS: tuple[tuple[re.Pattern[str], float], ...] = tuple(
 )
 
 _SCHOOL_LIFE = re.compile(
-    r"\b(?:класснух\w*|классн\w+\s+руководител\w*|классная|продл[её]нк\w*|четвертн\w+|домашк\w*|дз\b|"
+    r"\b(?:класс?н?ух\w*|классн\w+\s+руководител\w*|классная|продл[её]нк\w*|четвертн\w+|домашк\w*|дз\b|"
     r"перемен\w+|физр\w*|сменк\w*|родительск\w+\s+(?:собрани\w*|чат\w*)|школьн\w+|после\s+уроков|"
     r"на\s+уроке|урок\w*|в\s+школ\w+|из\s+школ\w+|контрольн\w+|дневник\w*|параллел\w+|лагер\w+|"
     r"карманн\w+|каникул\w+|двойк\w+|тройк\w+|пят[её]рк\w+|директор\w*|обж|училк\w*|физичк\w*|историк\w*|"
@@ -219,8 +219,8 @@ def minor_signs(normalized: str) -> float:
             best = max(best, weight * _damping(normalized, match.start(), match.end()))
     life = {m.group().split()[0][:5] for m in _SCHOOL_LIFE.finditer(normalized)}
     if life:
-        hint = 0.6 if len(life) >= 2 else 0.3
         others = _OTHERS.search(normalized) and not re.search(r"\b(?:я|i)\b", normalized)
+        hint = 0.6 if len(life) >= 2 else 0.3  # two different things of school life
         best = max(best, hint * (0.5 if others else 1.0))
     if _ADULT_ROLE.search(normalized) or _ADULT_AGE.search(normalized):
         best *= 0.3
