@@ -22,7 +22,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from agent.background import BackgroundQueue
 from agent.checkpoint import vacuum
-from agent.graph import AgentDeps, build_graph
+from agent.graph import AgentDeps, build_graph, build_profile_graph
 from agent.language import detect_language
 from agent.llm.structured import structured
 from agent.photos import PhotoOut
@@ -81,6 +81,7 @@ class Companion:
         self.message_max_chars = message_max_chars
         self.background = background or BackgroundQueue()
         self.graph = build_graph(deps, checkpointer)
+        self.profiles = build_profile_graph(checkpointer)
         self._writer: MemoryWriter | None = None
         self._writer_lock = threading.Lock()  # built once, by the warm-up or the first extraction
         self._resumed: set[str] = set()
@@ -102,11 +103,11 @@ class Companion:
 
     async def profile(self, user_id: str) -> dict[str, Any]:
         """``minor`` (said once, kept for good, every persona) and ``risk`` (the last crisis sign)."""
-        snapshot = await self.graph.aget_state(self._profile_config(user_id))
+        snapshot = await self.profiles.aget_state(self._profile_config(user_id))
         return dict(snapshot.values.get("profile") or {})
 
     async def _save_profile(self, user_id: str, profile: dict[str, Any]) -> None:
-        await self.graph.aupdate_state(self._profile_config(user_id), {"profile": profile}, as_node="respond")
+        await self.profiles.aupdate_state(self._profile_config(user_id), {"profile": profile}, as_node="keep")
 
     async def messages(self, user_id: str, persona_id: str) -> list[Any]:
         snapshot = await self.graph.aget_state(self._config(user_id, persona_id))

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,9 +22,7 @@ from typing import Any
 import numpy as np
 
 from agent.safety import Bank, Example, SafetyClassifier, Thresholds
-from agent.safety.bank import LABELS, QueryEmbedder
-
-POSITIVE = (*LABELS,)
+from agent.safety.bank import LABELS, QueryEmbedder, query_vectors_batched
 
 
 class DatasetError(ValueError):
@@ -47,8 +44,8 @@ def load_cases(path: Path) -> list[Example]:
         if not isinstance(c, dict) or not isinstance(c.get("text"), str):
             raise DatasetError(f"{path}: case {i} needs a 'text' string")
         label = c.get("label")
-        if label not in (*POSITIVE, "none"):
-            raise DatasetError(f"{path}: case {i} has label {label!r}; use one of {[*POSITIVE, 'none']}")
+        if label not in (*LABELS, "none"):
+            raise DatasetError(f"{path}: case {i} has label {label!r}; use one of {[*LABELS, 'none']}")
         out.append(Example(c["text"], label, c.get("lang", "ru"), c.get("tier"), c.get("kind")))
     return out
 
@@ -65,9 +62,7 @@ class Judged:
 def embed(examples: list[Example], embedder: QueryEmbedder) -> tuple[np.ndarray, float]:
     """Query-role vectors in batches; and the mean milliseconds per text."""
     start = time.perf_counter()
-    vectors = np.concatenate(
-        [embedder.query_vectors([e.text for e in examples[i : i + 32]]) for i in range(0, len(examples), 32)]
-    )
+    vectors = query_vectors_batched(embedder, [e.text for e in examples], size=32)
     return vectors, (time.perf_counter() - start) * 1000 / max(1, len(examples))
 
 
@@ -103,7 +98,7 @@ def report(judged: list[Judged], embed_ms: float | None = None) -> dict[str, Any
 
     def block(items: list[Judged]) -> dict[str, Any]:
         by_label: dict[str, dict[str, Any]] = {}
-        for label in POSITIVE:
+        for label in LABELS:
             cases = [j for j in items if j.example.label == label]
             if cases:
                 by_label[label] = {
@@ -169,10 +164,7 @@ def run(
     cases: list[Example],
     classifier: SafetyClassifier,
     embedder: QueryEmbedder,
-    progress: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
     vectors, embed_ms = embed(cases, embedder)
-    if progress:
-        progress(len(cases))
     judge(classifier, cases[:20], vectors[:20])  # warm the lemma cache's first entries and numpy
     return report(judge(classifier, cases, vectors), embed_ms)

@@ -30,6 +30,12 @@ _morph = pymorphy3.MorphAnalyzer()
 _stemmer = Stemmer.Stemmer("english")
 
 
+def analyzers() -> tuple[pymorphy3.MorphAnalyzer, Stemmer.Stemmer]:
+    """The process's one Russian analyser and English stemmer (the dictionaries load once, about
+    20 MB), for other readers of the user's words such as the safety rules."""
+    return _morph, _stemmer
+
+
 @lru_cache(maxsize=200_000)
 def _lemma(word: str) -> str | None:
     """One lemma for one lowercased word, or None for a stop word."""

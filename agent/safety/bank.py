@@ -108,13 +108,7 @@ class Bank:
         if embedder is None:
             raise ValueError("the bank's vectors must be computed, and no embedder was given")
         log.info("safety: embedding and learning the %d-example bank for %s", len(examples), name or "?")
-        vectors = np.concatenate(
-            [
-                embedder.query_vectors([e.text for e in examples[i : i + 64]])
-                for i in range(0, len(examples), 64)
-            ]
-        )
-        return cls(examples, vectors)
+        return cls(examples, query_vectors_batched(embedder, [e.text for e in examples]))
 
     def without(self, drop: np.ndarray) -> Bank:
         """The bank less some rows, retrained (cross-validation: a fold is judged by the rest)."""
@@ -142,6 +136,11 @@ class Bank:
             imminent[label] = float(self.imminent[best].mean())
         probs = {label: float(p[CLASSES.index(label)]) for label in LABELS}
         return probs, {label: top[label] - top["none"] for label in LABELS}, imminent
+
+
+def query_vectors_batched(embedder: QueryEmbedder, texts: list[str], size: int = 64) -> np.ndarray:
+    """Query-role vectors, a batch at a time (the bank, or an evaluation set)."""
+    return np.concatenate([embedder.query_vectors(texts[i : i + size]) for i in range(0, len(texts), size)])
 
 
 def train_regression(

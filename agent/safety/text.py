@@ -10,7 +10,7 @@ all lower case, no punctuation. The rules and the lexicon see one normal form in
   its own stays a number (ages must survive: «мне 14»);
 - runs of three or more of one letter collapse to one («плооохо» → «плохо»); ё → е.
 
-Lemmas come from pymorphy3 for Russian (the memory engine's analyser) and the Snowball stemmer for
+Lemmas come from pymorphy3 for Russian (the memory engine's analyser instance) and the Snowball stemmer for
 English, one cached call per word form, so a message costs microseconds once warm.
 """
 
@@ -21,8 +21,7 @@ import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
-import pymorphy3
-import Stemmer
+from memory.lexical import analyzers
 
 # The rules read at most this much: the head of a long message and its tail, where a crisis is
 # often said last («…короче, вот. прощайте»). The agent trims messages to 4,000 characters anyway.
@@ -105,8 +104,7 @@ class Word:
 
 
 _TOKEN = re.compile(r"[а-я]+(?:-[а-я]+)?|[a-z]+(?:'[a-z]+)?|\d+")
-_morph = pymorphy3.MorphAnalyzer()
-_stemmer = Stemmer.Stemmer("english")
+_morph, _stemmer = analyzers()  # shared with memory's lexical search
 
 
 @lru_cache(maxsize=100_000)
