@@ -62,7 +62,9 @@ models: setup
 chat: models
 	$(BIN)/dora chat
 
+# The import floors first (seconds; contracts in pyproject.toml), then the suite.
 test: setup
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 
 lint: setup

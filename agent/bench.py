@@ -144,10 +144,10 @@ async def _first_token_and_rate(
 
 
 async def _local(settings: Settings) -> LocalResult:
-    from agent.llm.factory import LLMRegistry
     from dora.wiring import open_companion
+    from dora.wiring.llm import llm_registry
 
-    registry = LLMRegistry(settings)
+    registry = llm_registry(settings)
     chat = registry.get("chat")
     async with open_companion(settings, llm_for=registry.get, drain_timeout_s=0) as companion:
         # load the model outside the timing: loading is not time to first token

@@ -1,4 +1,4 @@
-"""The companion as its callers see it (the terminal chat now, the Telegram bot next): a turn in,
+"""The companion as its callers see it (the terminal chat, the Telegram bot): a turn in,
 a stream of events out, and the user's data rights (export, wipe).
 
 After each reply it queues, per user and in order, fact extraction for the user's pending messages
@@ -25,17 +25,18 @@ from agent.checkpoint import vacuum
 from agent.graph import AgentDeps, build_graph, build_profile_graph
 from agent.language import detect_language
 from agent.llm.structured import structured
-from agent.photos import PhotoOut
+from agent.photo_choice import PhotoOut
 from agent.prompts import APOLOGY, EMPTY_NOTICE, TRIMMED_NOTICE, build_prompt
 from agent.recall import Recalled
 from agent.safety import UserFlags
 from agent.summary import split_for_summary, summarize
-from memory.crypto import Keyring
+from memory.crypto import Keyring, UserCipher
 from memory.extraction import FactExtractor
 from memory.models import Memory, MemoryKind
 from memory.pipeline import MemoryWriter
 from memory.reconcile import Reconciler
 from memory.text import EmptyTextError, clean_text
+from personas.library import PersonaLibrary
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +86,28 @@ class Companion:
         self._writer: MemoryWriter | None = None
         self._writer_lock = threading.Lock()  # built once, by the warm-up or the first extraction
         self._resumed: set[str] = set()
+
+    # -- what callers may read (so none reaches into deps) ------------------------------------------
+
+    @property
+    def personas(self) -> PersonaLibrary:
+        """The persona cards this companion can talk as."""
+        return self.deps.personas
+
+    def memory_counts(self, user_id: str) -> dict[str, int]:
+        """How many memories of each kind the user has (for operators' listings; no text)."""
+        return self.deps.memory.count(user_id)
+
+    def cipher(self, user_id: str) -> UserCipher:
+        """The user's cipher, for callers that keep the user's text at rest themselves (the bot's
+        inbox): the same key as memory and conversations, so a wipe shreds that text too."""
+        cipher = self.keyring.cipher(user_id)  # created on first use, so never None here
+        assert cipher is not None
+        return cipher
+
+    async def drain(self) -> None:
+        """Wait until background memory work (extraction, summaries) queued so far is done."""
+        await self.background.drain()
 
     # -- threads -----------------------------------------------------------------------------------
 
@@ -251,10 +274,9 @@ class Companion:
         )
         recalled = [Recalled(**r) for r in final.get("recalled", [])]
         if final.get("failed"):
-            self.deps.photo_outbox.pop(human.id or "", None)
             yield TurnEvent("apology", APOLOGY.get(lang, APOLOGY["ru"]), recalled, safety=outcome)
             return
-        photo = self.deps.photo_outbox.pop(human.id or "", None)
+        photo = PhotoOut(**final["photo"]) if final.get("photo") else None
         reply = final["messages"][-1]
         if final.get("addendum") and not final.get("canned"):  # streamed callers see it too
             yield TurnEvent("token", f"\n\n{final['addendum']}")

@@ -1,4 +1,5 @@
-"""The companion's LangGraph: prepare → recall → respond (⇄ tools) → end. One thread per user+persona.
+"""The companion's LangGraph: prepare → recall → photo → respond (⇄ tools) → end. One thread per
+user and persona.
 
 Nodes are closures over :class:`AgentDeps`; the per-turn inputs (user, persona, flags) travel in
 the state. Fact extraction and summarising are *not* nodes: they run after the reply, off the
@@ -12,7 +13,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal, TypedDict
+from typing import Any, TypedDict
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, ToolMessage
@@ -23,13 +24,14 @@ from langgraph.prebuilt import ToolNode
 
 from agent.language import detect_language
 from agent.llm.errors import LLMTimeoutError
-from agent.photos import PHOTO_NOTE, PhotoOut, PhotoTools, choose_photo, record
+from agent.llm.roles import Role
+from agent.model_tools import make_tools
+from agent.photo_choice import PHOTO_NOTE, PhotoTools, choose_photo, record
 from agent.prompts import build_prompt, stop_sequences
 from agent.recall import Recalled, memory_block, recalled_lines
 from agent.safety import HelpLines, SafetyClassifier, UserFlags, adult_unlocked, decide
 from agent.state import ChatState
 from agent.summary import recent_window
-from agent.tools import make_tools
 from memory.models import MemoryKind
 from memory.store import EpisodeIn, MemoryStore
 from memory.text import for_embedding
@@ -38,12 +40,10 @@ from personas.modules import Module
 
 log = logging.getLogger(__name__)
 
-Role = Literal["chat", "memory", "summary"]
-
 
 @dataclass
 class AgentDeps:
-    """What the graph needs; built once per process in :mod:`dora.wiring`."""
+    """What the graph needs; built once per process by the application's root (``dora.wiring``)."""
 
     memory: MemoryStore
     personas: PersonaLibrary
@@ -53,7 +53,6 @@ class AgentDeps:
     use_tools: bool = False  # bind tools only on backends that call them reliably
     prewarm: bool = False  # evaluate persona prompt prefixes ahead (the local llama.cpp backend)
     photos: PhotoTools | None = None  # the photo selector (and generator); None: no photos
-    photo_outbox: dict[str, PhotoOut] = field(default_factory=dict)  # by user message id
     safety: SafetyClassifier | None = None  # None: the lexicon alone (no example bank)
     helplines: HelpLines = field(default_factory=HelpLines.built_in)
     retries: int = 2
@@ -81,7 +80,7 @@ def _clean_reply(text: str, persona_name: str) -> str:
 
 
 def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver | None = None) -> Any:
-    tools = make_tools(lambda: deps.memory, deps.personas, deps.photos, deps.photo_outbox)
+    tools = make_tools(lambda: deps.memory, deps.personas, deps.photos)
     # episode writes in flight, by message id
     writes: dict[str, tuple[asyncio.Future[Any], EpisodeIn]] = {}
 
@@ -169,9 +168,10 @@ def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver | None = None
         return []
 
     async def photo(state: ChatState) -> dict[str, Any]:
-        """Decide whether a photo goes with the reply (keyword pre-filter and the selector, no LLM)."""
+        """Decide whether a photo goes with the reply (keyword pre-filter and the selector, no LLM);
+        the chosen photo travels in the state to the caller, like the reply."""
         if deps.photos is None or state.get("canned"):
-            return {"photo_caption": None}
+            return {"photo": None}
         human = _last_human(state["messages"])
         card = deps.personas.get(state["persona_id"])
         sent = list(state.get("photos_sent", []))
@@ -188,14 +188,13 @@ def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver | None = None
             )
         except Exception as exc:  # a photo is a garnish: the reply goes out without one
             log.warning("agent: choosing a photo failed (%s)", type(exc).__name__)
-            return {"photo_caption": None}
+            return {"photo": None}
         if canned:
-            return {"canned": canned, "photo_caption": None}
+            return {"canned": canned, "photo": None}
         if chosen is None:
-            return {"photo_caption": None}
-        deps.photo_outbox[human.id or ""] = chosen
+            return {"photo": None}
         return {
-            "photo_caption": chosen.caption,
+            "photo": asdict(chosen),
             "photos_sent": record(sent, chosen, _user_turns(state["messages"])),
         }
 
@@ -234,8 +233,8 @@ def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver | None = None
             summary=state.get("summary", ""),
             memories=memories,
             recent=recent,
-            photo_note=PHOTO_NOTE[lang].format(caption=state["photo_caption"])
-            if state.get("photo_caption")
+            photo_note=PHOTO_NOTE[lang].format(caption=state["photo"]["caption"])
+            if state.get("photo")
             else "",
             safety_notes=state.get("safety_notes", []),
         )

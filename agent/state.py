@@ -32,4 +32,4 @@ class ChatState(TypedDict, total=False):
     minor_now: bool  # a minor in this turn: kept on the profile, or only suspected from this message
     recalled: list[dict[str, Any]]  # memories placed in the prompt (Recalled as dicts)
     failed: bool  # the backend failed: the user's message stays unanswered until the next turn
-    photo_caption: str | None  # a photo goes with this turn's reply (the photo itself is in the outbox)
+    photo: dict[str, Any] | None  # the photo that goes with this turn's reply (PhotoOut as a dict)

@@ -241,7 +241,7 @@ async def _serve_polling(
     settings: Settings, llm: EchoChatModel, lines: AsyncIterator[str], profiles: ThreadProfiles | None
 ) -> None:
     """Long polling, as ``dora bot`` without a webhook URL."""
-    from bot.app import running_bot
+    from dora.wiring.bot import running_bot
 
     async with running_bot(settings, llm_for=lambda role: llm) as (bot, dp, deps):
         polling = asyncio.create_task(dp.start_polling(bot, handle_signals=False, polling_timeout=1))
@@ -263,7 +263,7 @@ async def _serve_webhook(
 ) -> None:
     """One webhook worker as ``dora bot --workers N`` runs each (:func:`bot.app.run_webhook`
     itself) but with the stand-in LLM; it stops as on SIGTERM, finishing the replies in hand."""
-    from bot.app import run_webhook
+    from dora.wiring.bot import run_webhook
 
     stop = asyncio.Event()
     # extraction and summaries wait behind replies and are not what is measured: as in polling

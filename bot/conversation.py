@@ -29,9 +29,10 @@ from aiogram.utils.chat_action import ChatActionSender
 
 from agent.companion import Companion, SafetyOutcome
 from agent.locks import LocalUserLocks, UserLocks
-from agent.photos import PhotoOut
+from agent.photo_choice import PhotoOut
 from agent.safety import UserFlags
 from bot.db.inbox import Batch, Inbox
+from bot.identity import agent_user_id
 from bot.replies import CAPTION_LIMIT, split_message
 
 log = logging.getLogger(__name__)
@@ -47,11 +48,6 @@ class TurnRequest:
     @property
     def user_id(self) -> str:
         return agent_user_id(self.account_id)
-
-
-def agent_user_id(telegram_id: int) -> str:
-    """The agent's user id for a Telegram user (memory and threads are keyed by it, hashed)."""
-    return f"tg:{telegram_id}"
 
 
 OnBlocked = Callable[[int], Awaitable[None]]

@@ -11,7 +11,7 @@ from typing import Any
 
 from agent.companion import Companion
 from bot.db.repo import Accounts
-from bot.deps import agent_user_id
+from bot.identity import agent_user_id
 
 
 async def export_user(accounts: Accounts, companion: Companion, telegram_id: int) -> dict[str, Any]:

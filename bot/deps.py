@@ -1,27 +1,30 @@
-"""What the handlers need, built once in :mod:`bot.app` and injected by aiogram as ``deps``."""
+"""What the handlers need, built once by the application's root and injected by aiogram as ``deps``."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from agent.companion import Companion
 from agent.safety import UserFlags
-from bot.conversation import Conversations, agent_user_id
+from bot.config import BotConfig
+from bot.conversation import Conversations
 from bot.db.models import User
 from bot.db.repo import Accounts
-from dora.config import Settings
 
-__all__ = ["BotDeps", "agent_user_id", "flags_for"]
+if TYPE_CHECKING:
+    from tools.speech import Transcriber
+
+__all__ = ["BotDeps", "flags_for"]
 
 
 @dataclass
 class BotDeps:
-    settings: Settings
+    config: BotConfig
     accounts: Accounts
     companion: Companion
     conversations: Conversations
-    transcriber: Any = None  # tools.speech.Transcriber, built on the first voice message
+    transcriber: Transcriber | None = None  # None: no speech model, voice messages get a polite refusal
     channel_cache: dict[int, float] = field(default_factory=dict)
 
 

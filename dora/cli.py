@@ -45,11 +45,11 @@ def bot_command(
     """Run the Telegram bot: long polling, or a webhook when DORA_TELEGRAM_WEBHOOK_URL is set."""
     import asyncio
 
-    from bot.app import run
+    from dora.wiring.bot import run
 
     settings = _settings(data_dir)
     if workers > 1:
-        from bot.workers import check_can_share, supervise, worker_command
+        from dora.workers import check_can_share, supervise, worker_command
 
         check_can_share(settings)
         extra = ["--data-dir", str(data_dir)] if data_dir else []
@@ -490,7 +490,9 @@ def keys_rotate(
 
 def agent_user(user_id: str) -> str:
     """A Telegram id (digits) means that bot user; anything else is used as is (`dora chat --user`)."""
-    return f"tg:{user_id}" if user_id.isdigit() else user_id
+    from bot.identity import user_ref
+
+    return user_ref(user_id)
 
 
 @memory_app.command("search")
@@ -579,10 +581,10 @@ def demo_seed(
 def run() -> None:
     """The console script: expected failures become one clear line and exit code 1, not a traceback."""
     from agent.llm.errors import LLMConfigError, LLMUnavailableError
-    from bot.errors import TokenMissingError
-    from bot.workers import WorkersConfigError
-    from dora.model_fetch import FetchError, ModelMissingError
-    from dora.wiring import ServiceUnavailableError
+    from common.errors import ModelMissingError
+    from dora.errors import ServiceUnavailableError, TokenMissingError
+    from dora.model_fetch import FetchError
+    from dora.workers import WorkersConfigError
     from memory.chroma_store import StoreUnavailableError
     from memory.crypto import CryptoError
     from memory.embeddings import EmbeddingModelMissing

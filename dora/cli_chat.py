@@ -73,7 +73,7 @@ async def _warm(companion: Companion, persona_id: str) -> None:
 
 
 async def _interactive(companion: Companion, user: str, persona_id: str, show_memory: bool) -> None:
-    card = companion.deps.personas.get(persona_id)
+    card = companion.personas.get(persona_id)
     greeting = await companion.greet(user, persona_id)
     warming = asyncio.create_task(_warm(companion, persona_id))  # while the user types
     err.print(f"[dim]{card.name} на связи. Выход: /quit или Ctrl-D.[/]")

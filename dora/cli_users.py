@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from bot.identity import agent_user_id
 from dora.config import Settings, load_settings
 
 users_app = typer.Typer(help="One user's data: export it, or wipe it everywhere.", no_args_is_help=True)
@@ -23,9 +24,10 @@ err = Console(stderr=True)
 @asynccontextmanager
 async def _stores(settings: Settings) -> AsyncIterator[tuple[Any, Any]]:
     """The bot's accounts and the companion (no LLM is loaded: none is needed here)."""
-    from bot.db.engine import create_engine_and_sessions, database_url, migrate
+    from bot.db.engine import create_engine_and_sessions, migrate
     from bot.db.repo import Accounts
-    from dora.wiring import open_companion
+    from dora.wiring.agent import open_companion
+    from dora.wiring.bot import database_url
 
     url = database_url(settings)
     await migrate(url)
@@ -55,7 +57,7 @@ def list_users() -> None:
         async with _stores(load_settings()) as (accounts, companion):
             users = await accounts.list_users()
             for user in users:
-                user["memory"] = companion.deps.memory.count(f"tg:{user['id']}")
+                user["memory"] = companion.memory_counts(agent_user_id(user["id"]))
             return users
 
     users = asyncio.run(go())
@@ -92,12 +94,11 @@ def list_users() -> None:
 @users_app.command("show")
 def show_user(telegram_id: Annotated[int, typer.Argument(help="The user's Telegram id.")]) -> None:
     """One user's account, consents, PRO, payments and memory counts, and whether they are a minor."""
-    from bot.deps import agent_user_id
 
     async def go() -> dict[str, Any]:
         async with _stores(load_settings()) as (accounts, companion):
             account = await accounts.export_account(telegram_id)
-            account["memory"] = companion.deps.memory.count(agent_user_id(telegram_id))
+            account["memory"] = companion.memory_counts(agent_user_id(telegram_id))
             return account
 
     account = asyncio.run(go())

@@ -29,6 +29,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
+from common.errors import ModelMissingError
+
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
@@ -268,10 +270,6 @@ class PackageNotFoundError(FetchError):
 
 class ChecksumError(FetchError):
     pass
-
-
-class ModelMissingError(FileNotFoundError):
-    """A model DORA needs is not on disk (or is corrupt); the message says how to fetch it."""
 
 
 # --------------------------------------------------------------------------------------------

@@ -16,9 +16,11 @@ from pathlib import Path
 import matplotlib
 import matplotlib.pyplot as plt
 
-from bot.db.engine import create_engine_and_sessions, database_url, migrate
+from bot.db.engine import create_engine_and_sessions, migrate
 from bot.db.repo import Accounts
+from bot.identity import agent_user_id, user_ref
 from dora.config import load_settings
+from dora.wiring.bot import database_url
 
 matplotlib.rcParams["figure.figsize"] = (9, 4)
 settings = load_settings()  # DORA_DATA_DIR picks the data dir (`dora demo seed` makes one)
@@ -49,10 +51,10 @@ if HAS_DATA:
 
     memory = build_memory(settings)
     if USER is None:  # the user DORA remembers most about
-        counts = {str(u["id"]): memory.count(f"tg:{u['id']}")["facts"] for u in users}
+        counts = {str(u["id"]): memory.count(agent_user_id(u["id"]))["facts"] for u in users}
         USER = max(counts, key=counts.get) if counts else None
 if HAS_DATA and USER:
-    uid = f"tg:{USER}" if USER.isdigit() else USER
+    uid = user_ref(USER)
     memories = memory.list(uid, include_invalid=True)
     facts = [m for m in memories if m.kind == MemoryKind.FACT]
     episodes = [m for m in memories if m.kind == MemoryKind.EPISODE]

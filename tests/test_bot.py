@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 from langchain_core.messages import BaseMessage
 
-from bot.app import running_bot
 from bot.keyboards import AdultCb, ChannelCb, ConsentCb, ForgetCb, LangCb, MemoryCb, PersonaCb
 from dora.config import Settings
 from dora.loopback import DEFAULT_TOKEN, BotAPIServer
 from dora.wiring import build_memory
+from dora.wiring.bot import running_bot
 from memory.embeddings import E5Embeddings
 from memory.models import MemoryKind
 from tests.audio import corrupt_ogg, silent_ogg, speak_ogg
@@ -495,7 +495,8 @@ def test_a_forged_button_changes_nothing(server, bot):
 def test_webhook_mode_with_a_secret_token(tmp_path, server, brain, embeddings):
     import aiohttp
 
-    from bot.app import running_bot, webhook_app, webhook_path
+    from bot.app import webhook_app
+    from dora.wiring.bot import telegram_config
     from tests.conftest import free_port
 
     port = free_port()
@@ -513,10 +514,10 @@ def test_webhook_mode_with_a_secret_token(tmp_path, server, brain, embeddings):
     async def go() -> tuple[int, int]:
         memory = build_memory(settings, embeddings)
         async with running_bot(settings, memory=memory, llm_for=lambda role: model) as (bot, dp, _deps):
-            runner = aiohttp.web.AppRunner(webhook_app(bot, dp, settings))
+            runner = aiohttp.web.AppRunner(webhook_app(bot, dp, telegram_config(settings)))
             await runner.setup()
             await aiohttp.web.TCPSite(runner, "127.0.0.1", port).start()
-            url = f"http://127.0.0.1:{port}{webhook_path(settings)}"
+            url = f"http://127.0.0.1:{port}{telegram_config(settings).webhook_path}"
             try:
                 async with aiohttp.ClientSession() as http:
                     bad = await http.post(url, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "no"})

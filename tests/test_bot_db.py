@@ -22,10 +22,11 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Connection, func, insert, inspect, select, text
 from sqlalchemy.engine import make_url
 
-from bot.db import Accounts, create_engine_and_sessions, database_url, migrate
+from bot.db import Accounts, create_engine_and_sessions, migrate
 from bot.db.engine import alembic_config
 from bot.db.models import USER_TABLES, Base, PendingMessage, User
 from dora.config import Settings
+from dora.wiring.bot import database_url
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 DAY = date(2025, 3, 1)

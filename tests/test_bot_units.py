@@ -74,6 +74,7 @@ def test_the_bot_keeps_parsed_response_types_between_requests(tmp_path) -> None:
     from bot.app import build_bot
     from dora.config import Settings
     from dora.loopback.botapi import DEFAULT_TOKEN, BotAPIServer
+    from dora.wiring.bot import telegram_config
 
     with BotAPIServer() as server:
         settings = Settings(
@@ -82,7 +83,7 @@ def test_the_bot_keeps_parsed_response_types_between_requests(tmp_path) -> None:
         built = weakref.ref(Response[User])  # what pydantic has cached, held here weakly only
 
         async def ask() -> str:
-            bot = build_bot(settings)
+            bot = build_bot(telegram_config(settings))
             try:
                 return (await bot.get_me()).username or ""
             finally:

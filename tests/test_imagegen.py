@@ -19,9 +19,11 @@ import pytest
 
 from dora.config import Settings, load_settings
 from dora.model_fetch import ModelMissingError
+from dora.wiring.media import build_generator
 from personas.library import PersonaLibrary
 from tests.tiny_diffusion import make_tiny_pipeline
 from tools.bench_imagegen import generator_bench
+from tools.image_policy import check_image_request
 from tools.imagegen import (
     NEGATIVE_SAFETY,
     GeneratedImage,
@@ -30,9 +32,7 @@ from tools.imagegen import (
     ImageModelMissingError,
     ImageRejectedError,
     ImageTimeoutError,
-    build_generator,
     build_prompt,
-    check_image_request,
 )
 
 SIZE, STEPS = 32, 2

@@ -19,13 +19,14 @@ from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel
 
 from agent.llm.errors import LLMTimeoutError, LLMUnavailableError, is_backend_failure
-from agent.llm.factory import STRUCTURED_MAX_TOKENS, LLMRegistry, build_llm
 from agent.llm.hf import TransformersChatModel
 from agent.llm.local import LlamaCppChatModel
 from agent.llm.openai_compat import build_openai_chat
+from agent.llm.roles import STRUCTURED_MAX_TOKENS
 from agent.llm.structured import structured
 from dora.config import Settings
 from dora.model_fetch import FetchError, ModelMissingError, fetch_model, require_model
+from dora.wiring.llm import build_llm, llm_registry
 from memory.extraction import ExtractedFacts
 from tests.fakes import scripted
 from tests.openai_server import OpenAIServer
@@ -419,7 +420,7 @@ def test_factory_openai_needs_url_and_model(tmp_path: Path) -> None:
 
 def test_factory_openai_roles_against_the_server(server: OpenAIServer, tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path, llm="openai", llm_base_url=server.base_url, llm_model=server.model)
-    registry = LLMRegistry(settings)
+    registry = llm_registry(settings)
     assert registry.get("chat").invoke(PROMPT).content == server.text
     assert server.requests[-1]["temperature"] == settings.llm_temperature
     server.tool_arguments = {"mood": "ок", "score": 3}
@@ -433,7 +434,7 @@ def test_factory_local_one_instance_per_role(
 ) -> None:
     monkeypatch.setenv("DORA_LLM_GGUF", str(tiny_gguf))
     settings = Settings(data_dir=tmp_path, llm="local", llm_context=512, llm_threads=1)
-    registry = LLMRegistry(settings)
+    registry = llm_registry(settings)
     chat, memory, summary = registry.get("chat"), registry.get("memory"), registry.get("summary")
     assert registry.get("chat") is chat and registry("memory") is memory
     assert len({id(chat), id(memory), id(summary)}) == 3

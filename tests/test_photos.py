@@ -20,13 +20,12 @@ from memory.embeddings import E5Embeddings, RecentQueries
 from personas import PersonaCard, PersonaLibrary
 from personas.card import Photo
 from tools.bench import selector_bench
+from tools.image_policy import check_image_request
 from tools.photos import (
     DEFAULT_DIRECT_MIN_SCORE,
     DEFAULT_MIN_SCORE,
     TELEGRAM_MAX_BYTES,
     PhotoSelector,
-    is_explicit_request,
-    is_real_person_request,
     prepare_for_telegram,
     wants_photo,
 )
@@ -497,16 +496,14 @@ def test_wants_photo_ignores_talk_about_photos(text: str) -> None:
 )
 def test_explicit_requests_are_requests_and_explicit(text: str) -> None:
     assert wants_photo(text, "ru") is not None
-    assert is_explicit_request(text)
-    assert not is_real_person_request(text)
+    assert _refused(text) == "explicit"
 
 
 @pytest.mark.parametrize(
     "text", ["пришли фото с пляжа", "как ты выглядишь?", "send me a pic of your cat", "пошли мне фото кофе"]
 )
 def test_ordinary_requests_are_not_explicit_or_real(text: str) -> None:
-    assert not is_explicit_request(text)
-    assert not is_real_person_request(text)
+    assert _refused(text) is None
 
 
 @pytest.mark.parametrize(
@@ -526,15 +523,27 @@ def test_ordinary_requests_are_not_explicit_or_real(text: str) -> None:
 )
 def test_real_person_requests(text: str) -> None:
     assert wants_photo(text, "ru") is not None
-    assert is_real_person_request(text)
+    assert _refused(text) == "real_person"
 
 
 def test_real_person_spares_places_pets_and_the_persona() -> None:
-    assert not is_real_person_request("пришли фото Москвы")
-    assert not is_real_person_request("покажи фото Персика")
-    assert is_real_person_request("пришли фото Лины Веги")
-    assert not is_real_person_request("пришли фото Лины Веги", persona_name="Лина Вега")
-    assert is_real_person_request("пришли фото Тейлор Свифт", persona_name="Лина Вега")
+    assert _refused("пришли фото Москвы") is None
+    assert _refused("покажи фото Персика") is None
+    assert _refused("пришли фото Лины Веги") == "real_person"
+    assert _refused("пришли фото Лины Веги", persona="Лина Вега") is None
+    assert _refused("пришли фото Тейлор Свифт", persona="Лина Вега") == "real_person"
+
+
+def test_photos_and_generated_images_share_one_policy() -> None:
+    """A request the generator refuses is refused for a library photo too (one policy module)."""
+    assert _refused("пришли фото из детства") == "minor"
+    assert _refused("пришли фото в сексуальном белье") == "explicit"
+    assert _refused("send me a selfie with Brad Pitt") == "real_person"
+
+
+def _refused(text: str, persona: str | None = None) -> str | None:
+    refusal = check_image_request(text, allowed_names=(persona,) if persona else ())
+    return refusal.reason if refusal else None
 
 
 # -- benchmark ------------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import pytest
 
 from dora.config import Settings
 from dora.model_fetch import ModelMissingError
+from dora.wiring.media import build_transcriber
 from tests.audio import corrupt_ogg, long_ogg, silent_ogg, speak_ogg
 from tests.conftest import MODEL
 from tools.speech import (
@@ -25,7 +26,6 @@ from tools.speech import (
     SpeechModelMissingError,
     Transcriber,
     Transcript,
-    build_transcriber,
 )
 
 # espeak-ng's Russian is hard for whisper-base: across speeds 120-150 and both encoders it

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.workers import WorkersConfigError, check_can_share, supervise
 from dora.config import Settings
+from dora.workers import WorkersConfigError, check_can_share, supervise
 
 
 def test_several_workers_need_shared_servers(tmp_path: Path) -> None:

@@ -14,7 +14,8 @@ import statistics
 import time
 from typing import TYPE_CHECKING, Any
 
-from tools.imagegen import ImageError, ImageModelMissingError, build_generator
+from dora.wiring.media import build_generator
+from tools.imagegen import ImageError, ImageModelMissingError
 
 if TYPE_CHECKING:
     from dora.config import Settings

@@ -1,7 +1,7 @@
 """Generated images of the persona: a local diffusers text-to-image pipeline, loaded once, offline.
 
 Off unless ``DORA_IMAGE_MODEL`` names a diffusers pipeline folder (Stable Diffusion family):
-:func:`build_generator` then returns an :class:`ImageGenerator`, otherwise ``None`` and the bot
+the application builds an :class:`ImageGenerator` on it, otherwise there is none and the bot
 only ever sends the personas' own photos. Nothing downloads: the folder is read with
 ``local_files_only=True`` and ``HF_HUB_OFFLINE=1``.
 
@@ -12,8 +12,8 @@ the project's rule on its 2-core machine so the LLM and the embedder keep a core
 
 Safety, in three layers:
 
-1. :func:`check_image_request` refuses the request before anything runs: explicit imagery ever,
-   real people, minors in any suggestive context (see its docstring for the heuristics).
+1. :func:`~tools.image_policy.check_image_request` refuses the request before anything runs:
+   explicit imagery ever, real people, minors in any suggestive context (see its docstring).
 2. The prompt :func:`build_prompt` writes never carries the persona's name (a name can be a real
    person's), describes an adult of the card's age, asks for "safe for work", and the negative
    prompt always holds :data:`NEGATIVE_SAFETY`, for every prompt :meth:`ImageGenerator.generate`
@@ -43,15 +43,14 @@ import os
 import re
 import threading
 import time
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final
 
-from dora.model_fetch import ModelMissingError
+from common.errors import ModelMissingError
+from tools.image_policy import INVISIBLE, RefusalReason, check_image_request, normalize
 
 if TYPE_CHECKING:
-    from dora.config import Settings
     from personas.card import PersonaCard
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -65,11 +64,7 @@ __all__ = [
     "ImageModelMissingError",
     "ImageRejectedError",
     "ImageTimeoutError",
-    "Refusal",
-    "RefusalReason",
-    "build_generator",
     "build_prompt",
-    "check_image_request",
 ]
 
 log = logging.getLogger(__name__)
@@ -98,7 +93,7 @@ class ImageError(Exception):
 class ImageModelMissingError(ImageError, ModelMissingError):
     """DORA_IMAGE_MODEL points at no folder, or at one that is not a loadable pipeline.
 
-    A :class:`~dora.model_fetch.ModelMissingError`, so code that reports missing models in general
+    A :class:`~common.errors.ModelMissingError`, so code that reports missing models in general
     (the CLI) handles it too.
     """
 
@@ -109,9 +104,6 @@ class ImageTimeoutError(ImageError, TimeoutError):
 
 class ImageGenerationError(ImageError, RuntimeError):
     """The pipeline failed in some other way (out of memory, a broken component, an odd model)."""
-
-
-RefusalReason = Literal["explicit", "real_person", "minor"]
 
 
 class ImageRejectedError(ImageError, ValueError):
@@ -126,353 +118,6 @@ class ImageRejectedError(ImageError, ValueError):
         self.reason: RefusalReason = reason
         self.detail = detail
         self.stage = stage
-
-
-# --------------------------------------------------------------------------------------------
-# The request policy
-
-
-@dataclass(frozen=True, slots=True)
-class Refusal:
-    """Why an image request is declined: the reason code and the words that triggered it (for logs)."""
-
-    reason: RefusalReason
-    match: str
-
-
-def _rx(*parts: str) -> re.Pattern[str]:
-    return re.compile("|".join(parts))
-
-
-def _word_set(words: str) -> frozenset[str]:
-    return frozenset(words.split())
-
-
-# Matched against the normalized text: lower case, ё→е, look-alike letters unified (see _normalize).
-# Russian is matched by stems with explicit endings where a bare stem would catch innocent words
-# (гол- is also голова/голос/голубой; трус is also "coward").
-_EXPLICIT = _rx(
-    # English
-    r"\bnude?s?\b",
-    r"\bnudity\b",
-    r"\bnaked\b",
-    r"\bnsfw\b",
-    r"\bporn\w*",
-    r"\bsex\w*",
-    r"\berotic\w*",
-    r"\bexplicit\b",
-    r"\bxxx\b",
-    r"\bhentai\b",
-    r"\blewd\w*",
-    r"\btop-?less\b",
-    r"\bbottomless\b",
-    r"\bundress\w*",
-    r"\bunclothed\b",
-    r"\b(?:without|no) (?:any )?cloth\w*",
-    r"\bin the nude\b",
-    r"\bstrip(?:tease|per|pers|ping)\b",
-    r"\bboobs?\b",
-    r"\btits\b",
-    r"\bnipples?\b",
-    r"\bgenital\w*",
-    r"\blingerie\b",
-    r"\bunderwear\b",
-    r"\bpanties\b",
-    r"\bfetish\w*",
-    r"\bbdsm\b",
-    r"\bonlyfans\b",
-    r"\bx-rated\b",
-    r"\brule ?34\b",
-    r"\badults? only\b",
-    r"(?<!\d)18 ?\+",
-    # Russian
-    r"\bгол(?:ая|ой|ую|ые|ых|ым|ыми|ый|ого|ом|еньк\w*|ышом|ышка)\b",
-    r"\bнаг(?:ая|ой|ую|ие|их|ишом|ота|оту|оты)\b",
-    r"\bобнаж\w*",
-    r"\bразде(?:т|в|н)\w*",
-    r"\bбез (?:одежды|белья|трусов|трусиков|лифчика|купальника)\b",
-    r"\bв чем мать родила\b",
-    r"\bэроти\w*",
-    r"\bпорн\w*",
-    r"\bсекс\w*",
-    r"\bинтим\w*",
-    r"\bню\b",
-    r"\bхентай\w*",
-    r"\bстриптиз\w*",
-    r"\bнижн\w* бель\w*",
-    r"\bв (?:нижнем )?бель[еи]\b",
-    r"\bлифчик\w*",
-    r"\bтрусик\w*",
-    r"\bв трусах\b",
-    r"\bсиськ\w*",
-    r"\bпошл\w*",
-    r"\bразвратн\w*",
-    r"\bфетиш\w*",
-    r"\bбдсм\b",
-    r"\bонлифанс\w*",
-    r"\bдля взрослых\b",
-    r"\bоткровенн\w* (?:фот|снимк|снимок|селфи|кадр|наряд|поз|видео|картин)\w*",
-    r"\bпостельн\w* сцен\w*",
-)
-
-_MINOR = _rx(
-    # English ("baby" is left out: it is what partners call each other)
-    r"\bchild(?:ren)?\b",
-    r"\bkids?\b",
-    r"\bkiddos?\b",
-    r"\btoddlers?\b",
-    r"\binfants?\b",
-    r"\bteen(?:s|ager|agers|age)?\b",
-    r"\bunder-?age\b",
-    r"\bminors?\b",
-    r"\bschool ?(?:girl|boy)s?\b",
-    r"\bschool uniform\b",
-    r"\b(?:high|middle) school\w*",
-    r"\blittle (?:girl|boy)s?\b",
-    r"\byoung (?:girl|boy)s?\b",
-    r"\bpre-?teens?\b",
-    r"\btweens?\b",
-    r"\bloli\w*",
-    r"\bshota\w*",
-    r"\bjailbait\b",
-    r"\bunder (?:1[0-8]|eighteen)\b",
-    r"\b(?:[1-9]|1[0-7]) ?-?(?:years?|yrs?) ?-?old\b",
-    r"\b(?:[1-9]|1[0-7]) ?y\.?o\b",
-    r"\baged? (?:[1-9]|1[0-7])\b",
-    r"\b(?:was|were) (?:[1-9]|1[0-7])\b",
-    # Russian ("малыш" is left out for the same reason as "baby")
-    r"\bребен(?:ок|ка|ку|ком|ке)\b",
-    r"\bдет(?:и|ей|ям|ьми|ях|ка|ки|ский|ская|ское|ские|ского|ской|ском|ским|ства|стве|ство|ству)\b",
-    r"\bдевочк\w*",
-    r"\bмальчик\w*",
-    r"\bмалолет\w*",
-    r"\bнесовершеннолет\w*",
-    r"\bподрост\w*",
-    r"\bшкольниц\w*",
-    r"\bшкольник\w*",
-    r"\bшкольн\w* форм\w*",
-    r"\bлоли\w*",
-    r"\b(?:[1-9]|1[0-7]) ?-?(?:лет|года?|годик\w*|летн\w*)\b(?! назад)",
-    r"\bбыло (?:[1-9]|1[0-7])\b",
-)
-
-# A picture of the persona as a child: childhood photos, always; a minor word next to "you"/"себя".
-_CHILDHOOD = _rx(r"\bchildhood\b", r"\bдетств\w*")
-_SELF = _rx(
-    r"\b(?:you|yourself|your|yours)\b",
-    r"\b(?:ты|тебя|тебе|тобой|себя|себе|собой|твой|твоя|твое|твои|твоих|твоем|твоей|твою|твоим)\b",
-)
-_SELF_WINDOW = 4  # words between "you" and a minor word for the two to count as one phrase
-
-_SUGGESTIVE = _rx(
-    r"\bsexy\b",
-    r"\bseduct\w*",
-    r"\bseductive\w*",
-    r"\bsensual\w*",
-    r"\bflirt\w*",
-    r"\bbikini\w*",
-    r"\bswim(?:suit|suits|wear)\b",
-    r"\bin bed\b",
-    r"\bbedroom\b",
-    r"\bkiss\w*",
-    r"\bcuddl\w*",
-    r"\bdate\b",
-    r"\bromantic\w*",
-    r"\bshower\w*",
-    r"\bbath(?:ing|tub)?\b",
-    r"\bpos(?:e|es|ing)\b",
-    r"\bprovocative\w*",
-    r"\brevealing\b",
-    r"\bskimpy\b",
-    r"\bmini-?skirt\w*",
-    r"\bshort skirt\w*",
-    r"\btight\w*",
-    r"\bкупальник\w*",
-    r"\bбикини\b",
-    r"\bв постели\b",
-    r"\bв кровати\b",
-    r"\bспальн\w*",
-    r"\bпоцел\w*",
-    r"\bцелу\w*",
-    r"\bобним\w*",
-    r"\bобнима\w*",
-    r"\bсвидани\w*",
-    r"\bромантич\w*",
-    r"\bсоблазн\w*",
-    r"\bчувствен\w*",
-    r"\bфлирт\w*",
-    r"\bв душе\b",
-    r"\bв ванн(?:е|ой)\b",
-    r"\bпровокац\w*",
-    r"\bоткровенн\w*",
-    r"\bмини-?юбк\w*",
-    r"\bкоротк\w* юбк\w*",
-    r"\bпозир\w*",
-    r"\bобтягива\w*",
-)
-
-_REAL_PERSON_WORDS = _rx(
-    r"\breal (?:person|people|human|man|woman|girl|guy)s?\b",
-    r"\bcelebrit\w*",
-    r"\bfamous (?:person|people|actor|actress|singer|athlete|politician|model|blogger|youtuber)s?\b",
-    r"\bmovie stars?\b",
-    r"\bhollywood stars?\b",
-    r"\bdeep ?fakes?\b",
-    r"\blook-?alikes?\b",
-    r"\bpresident\b",
-    r"\bprime minister\b",
-    r"\bреальн\w* (?:человек\w*|люд\w*|лиц\w*|девушк\w*|парн\w*|женщин\w*|мужчин\w*)",
-    r"\bживо\w* человек\w*",
-    r"\bзнаменитост\w*",
-    r"\bселебрит\w*",
-    r"\bизвестн\w* (?:человек\w*|люд\w*|актер\w*|актрис\w*|певиц\w*|певц\w*|певец|спортсмен\w*|"
-    r"политик\w*|блогер\w*|модел\w*|личност\w*)",
-    r"\bзвезд\w* (?:кино|эстрады|голливуда|шоу-?бизнеса)\b",
-    r"\bдипфейк\w*",
-    r"\bпрезидент\w*",
-    r"\bпремьер-министр\w*",
-)
-
-# A name: a capitalized word with a lower-case letter in it (so "NSFW" is no name); "DiCaprio",
-# "O'Neil", "Жан-Поль" pass.
-_NAME: Final = r"[A-ZА-ЯЁ][A-Za-zА-Яа-яЁё'’-]*[a-zа-яё]"
-# Words that introduce who is in the picture. After a "strong" one a single name is enough
-# ("looks like Madonna"); after a weak one (as, of, with, фото, как, с ...) it takes two
-# ("as Taylor Swift"), because "with Anna" or "как Москва" are ordinary.
-_STRONG_CUE = (
-    r"(?:\blooks? like|\blooking like|\bresembl\w*|\b(?:dressed|disguised|cosplay\w*) as|\bpretend\w* to be|"
-    r"\bimpersonat\w*|\bпохож\w* на|\bв образе|\bпереоде\w* в|\bкосплей\w*|\bзагрими\w* под)"
-)
-_WEAK_CUE = (
-    r"(?:\b(?:as|like|of|with|and|featuring|starring|meet\w*|photo|picture|selfie|portrait)|"
-    r"\b(?:как|фото|фотк\w*|фотографи\w*|снимо?к\w*|селфи|картинк\w*|портрет\w*|изображени\w*|"
-    r"с|со|и|вместе с|рядом с|встреч\w*))"
-)
-# Cue words in any case ("As", "Фото" at the start of a sentence); the names themselves capitalized.
-_STRONG_NAME = re.compile(rf"(?i:{_STRONG_CUE}\s+(?:a |an |the )?)({_NAME}(?:\s+{_NAME}){{0,2}})")
-_WEAK_NAME = re.compile(rf"(?i:{_WEAK_CUE})\s+({_NAME}\s+{_NAME}(?:\s+{_NAME})?)")
-# "in the style of Van Gogh", "в стиле Ван Гога": a painter's manner, not a picture of the painter.
-_STYLE_OF = re.compile(r"(?i:\b(?:style|manner|стиле|манере)\W*(?:of\W*)?)$")
-# Capitalized pairs that are places, days and things, not people ("New York", "Central Park").
-_NOT_FIRST_NAMES: Final = _word_set(
-    "new los las san santa saint st sankt rio buenos hong costa puerto mount lake cape north south east "
-    "west central red times eiffel big golden empire statue happy merry christmas good "
-    "нью лос лас сан санта санкт рио буэнос коста пуэрто красная красной северный южный новый новая "
-    "новом нижний верхний великий великого старый старого"
-)
-_NOT_LAST_NAMES: Final = _word_set(
-    "street avenue road square park tower bridge city beach lake river mountains mountain island islands "
-    "bay sea ocean valley garden gardens palace museum cathedral church station airport hotel cafe café "
-    "restaurant bar mall center centre day eve year time morning night coast hills falls "
-    "сити парк площадь площади улица улице проспект проспекте набережная набережной"
-)
-
-# Latin letters that look like Cyrillic ones and back: "гoлая" with a Latin o is still голая.
-_TO_CYRILLIC = str.maketrans("aceopxykmthb", "асеорхукмтнв")
-_TO_LATIN = str.maketrans("асеорхукмтнв", "aceopxykmthb")
-_CYR = re.compile(r"[а-яё]")
-_LAT = re.compile(r"[a-z]")
-_INVISIBLE = re.compile(r"[\u00ad\u200b-\u200f\u2060\ufeff]")
-
-
-def _normalize(text: str) -> str:
-    """Lower case, ё→е, NFKC (full-width letters), no invisible characters, one script per word."""
-    text = _INVISIBLE.sub("", unicodedata.normalize("NFKC", text)).lower().replace("ё", "е")
-
-    def unify(m: re.Match[str]) -> str:
-        word = m.group(0)
-        cyr, lat = len(_CYR.findall(word)), len(_LAT.findall(word))
-        if cyr and lat:
-            return word.translate(_TO_CYRILLIC if cyr >= lat else _TO_LATIN)
-        return word
-
-    text = re.sub(r"\w+", unify, text)
-    return re.sub(r"\s+", " ", text).strip()
-
-
-def _words_between(text: str, a: re.Match[str], b: re.Match[str]) -> int:
-    lo, hi = sorted((a, b), key=lambda m: m.start())
-    return len(re.findall(r"\w+", text[lo.end() : hi.start()]))
-
-
-def _minor(text: str) -> str | None:
-    """The words that make this a picture of a minor in a context we refuse, or None."""
-    if m := _CHILDHOOD.search(text):
-        return m.group(0)
-    minors = list(_MINOR.finditer(text))
-    if not minors:
-        return None
-    if (context := _SUGGESTIVE.search(text)) or (context := _EXPLICIT.search(text)):
-        return f"{minors[0].group(0)} … {context.group(0)}"
-    for minor in minors:
-        for self_ref in _SELF.finditer(text):
-            if _words_between(text, minor, self_ref) <= _SELF_WINDOW:
-                return f"{self_ref.group(0)} … {minor.group(0)}"
-    return None
-
-
-def _is_allowed_name(name: str, allowed: list[str]) -> bool:
-    return any(name == a or name in a.split() for a in allowed)
-
-
-def _named_person(text: str, allowed_names: list[str]) -> str | None:
-    """A real person's name after a cue word (see :func:`check_image_request`), or None."""
-    for m in _STRONG_NAME.finditer(text):
-        name = _normalize(m.group(1))
-        if not _is_allowed_name(name, allowed_names):
-            return m.group(0)
-    for m in _WEAK_NAME.finditer(text):
-        words = _normalize(m.group(1)).split()
-        if words[0] in _NOT_FIRST_NAMES or words[-1] in _NOT_LAST_NAMES:
-            continue
-        if _STYLE_OF.search(text[: m.start(1)]):
-            continue
-        if _is_allowed_name(" ".join(words), allowed_names):
-            continue
-        return m.group(0)
-    return None
-
-
-def check_image_request(text: str, *, allowed_names: tuple[str, ...] | list[str] = ()) -> Refusal | None:
-    """Whether an image request must be declined, and why; ``None`` when it may be drawn.
-
-    Pure and cheap (regular expressions, microseconds), Russian and English. A heuristic by
-    design: it errs towards refusing, and the negative prompt and the pipeline's safety checker
-    stand behind it. In order of precedence:
-
-    - ``"minor"``: a word for a child or teenager (ребёнок, школьница, подросток, "15 лет", teen,
-      kid, "12 years old", ...) together with anything suggestive or explicit (swimsuit, bed,
-      kiss, купальник, в душе, ...); or the persona itself pictured young: a minor word within
-      four words of "you"/"тебя"/"себя" ("you as a kid", "тебя в 15 лет") or any childhood photo
-      ("фото из детства"). A child mentioned in an ordinary scene ("a kid flying a kite") passes.
-      "baby" and "малыш" do not count: partners call each other that.
-    - ``"explicit"``: nudity and sexual content, always, whatever the persona or the user's
-      settings (nude, naked, porn, sex*, lingerie, 18+, голая, обнажённая, без одежды, эротика,
-      нижнее бельё, ...). Text and images differ here: DORA never generates explicit images.
-    - ``"real_person"``: a request about real people in general ("real person", "celebrity",
-      "реального человека", "знаменитость", "deepfake", "президент"), or a name after a word that
-      introduces who is pictured. One capitalized name is enough after "looks like", "dressed as",
-      "похожа на", "в образе"; after ordinary words (as, like, of, with, photo, selfie, как, фото,
-      с, и) it takes a first name and a surname ("as Taylor Swift", "фото Илона Маска"), minus
-      capitalized pairs that are places or days ("New York", "Central Park", "Нью Йорк").
-      ``allowed_names`` (the persona's own name) never count. Names in lower case or all capitals, or with
-      no cue word before them, are not caught; the negative prompt covers that.
-
-    The text is normalized first (case, ё, full-width and look-alike Latin/Cyrillic letters, invisible
-    characters), so "гoлая" with a Latin o is caught.
-    """
-    norm = _normalize(text)
-    if found := _minor(norm):
-        return Refusal("minor", found)
-    if m := _EXPLICIT.search(norm):
-        return Refusal("explicit", m.group(0))
-    if m := _REAL_PERSON_WORDS.search(norm):
-        return Refusal("real_person", m.group(0))
-    allowed = [_normalize(n) for n in allowed_names if n.strip()]
-    original = _INVISIBLE.sub("", unicodedata.normalize("NFKC", text))
-    if found := _named_person(original, allowed):
-        return Refusal("real_person", found)
-    return None
 
 
 # --------------------------------------------------------------------------------------------
@@ -545,7 +190,7 @@ _CUE_PATTERNS: Final = [(group, [(re.compile(p), cue) for p, cue in options]) fo
 
 def appearance_cues(description: str, limit: int = _MAX_CUES) -> list[str]:
     """English appearance words found in a card's description (at most ``limit``, in a fixed order)."""
-    text = _normalize(description)
+    text = normalize(description)
     cues: list[str] = []
     for _group, options in _CUE_PATTERNS:
         for pattern, cue in options:
@@ -566,7 +211,7 @@ def _subject(card: PersonaCard) -> str:
 
 def _clean_moment(moment: str, name: str) -> str:
     """The moment on one line, the persona's name taken out, cut at a word near the length limit."""
-    text = re.sub(r"\s+", " ", _INVISIBLE.sub("", moment)).strip()
+    text = re.sub(r"\s+", " ", INVISIBLE.sub("", moment)).strip()
     # The whole name, then its parts ("Анна Мария" → "Анна"); parts of one or two letters are
     # words too often ("Ли" is also "ли") to cut out of a Russian sentence.
     for part in sorted({name, *(p for p in name.split() if len(p) > 2)}, key=len, reverse=True):
@@ -882,20 +527,3 @@ class ImageGenerator:
     def build_prompt(self, card: PersonaCard, moment: str, lang: str = "ru") -> tuple[str, str]:
         """See :func:`build_prompt`; here so callers holding a generator need nothing else."""
         return build_prompt(card, moment, lang)
-
-
-def build_generator(settings: Settings) -> ImageGenerator | None:
-    """The generator ``settings.image_model`` names, or ``None`` when it is unset (images off).
-
-    Checks the folder now (an :class:`ImageModelMissingError` at start-up, naming
-    DORA_IMAGE_MODEL); the pipeline itself loads on first use or :meth:`ImageGenerator.load`.
-    """
-    folder = settings.image_model
-    if folder is None or not str(folder).strip():
-        return None
-    return ImageGenerator(
-        folder,
-        size=settings.image_size,
-        steps=settings.image_steps,
-        timeout_s=settings.image_timeout_s,
-    )

@@ -42,8 +42,8 @@ card whose tags fall outside :data:`SYNONYMS` gets the bonus for its own tag wor
 bonus); the direct one moves with it, keeping the 0.03 gap.
 
 Direct requests ("пришли фото с пляжа", "как ты выглядишь?") are caught by :func:`wants_photo`, a
-keyword pre-filter with no model, so they work on any LLM backend. :func:`is_explicit_request` and
-:func:`is_real_person_request` let the caller decline in character. :func:`prepare_for_telegram`
+keyword pre-filter with no model, so they work on any LLM backend; what may not be sent is
+:mod:`tools.image_policy`'s to say, for library photos and generated ones alike. :func:`prepare_for_telegram`
 turns a library file into bytes Telegram accepts as a photo, whatever its size.
 """
 
@@ -68,6 +68,7 @@ from memory.embeddings import VectorEmbeddings
 from memory.lexical import lemmas
 from memory.text import EMBED_MAX_CHARS
 from personas.card import PersonaCard, Photo
+from tools.image_policy import PHOTO_NOUN, is_explicit
 
 log = logging.getLogger(__name__)
 
@@ -77,8 +78,6 @@ __all__ = [
     "PhotoChoice",
     "PhotoRequest",
     "PhotoSelector",
-    "is_explicit_request",
-    "is_real_person_request",
     "prepare_for_telegram",
     "wants_photo",
 ]
@@ -143,13 +142,8 @@ GENERIC_TAGS: Final = frozenset(
 PORTRAIT_TAGS: Final = ("portrait", "selfie", "face", "me", "портрет", "селфи")
 
 
-# -- direct requests, explicit and real-person requests ---------------------------------------------
+# -- direct requests ---------------------------------------------------------------------------------
 
-_PHOTO_NOUN = (
-    r"(?:фото|фотк[аиуеой]|фоток|фотками|фоточк[а-я]*|фотографи(?:я|ю|и|ей|ям|ями|ях)|фотокарточк[а-я]*"
-    r"|селфи|сним(?:ок|ка|ки|ку|ком|ков|кам|ками|ках|ке)|нюдс[а-я]*|фотосесси[а-я]*"
-    r"|photos?|pics?|pix|pictures?|selfies?|snaps?|snapshots?|nudes|photographs?)"
-)
 # Imperatives, second person and infinitives only: "я скинула фото" or "she sent a pic" is news, not
 # a request. An infinitive needs no modal here: "можешь прислать фото?" and "прислать фото?" both ask.
 _ASK_VERB = (
@@ -160,7 +154,7 @@ _ASK_VERB = (
     r"|send|show|share|give\s+me|drop|gimme|snap\s+me|take\s+a)"
 )
 _STRONG = re.compile(rf"\b{_ASK_VERB}\b", re.IGNORECASE)
-_NOUN = re.compile(rf"\b{_PHOTO_NOUN}\b", re.IGNORECASE)
+_NOUN = re.compile(rf"\b{PHOTO_NOUN}\b", re.IGNORECASE)
 _NOT_MINE = re.compile(
     r"\b(?:i|i'll|i\s+will|i\s+can|we|we'll)\s+(?:send|show|share|drop|take)\b", re.IGNORECASE
 )
@@ -170,13 +164,13 @@ _ASK_FOR = re.compile(
     rf"|can\s+i\s+(?:see|get|have)\s+|could\s+i\s+(?:see|get|have)\s+|let\s+me\s+see\s+|do\s+you\s+have\s+"
     rf"|have\s+you\s+got\s+|got\s+any\s+|(?:i\s+)?(?:want|wanna|would\s+love|'d\s+love)\s+(?:to\s+see\s+)?)"
     rf"(?P<gap>(?:(?:увидеть|посмотреть|тво[а-яё]+|ещ[её]|одн[уо]|какую-нибудь|какое-нибудь|a|an|your|some"
-    rf"|another|more|one)\s+)*){_PHOTO_NOUN}\b",
+    rf"|another|more|one)\s+)*){PHOTO_NOUN}\b",
     re.IGNORECASE,
 )
 _MINE = re.compile(r"\bу\s+(?:меня|нас)\b", re.IGNORECASE)
 _NEGATED = re.compile(
     rf"\b(?:не|ни|хватит|не\s+надо|не\s+нужно|больше\s+не|don'?t|do\s+not|never|stop|no\s+more)\s+"
-    rf"(?:\w+\s+)?(?:{_ASK_VERB}|{_PHOTO_NOUN})\b",
+    rf"(?:\w+\s+)?(?:{_ASK_VERB}|{PHOTO_NOUN})\b",
     re.IGNORECASE,
 )
 _LOOKS = re.compile(
@@ -304,7 +298,7 @@ def _parse(sentence: str) -> PhotoRequest | None:
         return PhotoRequest(None, looks=True)
     if own := _SHOW_OWN.search(sentence):
         return PhotoRequest(_subject(_clause_after(own.group("rest"))))
-    if verb and is_explicit_request(sentence):
+    if verb and is_explicit(sentence):
         return PhotoRequest(None)
     return None
 
@@ -332,88 +326,6 @@ def wants_photo(text: str, lang: str = "ru") -> PhotoRequest | None:
             context = " ".join(s.strip() for j, s in enumerate(sentences) if j != i and s.strip())
             return PhotoRequest(request.subject, request.looks, context)
     return None
-
-
-_EXPLICIT = re.compile(
-    r"\b(?:гол(?:ая|ое|ой|ую|ые|ых|ого|ый|еньк[а-я]*|ышом)\b|обнаж[а-я]*|раздет[а-я]*|раздень[а-я]*"
-    r"|раздева[а-я]*|нюдс[а-я]*|нюдес[а-я]*|эротик[а-я]*|эротич[а-я]*|порн[а-я]*|интимн[а-я]*"
-    r"|пошл(?:ое|ую|ые|ых|енькое|енькую)|сись[а-я]*|сиськ[а-я]*|грудь|грудью|попк[а-я]*|жоп[а-я]*"
-    r"|трус(?:ах|иках|ики|ы)\b|нижнем\s+бель[её]|бель[её]\b|сексуальн[а-я]*|секс[а-я]*|откровенн[а-я]*)"
-    r"|без\s+(?:одежды|белья|трусов|трусиков|лифчика|всего|купальника)"
-    r"|\b(?:nude[sd]?|naked|nsfw|topless|bottomless|porn[a-z]*|explicit|xxx|lewd|boobs?|tits?|nipples?"
-    r"|lingerie|undress[a-z]*|stripping|sexy|sex|underwear|panties|bra)\b"
-    r"|no\s+clothes|without\s+(?:clothes|anything\s+on)|18\s*\+|\b21\s*\+",
-    re.IGNORECASE,
-)
-
-
-def is_explicit_request(text: str) -> bool:
-    """Does ``text`` ask for sexual or nude imagery? (Photos like that are declined, always.)
-
-    Words, not intent: the caller pairs it with :func:`wants_photo`, so "я голая бегала под
-    дождём" without a photo request is left to the conversation. A false positive only costs a
-    polite refusal of one photo, so the list leans wide ("бельё", "sexy").
-    """
-    return bool(text) and _EXPLICIT.search(text) is not None
-
-
-# A capitalised word (Cyrillic or Latin, "Жан-Поль" too). Case matters here, so the patterns below
-# are case-sensitive and switch it off (?i:...) only around their keywords.
-_NAME = r"[A-ZА-ЯЁ][a-zа-яё]+(?:-[A-ZА-ЯЁ][a-zа-яё]+)?"
-_NOUN_I = rf"(?i:{_PHOTO_NOUN})"
-_CLOSE_RU = (
-    r"(?:девушк|жен[аыуой]|бывш|парн|муж|подруг|друг|сестр|брат|мам|пап|начальник|коллег|сосед|одноклассни)"
-)
-_PUBLIC_RU = (
-    r"(?:знаменитост|актрис|актер|актёр|певиц|певц|президент|блогер|политик|футболист|звезд[ыу]\s+кино)"
-)
-_REAL_PERSON = [
-    # "фото Тейлор Свифт", "photo of Taylor Swift", "фото настоящей Анджелины Джоли"
-    re.compile(
-        rf"\b{_NOUN_I}\s+(?i:(?:с|со|of|with|настоящ[а-я]*|реальн[а-я]*|real|actual)\s+)*"
-        rf"(?P<name>{_NAME}\s+{_NAME})"
-    ),
-    # "как выглядит Тейлор Свифт", "what does Taylor Swift look like", "в образе Имя Фамилия"
-    re.compile(
-        rf"(?i:как\s+выгляд[а-я]+|what\s+does|what\s+do|похож[а-я]*\s+на|в\s+образе|dressed\s+as|pretend\s+to\s+be)"
-        rf"\s+(?P<name>{_NAME}\s+{_NAME})"
-    ),
-    re.compile(
-        rf"\b(?:настоящ[а-я]*|реальн[а-я]*)\s+(?:{_PHOTO_NOUN}|человек[а-я]*|люд[а-я]*)"
-        rf"|{_PHOTO_NOUN}\s+(?:настоящ[а-я]*|реальн[а-я]*|живого|живых)\s+(?:человек|люд|девушк|парн|знаменит)"
-        rf"|{_PHOTO_NOUN}\s+(?:мо(?:ей|его|их|ю|й)|нашей|нашего)\s+{_CLOSE_RU}"
-        rf"|{_PHOTO_NOUN}\s+(?:как[а-я]*-нибудь\s+|известн[а-я]*\s+)?{_PUBLIC_RU}"
-        r"|\b(?:real|actual|genuine)\s+(?:photos?|pics?|pictures?|images?)\s+of\b"
-        r"|\b(?:photos?|pics?|pictures?|images?)\s+of\s+(?:a\s+)?(?:real|actual)\s+(?:person|people|human|woman|man|girl)"
-        r"|\b(?:photos?|pics?|pictures?|images?)\s+of\s+(?:my|a|some)\s+(?:girlfriend|wife|ex|boyfriend|husband"
-        r"|friend|sister|brother|mom|mum|dad|boss|coworker|colleague|neighbou?r|celebrity|actress|actor|singer"
-        r"|president|politician|influencer)"
-        r"|\bcelebrit(?:y|ies)\b|\bfamous\s+(?:person|people|actress|actor|singer)",
-        re.IGNORECASE,
-    ),
-]
-
-
-def is_real_person_request(text: str, persona_name: str | None = None) -> bool:
-    """Does ``text`` ask for an image of a real person (a celebrity, someone the user knows)?
-
-    Celebrities can't be listed, so this looks for shapes: a photo of "Имя Фамилия" (two capitalised
-    words, any case ending), "настоящее фото"/"real photo of", a photo of "моей девушки"/"my boss"
-    or "какой-нибудь актрисы"/"a celebrity", "как выглядит Имя Фамилия". A single name ("фото
-    Москвы", "фото Персика") is not flagged: it is more often a place or a pet, and a one-word
-    celebrity name ("фото Шакиры") slips through. ``persona_name`` exempts the persona's own name
-    ("фото Лины Веги"), each word compared without its last letter, to ignore case endings.
-    """
-    if not text:
-        return False
-    own = [w.lower()[: max(3, len(w) - 1)] for w in (persona_name or "").split()]
-    for pattern in _REAL_PERSON:
-        for match in pattern.finditer(text):
-            name = match.groupdict().get("name")
-            if name and own and all(any(w.lower().startswith(o) for o in own) for w in name.split()):
-                continue
-            return True
-    return False
 
 
 # -- the selector --------------------------------------------------------------------------------------

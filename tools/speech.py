@@ -36,19 +36,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dora.model_fetch import MODELS, ModelMissingError, require_model
+from common.errors import ModelMissingError
 
 if TYPE_CHECKING:
     import numpy as np
     from faster_whisper import WhisperModel
-
-    from dora.config import Settings
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 __all__ = [
     "DEFAULT_MAX_SECONDS",
     "DEFAULT_WHISPER_MODEL",
+    "MODEL_HINT",
     "SAMPLE_RATE",
     "AudioEmptyError",
     "AudioTooLongError",
@@ -57,7 +56,6 @@ __all__ = [
     "SpeechModelMissingError",
     "Transcriber",
     "Transcript",
-    "build_transcriber",
 ]
 
 log = logging.getLogger(__name__)
@@ -73,7 +71,7 @@ _EMPTY_CONTAINER_S = 0.1
 # The files a faster-whisper folder must have; without tokenizer.json faster-whisper would fetch a
 # tokenizer from the Hugging Face hub, which DORA never does at run time.
 _REQUIRED_FILES = ("model.bin", "config.json", "tokenizer.json")
-_FIX = (
+MODEL_HINT = (
     f"Run `dora models fetch {DEFAULT_WHISPER_MODEL}`, or set DORA_WHISPER_MODEL to a faster-whisper "
     "(CTranslate2) model folder"
 )
@@ -107,7 +105,7 @@ class AudioEmptyError(SpeechError, ValueError):
 class SpeechModelMissingError(SpeechError, ModelMissingError):
     """The speech model is not on disk or can't be loaded; the message names the fix.
 
-    A :class:`~dora.model_fetch.ModelMissingError`, so code that reports missing models in
+    A :class:`~common.errors.ModelMissingError`, so code that reports missing models in
     general (the CLI) handles it too.
     """
 
@@ -234,7 +232,7 @@ class Transcriber:
         missing = [name for name in _REQUIRED_FILES if not (self.model_dir / name).is_file()]
         if missing:
             what = "does not exist" if not self.model_dir.exists() else f"lacks {', '.join(missing)}"
-            raise SpeechModelMissingError(f"The speech model folder {self.model_dir} {what}. {_FIX}.")
+            raise SpeechModelMissingError(f"The speech model folder {self.model_dir} {what}. {MODEL_HINT}.")
         self.max_seconds = float(max_seconds)
         self.cpu_threads = cpu_threads
         self.beam_size = beam_size
@@ -273,7 +271,7 @@ class Transcriber:
             )
         except (RuntimeError, ValueError, OSError) as exc:
             raise SpeechModelMissingError(
-                f"The speech model in {self.model_dir} could not be loaded ({exc}). {_FIX}."
+                f"The speech model in {self.model_dir} could not be loaded ({exc}). {MODEL_HINT}."
             ) from exc
         self.load_seconds = time.perf_counter() - start
         log.info("speech model %s loaded in %.2f s", self.model_dir, self.load_seconds)
@@ -344,31 +342,3 @@ class Transcriber:
     ) -> Transcript:
         """:meth:`transcribe` in a worker thread, so the event loop keeps serving other chats."""
         return await asyncio.to_thread(self.transcribe, audio, language, max_seconds=max_seconds)
-
-
-def build_transcriber(settings: Settings) -> Transcriber:
-    """The transcriber ``settings.whisper_model`` names: a fetched model's name, or a model folder.
-
-    Checks the folder now (a :class:`SpeechModelMissingError` at start-up, naming the fix); the
-    model itself loads on first use or :meth:`Transcriber.load`.
-    """
-    value = settings.whisper_model.strip()
-    if value in MODELS:
-        if not any(Path(f.path).name == "model.bin" for f in MODELS[value].files):
-            raise SpeechModelMissingError(
-                f"DORA_WHISPER_MODEL is {value!r}, which is not a speech model. {_FIX}."
-            )
-        try:
-            folder = require_model(settings, value)
-        except ModelMissingError as exc:
-            raise SpeechModelMissingError(
-                f"{exc} Or set DORA_WHISPER_MODEL to a faster-whisper (CTranslate2) model folder."
-            ) from None
-    else:
-        folder = Path(value).expanduser()
-        if not folder.is_dir():
-            raise SpeechModelMissingError(
-                f"DORA_WHISPER_MODEL is {value!r}: neither a model DORA fetches "
-                f"({DEFAULT_WHISPER_MODEL}) nor an existing folder. {_FIX}."
-            )
-    return Transcriber(folder, max_seconds=settings.voice_max_seconds)

@@ -6,7 +6,7 @@
 ``openai_compat``      ``build_openai_chat``: ``ChatOpenAI`` with streaming, retries, timeout
 ``hf``                 ``TransformersChatModel``: a Hugging Face model folder
 ``structured``         ``structured(llm, schema)``: schema-shaped answers on any backend
-``factory``            ``build_llm(settings, role)`` and ``LLMRegistry`` (one model per role)
+``roles``              ``Role``, ``role_sampling``, ``LLMRegistry`` (one model per role)
 ``messages``, ``json_output``, ``timeouts``: shared pieces of the in-process backends
 =====================  ===============================================================
 
@@ -27,9 +27,8 @@ _EXPORTS = {
     "TransformersChatModel": "agent.llm.hf",
     "build_openai_chat": "agent.llm.openai_compat",
     "structured": "agent.llm.structured",
-    "LLMRegistry": "agent.llm.factory",
-    "Role": "agent.llm.factory",
-    "build_llm": "agent.llm.factory",
+    "LLMRegistry": "agent.llm.roles",
+    "Role": "agent.llm.roles",
 }
 
 __all__ = sorted(_EXPORTS)

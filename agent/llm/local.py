@@ -49,7 +49,7 @@ from agent.llm.errors import LLMUnavailableError, refuse_forced_tool_choice
 from agent.llm.json_output import Schema, json_schema_of, with_json_parser
 from agent.llm.messages import to_chat_dicts
 from agent.llm.timeouts import StallTimer
-from dora.model_fetch import ModelMissingError
+from common.errors import ModelMissingError
 
 __all__ = ["LlamaCppChatModel"]
 

@@ -2,13 +2,13 @@
 
 Typical start-up::
 
-    url = database_url(settings)
+    url = ...  # a SQLAlchemy URL; the application's root builds it (dora.wiring.bot.database_url)
     await migrate(url)
     engine, sessions = create_engine_and_sessions(url)
     accounts = Accounts(sessions)
 """
 
-from bot.db.engine import create_engine_and_sessions, database_url, migrate
+from bot.db.engine import create_engine_and_sessions, migrate
 from bot.db.repo import Accounts, language_from_telegram
 
-__all__ = ["Accounts", "create_engine_and_sessions", "database_url", "language_from_telegram", "migrate"]
+__all__ = ["Accounts", "create_engine_and_sessions", "language_from_telegram", "migrate"]

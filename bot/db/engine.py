@@ -1,8 +1,9 @@
 """Where the bot's database is, how to connect to it, and how its schema is brought up to date.
 
-SQLite in the data dir by default (nothing to run), PostgreSQL when ``DORA_POSTGRES_URL`` is set
-(several bot workers). The schema comes only from the Alembic migrations shipped in this package,
-so :func:`migrate` works the same from a checkout and from an installed wheel.
+SQLite in the data dir by default (nothing to run), PostgreSQL for several bot workers; the
+application's root says which, as a SQLAlchemy URL. The schema comes only from the Alembic
+migrations shipped in this package, so :func:`migrate` works the same from a checkout and from an
+installed wheel.
 """
 
 from __future__ import annotations
@@ -16,23 +17,9 @@ from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
-from dora.config import Settings
-
 MIGRATIONS = Path(__file__).with_name("migrations")
-SQLITE_FILE = "bot.sqlite"
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 MIGRATION_LOCK_KEY = 0x0D0_8A_DB  # any constant, shared by every worker of this app
-
-
-def database_url(settings: Settings) -> str:
-    """The async SQLAlchemy URL: ``postgres_url`` with the psycopg driver, else ``DATA_DIR/bot.sqlite``."""
-    if settings.postgres_url:
-        url = make_url(settings.postgres_url)
-        if url.drivername in ("postgresql", "postgres"):
-            url = url.set(drivername="postgresql+psycopg")
-        return url.render_as_string(hide_password=False)
-    path = (settings.data_dir / SQLITE_FILE).resolve()
-    return f"sqlite+aiosqlite:///{path}"
 
 
 POOL_TIMEOUT_S = 600.0

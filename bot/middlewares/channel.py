@@ -60,7 +60,7 @@ class RequiredChannelMiddleware(BaseMiddleware):
         data: dict[str, Any],
     ) -> Any:
         deps = data["deps"]
-        channel = deps.settings.required_channel
+        channel = deps.config.required_channel
         user = data.get("event_from_user")
         if not channel or user is None or not isinstance(event, Message):
             return await handler(event, data)

@@ -23,7 +23,7 @@ PARTNER_COUNTER = "partner_messages"
 async def _submit(
     message: Message, text: str, deps: BotDeps, account: User, update: Update, kind: str = "text"
 ) -> None:
-    personas = deps.companion.deps.personas
+    personas = deps.companion.personas
     if not account.persona_id or account.persona_id not in personas:
         await message.answer(_("First, choose who you'd like to talk to."))
         await show_picker(message, deps, account, index=0)
@@ -33,7 +33,7 @@ async def _submit(
     pro = await deps.accounts.is_pro(account.id, now)
     if card.module is Module.PARTNER and not pro:
         used = await deps.accounts.increment_usage(account.id, PARTNER_COUNTER, now.date())
-        if used > deps.settings.free_partner_daily_messages:
+        if used > deps.config.free_partner_daily_messages:
             await message.answer(
                 _(
                     "That's all the messages with {name} for today on the free plan. "
@@ -59,16 +59,11 @@ def _too_long(limit: int) -> str:
 async def voice_message(
     message: Message, bot: Bot, deps: BotDeps, account: User, event_update: Update
 ) -> None:
-    from tools.speech import (
-        AudioEmptyError,
-        AudioTooLongError,
-        AudioUndecodableError,
-        build_transcriber,
-    )
+    from tools.speech import AudioEmptyError, AudioTooLongError, AudioUndecodableError
 
     voice = message.voice
     assert voice is not None
-    limit = deps.settings.voice_max_seconds
+    limit = deps.config.voice_max_seconds
     if voice.duration > limit:
         await message.answer(
             _("That voice message is too long for me: up to {n} seconds, please.").format(n=limit)
@@ -78,7 +73,8 @@ async def voice_message(
         await message.answer(_("I couldn't hear anything in that voice message."))
         return
     if deps.transcriber is None:
-        deps.transcriber = build_transcriber(deps.settings)
+        await message.answer(_("I can't listen to voice messages here yet. Could you type it, please?"))
+        return
     buffer = io.BytesIO()
     await bot.download(voice.file_id, destination=buffer)
     try:

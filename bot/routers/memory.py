@@ -12,7 +12,8 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.data_rights import export_user, wipe_user
 from bot.db.models import User
-from bot.deps import BotDeps, agent_user_id
+from bot.deps import BotDeps
+from bot.identity import agent_user_id
 from bot.keyboards import ForgetCb, MemoryCb, forget_keyboard
 
 PAGE = 5

@@ -11,7 +11,8 @@ from aiogram.types import CallbackQuery, FSInputFile, InputMediaPhoto, Message
 from aiogram.utils.i18n import gettext as _
 
 from bot.db.models import User
-from bot.deps import BotDeps, agent_user_id
+from bot.deps import BotDeps
+from bot.identity import agent_user_id
 from bot.keyboards import PersonaCb, persona_keyboard
 from bot.replies import CAPTION_LIMIT
 from personas.card import PersonaCard
@@ -32,7 +33,7 @@ def _photo(card: PersonaCard) -> FSInputFile | None:
 
 
 async def show_picker(message: Message, deps: BotDeps, account: User, index: int) -> None:
-    cards = deps.companion.deps.personas.list()
+    cards = deps.companion.personas.list()
     index %= len(cards)
     card = cards[index]
     photo = _photo(card)
@@ -48,7 +49,7 @@ async def persona_command(message: Message, deps: BotDeps, account: User) -> Non
 
 
 async def browse(query: CallbackQuery, callback_data: PersonaCb, deps: BotDeps, account: User) -> None:
-    cards = deps.companion.deps.personas.list()
+    cards = deps.companion.personas.list()
     index = callback_data.index % len(cards)
     card = cards[index]
     await query.answer()
@@ -63,7 +64,7 @@ async def browse(query: CallbackQuery, callback_data: PersonaCb, deps: BotDeps, 
 
 
 async def pick(query: CallbackQuery, callback_data: PersonaCb, deps: BotDeps, account: User) -> None:
-    cards = deps.companion.deps.personas.list()
+    cards = deps.companion.personas.list()
     card = cards[callback_data.index % len(cards)]
     await deps.accounts.set_persona(account.id, card.id)
     await deps.accounts.record_event(account.id, "persona_chosen", persona_id=card.id)

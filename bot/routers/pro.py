@@ -19,7 +19,7 @@ CURRENCY = "XTR"
 
 
 def _payload(deps: BotDeps) -> str:
-    return f"pro:{deps.settings.pro_days}"
+    return f"pro:{deps.config.pro_days}"
 
 
 async def pro_command(message: Message, deps: BotDeps, account: User) -> None:
@@ -36,14 +36,14 @@ async def pro_command(message: Message, deps: BotDeps, account: User) -> None:
         + _(
             "PRO gives: unlimited messages with every persona, all photos, and 18+ conversations with "
             "Partner personas for adults who turn them on (/adult). {days} days for {price} ⭐."
-        ).format(days=deps.settings.pro_days, price=deps.settings.pro_price_stars)
+        ).format(days=deps.config.pro_days, price=deps.config.pro_price_stars)
     )
     await message.answer_invoice(
         title="DORA PRO",
-        description=_("{days} days of PRO").format(days=deps.settings.pro_days),
+        description=_("{days} days of PRO").format(days=deps.config.pro_days),
         payload=_payload(deps),
         currency=CURRENCY,
-        prices=[LabeledPrice(label="PRO", amount=deps.settings.pro_price_stars)],
+        prices=[LabeledPrice(label="PRO", amount=deps.config.pro_price_stars)],
     )
 
 
@@ -51,7 +51,7 @@ async def pre_checkout(query: PreCheckoutQuery, deps: BotDeps) -> None:
     ok = (
         query.currency == CURRENCY
         and query.invoice_payload == _payload(deps)
-        and query.total_amount == deps.settings.pro_price_stars
+        and query.total_amount == deps.config.pro_price_stars
     )
     if ok:
         await query.answer(ok=True)
@@ -66,7 +66,7 @@ async def paid(message: Message, deps: BotDeps, account: User) -> None:
     if (
         payment.currency != CURRENCY
         or payment.invoice_payload != _payload(deps)
-        or payment.total_amount != deps.settings.pro_price_stars
+        or payment.total_amount != deps.config.pro_price_stars
     ):
         log.warning("payments: a successful payment that does not match the offer; not granted")
         await message.answer(_("Something is off with this payment. Please write to /paysupport."))
@@ -78,7 +78,7 @@ async def paid(message: Message, deps: BotDeps, account: User) -> None:
         payment.invoice_payload,
         payment.currency,
         payment.total_amount,
-        deps.settings.pro_days,
+        deps.config.pro_days,
         now,
     )
     await deps.accounts.record_event(account.id, "pro_paid", now)

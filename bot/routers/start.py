@@ -92,7 +92,7 @@ async def set_lang(query: CallbackQuery, callback_data: LangCb, deps: BotDeps, a
 
 
 async def recheck_channel(query: CallbackQuery, bot: Bot, deps: BotDeps) -> None:
-    channel = deps.settings.required_channel
+    channel = deps.config.required_channel
     ok = not channel or await is_member(bot, channel, query.from_user.id, deps.channel_cache, fresh=True)
     await query.answer(_("Thank you! Write to me.") if ok else _("I don't see the subscription yet."))
 

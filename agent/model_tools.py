@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -16,7 +17,7 @@ from langchain_core.tools import BaseTool, InjectedToolCallId, tool
 from langgraph.prebuilt import InjectedState
 from langgraph.types import Command
 
-from agent.photos import PhotoOut, PhotoTools, generate, recent_files, record
+from agent.photo_choice import PhotoOut, PhotoTools, generate, recent_files, record
 from agent.recall import recalled_lines
 from memory.store import MemoryStore
 from personas.library import PersonaLibrary
@@ -26,7 +27,6 @@ def make_tools(
     memory_for: Callable[[], MemoryStore],
     personas: PersonaLibrary | None = None,
     photos: PhotoTools | None = None,
-    outbox: dict[str, PhotoOut] | None = None,
 ) -> list[BaseTool]:
     @tool
     async def recall_memories(query: str, state: Annotated[dict[str, Any], InjectedState]) -> str:
@@ -41,17 +41,15 @@ def make_tools(
         return "\n".join(r.line for r in lines) or "nothing found"
 
     tools: list[BaseTool] = [recall_memories]
-    if photos is None or personas is None or outbox is None:
+    if photos is None or personas is None:
         return tools
 
     def attach(state: dict[str, Any], photo: PhotoOut, tool_call_id: str) -> Command:
-        human = next(m for m in reversed(state["messages"]) if isinstance(m, HumanMessage))
-        outbox[human.id or ""] = photo
         turns = sum(1 for m in state["messages"] if isinstance(m, HumanMessage))
         return Command(
             update={
                 "photos_sent": record(list(state.get("photos_sent", [])), photo, turns),
-                "photo_caption": photo.caption,
+                "photo": asdict(photo),
                 "messages": [ToolMessage(f"photo attached: {photo.caption}", tool_call_id=tool_call_id)],
             }
         )

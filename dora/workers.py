@@ -5,6 +5,7 @@ Telegram's connections over them; a worker that dies (a crash, the OOM killer, S
 again, and whatever it was answering waits in the inbox for a survivor. Workers share nothing in
 memory, so everything shared must be a server: Redis (locks, flood counts, aiogram's storage), a
 Chroma server, PostgreSQL. The first worker registers the webhook and the command menu.
+The root runs them (not the bot package): it is process management around `dora bot`.
 """
 
 from __future__ import annotations

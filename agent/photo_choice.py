@@ -3,9 +3,10 @@
 Two ways in. A keyword pre-filter (no LLM) catches direct requests ("пришли фото с пляжа", "как ты
 выглядишь?") on every backend, so photos happen on the embedded 1.5B model too; and now and then a
 photo that fits the moment is attached unasked, when the selector is confident. Models that call
-tools also get ``send_photo`` (and ``generate_image`` when a generator is configured). Explicit or
-real-person requests are declined in character; every photo sent is recorded in the thread, so it
-is not repeated soon and the persona can refer to it.
+tools also get ``send_photo`` (and ``generate_image`` when a generator is configured). Requests
+that :mod:`tools.image_policy` refuses (explicit, a real person, a minor) are declined in
+character; every photo sent is recorded in the thread, so it is not repeated soon and the persona
+can refer to it.
 """
 
 from __future__ import annotations
@@ -89,13 +90,12 @@ async def choose_photo(
     user_turns_since_photo: int,
 ) -> tuple[PhotoOut | None, str | None]:
     """(the photo to attach, or None; a reply to give instead of the model's, or None)."""
-    from tools.photos import is_explicit_request, is_real_person_request, wants_photo
+    from tools.image_policy import check_image_request
+    from tools.photos import wants_photo
 
     request = wants_photo(text, lang)
-    if request is not None and is_explicit_request(text):
-        return None, DECLINE["explicit"][lang]
-    if request is not None and is_real_person_request(text, card.name):
-        return None, DECLINE["real_person"][lang]
+    if request is not None and (refusal := check_image_request(text, allowed_names=(card.name,))):
+        return None, DECLINE[refusal.reason][lang]
     if request is None and user_turns_since_photo < UNASKED_EVERY:
         return None, None
     moment = (getattr(request, "subject", None) or text) if request is not None else text
