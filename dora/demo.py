@@ -18,11 +18,12 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
-from bot.db.engine import create_engine_and_sessions, database_url, migrate
+from bot.db.engine import create_engine_and_sessions, migrate
 from bot.db.repo import Accounts
 from bot.legal import VERSIONS
 from dora.config import Settings
-from dora.wiring import build_memory
+from dora.wiring.bot import database_url
+from dora.wiring.memory import build_memory
 from memory.extraction import FactExtractor
 from memory.pipeline import MemoryWriter
 from memory.reconcile import Reconciler

@@ -1,7 +1,7 @@
 """The personas a DORA instance offers: the built-in cards plus the operator's own folders.
 
-Built-ins ship inside the package (``personas/library/*.json``, photos under
-``personas/library/photos/<id>/``). An operator adds or replaces personas by pointing DORA at
+Built-ins ship inside the package (``personas/builtin/*.json``, photos under
+``personas/builtin/photos/<id>/``). An operator adds or replaces personas by pointing DORA at
 folders of ``.json`` or PNG cards; a card whose id matches a built-in replaces it (with a warning
 in the log, since that is easy to do by accident). Cards are read once and cached: the agent asks
 for a persona on every turn, and the folder does not change under a running bot (``reload()``
@@ -24,7 +24,7 @@ from personas.io import CardError, is_card_png, load_card
 
 log = logging.getLogger(__name__)
 
-BUILTIN_DIR = Path(__file__).resolve().parent / "library"
+BUILTIN_DIR = Path(__file__).resolve().parent / "builtin"
 
 
 class PersonaNotFoundError(LookupError):

@@ -688,7 +688,7 @@ def test_personas_validate(tmp_path, monkeypatch):
 
     monkeypatch.setenv("DORA_DATA_DIR", str(tmp_path / "data"))
     cli = CliRunner()
-    ok = cli.invoke(app, ["personas", "validate", "personas/library/kylie.json"])
+    ok = cli.invoke(app, ["personas", "validate", "personas/builtin/kylie.json"])
     assert ok.exit_code == 0 and "Кайли" in ok.output
     bad = tmp_path / "bad.json"
     bad.write_text(
