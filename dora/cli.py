@@ -107,7 +107,7 @@ def _run_eval(
     title: str,
     group_name: str | None = None,
 ) -> dict:
-    from memory.evaluation import run_eval
+    from bench.memory_eval import run_eval
 
     n_probes = sum(len(u.get("probes", [])) for u in dataset["users"].values())
     with tempfile.TemporaryDirectory(prefix="dora-eval-") as tmp:
@@ -194,7 +194,7 @@ def eval_locomo(
     ] = None,
 ) -> None:
     """LoCoMo categories 1–4: turns as episodes (default) or gold observations as facts."""
-    from memory.locomo import load_locomo
+    from bench.locomo import load_locomo
 
     if not path.is_file():
         _fail(f"no such file: {path} (pass the path to locomo10.json)")
@@ -283,7 +283,7 @@ def bench_memory(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Add throughput and search latency p50/p95 (query embedding included) at each size (embedded Chroma)."""
-    from memory.bench import run_bench
+    from bench.memory import run_bench
     from memory.embeddings import make_embeddings
 
     try:
@@ -322,7 +322,7 @@ def bench_agent(
 ) -> None:
     """Per-turn overhead without the LLM (stub model), and the local model's first-token time and
     tokens/s with a cold and a warm persona prefix."""
-    from agent.bench import run_agent_bench
+    from bench.agent import run_agent_bench
 
     base = _settings()
     if local and base.llm != "local":
@@ -362,8 +362,8 @@ def bench_tools(
     """Photo selector latency p50/p95, and seconds per generated image for the configured model."""
     from dora.wiring import build_personas, limit_threads
     from memory.embeddings import make_embeddings
-    from tools.bench import selector_bench
-    from tools.bench_imagegen import generator_bench
+    from bench.imagegen import generator_bench
+    from bench.photos import selector_bench
 
     limit_threads()
     base = _settings()
@@ -405,7 +405,7 @@ def bench_bot(
 ) -> None:
     """The real bot under load through a loopback Bot API server: turns/s, reply latency p50/p95/p99,
     lost and duplicated replies (target: ≥ 100 turns/s with 500 users, 0 lost)."""
-    from bot.bench import BenchError, run_bot_bench
+    from bench.bot import BenchError, run_bot_bench
 
     try:
         result = run_bot_bench(

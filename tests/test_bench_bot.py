@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.bench import Chat, Crowd, Timing, bench_postgres_url, bench_redis_url, run_bot_bench, summarize
+from bench.bot import Chat, Crowd, Timing, bench_postgres_url, bench_redis_url, run_bot_bench, summarize
 from dora.config import Settings
 from dora.loopback import BotAPIServer, Call
 

@@ -21,7 +21,7 @@ from dora.config import Settings, load_settings
 from dora.model_fetch import ModelMissingError
 from personas.library import PersonaLibrary
 from tests.tiny_diffusion import make_tiny_pipeline
-from tools.bench_imagegen import generator_bench
+from bench.imagegen import generator_bench
 from tools.imagegen import (
     NEGATIVE_SAFETY,
     GeneratedImage,

@@ -19,7 +19,7 @@ from PIL import Image
 from memory.embeddings import E5Embeddings, RecentQueries
 from personas import PersonaCard, PersonaLibrary
 from personas.card import Photo
-from tools.bench import selector_bench
+from bench.photos import selector_bench
 from tools.photos import (
     DEFAULT_DIRECT_MIN_SCORE,
     DEFAULT_MIN_SCORE,

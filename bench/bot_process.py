@@ -2,7 +2,7 @@
 process of its own.
 
 A process of its own so the load generator and the loopback Bot API server (the driver, in
-:mod:`bot.bench`) do not share the bot's interpreter lock, and the bot's CPU time can be read
+:mod:`bench.bot`) do not share the bot's interpreter lock, and the bot's CPU time can be read
 apart from theirs. Only the LLM is a stand-in: :class:`EchoChatModel`, with a fixed latency.
 
 The driver talks to it over stdin/stdout, a line at a time: the first line in is the configuration

@@ -23,16 +23,8 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable, RunnableLambda
 
+from bench.common import MESSAGES
 from dora.config import Settings
-
-MESSAGES = [
-    "Привет! Как прошёл твой день?",
-    "У меня завтра собеседование в банке, немного волнуюсь.",
-    "Вчера гуляли с собакой в парке, было здорово.",
-    "Сестра приезжает в пятницу, надо убраться.",
-    "Посоветуй, что почитать вечером?",
-    "Я снова начал бегать по утрам.",
-]
 
 
 class StubChatModel(BaseChatModel):
