@@ -68,7 +68,7 @@ from bench.bot_process import PREFIX
 from bench.common import MESSAGES
 from bot.keyboards import ConsentCb, PersonaCb
 from dora.config import Settings
-from dora.loopback import DEFAULT_TOKEN, BotAPIServer, Call
+from testkit.botapi import DEFAULT_TOKEN, BotAPIServer, Call
 
 PERSONA = "dora"  # Support: free without limits, like most conversations
 ONBOARD_TIMEOUT_S = 300.0  # per onboarding step; hundreds of users onboard at once

@@ -567,7 +567,7 @@ def demo_seed(
     """Fill a data dir with demo users: dated RU/EN conversations, facts with updates, PRO, events."""
     import asyncio
 
-    from dora.demo import seed_demo
+    from testkit.demo import seed_demo
 
     settings = _settings(data_dir)
     if (settings.data_dir / "bot.sqlite").exists():

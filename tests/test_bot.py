@@ -20,7 +20,7 @@ from langchain_core.messages import BaseMessage
 from bot.app import running_bot
 from bot.keyboards import AdultCb, ChannelCb, ConsentCb, ForgetCb, LangCb, MemoryCb, PersonaCb
 from dora.config import Settings
-from dora.loopback import DEFAULT_TOKEN, BotAPIServer
+from testkit.botapi import DEFAULT_TOKEN, BotAPIServer
 from dora.wiring import build_memory
 from memory.embeddings import E5Embeddings
 from memory.models import MemoryKind

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from dora.config import Settings
-from dora.loopback import DEFAULT_TOKEN, BotAPIServer
+from testkit.botapi import DEFAULT_TOKEN, BotAPIServer
 from dora.wiring import build_memory, open_companion
 from memory.models import MemoryKind
 from tests.conftest import ChromaServer

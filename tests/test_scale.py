@@ -21,7 +21,7 @@ from agent.background import BackgroundQueue
 from agent.locks import RedisUserLocks
 from bot.middlewares.throttling import RedisRateWindow
 from dora.config import Settings
-from dora.loopback import DEFAULT_TOKEN, BotAPIServer
+from testkit.botapi import DEFAULT_TOKEN, BotAPIServer
 from tests.conftest import ChromaServer, free_port
 from tests.test_bot import Brain, RunningBot, onboard, say
 
