@@ -20,12 +20,12 @@ from langchain_core.messages import BaseMessage
 from bot.app import running_bot
 from bot.keyboards import AdultCb, ChannelCb, ConsentCb, ForgetCb, LangCb, MemoryCb, PersonaCb
 from dora.config import Settings
-from testkit.botapi import DEFAULT_TOKEN, BotAPIServer
 from dora.wiring import build_memory
 from memory.embeddings import E5Embeddings
 from memory.models import MemoryKind
+from testkit.botapi import DEFAULT_TOKEN, BotAPIServer
+from testkit.fake_chat import scripted
 from tests.audio import corrupt_ogg, silent_ogg, speak_ogg
-from tests.fakes import scripted
 
 USER = 5550001
 

@@ -17,11 +17,11 @@ from typing import Any
 
 import pytest
 
+from bench.imagegen import generator_bench
 from dora.config import Settings, load_settings
 from dora.model_fetch import ModelMissingError
 from personas.library import PersonaLibrary
 from tests.tiny_diffusion import make_tiny_pipeline
-from bench.imagegen import generator_bench
 from tools.imagegen import (
     NEGATIVE_SAFETY,
     GeneratedImage,

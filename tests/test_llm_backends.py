@@ -27,7 +27,7 @@ from agent.llm.structured import structured
 from dora.config import Settings
 from dora.model_fetch import FetchError, ModelMissingError, fetch_model, require_model
 from memory.extraction import ExtractedFacts
-from tests.fakes import scripted
+from testkit.fake_chat import scripted
 from tests.openai_server import OpenAIServer
 
 PROMPT = [SystemMessage("Ты — Дора, тёплая подруга. Отвечай коротко."), HumanMessage("Привет! Как дела?")]
