@@ -91,7 +91,8 @@ def _needs_checkout(command: str) -> Iterator[None]:
             raise
         console.print(
             f"[bold red]error:[/] {command} needs a source checkout: "
-            "run it from a clone set up with `make setup`"
+            "run it from a clone set up with `make setup`",
+            soft_wrap=True,  # one line, however narrow the terminal
         )
         raise typer.Exit(2) from None
 
