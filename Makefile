@@ -42,6 +42,9 @@ LLAMA_CMAKE_ARGS ?= $(if $(filter x86_64,$(shell uname -m)),$(X86_AVX2) $(if $(f
 LLAMA_WHEELS ?= $(HOME)/.cache/dora/wheels/llama-cpp-python-$(LLAMA_VERSION)-$(shell printf '%s' '$(LLAMA_CMAKE_ARGS)' | sha256sum | cut -c1-12)
 
 # torch first, pinned, so nothing later can pull a CUDA build; then the project and its test tools.
+# bench/ and testkit/ are not in the wheel (the product only), but this checkout's `dora eval|bench|demo`
+# and its tests import them: a .pth file puts the checkout on the venv's path, so they import from any
+# directory, the `dora` script's too (its sys.path[0] is .venv/bin, not the checkout).
 $(VENV)/.installed: $(BIN)/python pyproject.toml constraints.txt Makefile
 	$(PIP) install --quiet "torch==2.13.0" $(TORCH_INDEX)
 	@ls $(LLAMA_WHEELS)/llama_cpp_python-$(LLAMA_VERSION)-*.whl >/dev/null 2>&1 || { \
@@ -51,6 +54,8 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml constraints.txt Makefile
 	$(PIP) install --quiet --no-deps --no-index --force-reinstall --find-links $(LLAMA_WHEELS) \
 		"llama-cpp-python==$(LLAMA_VERSION)"
 	$(PIP) install --quiet -c constraints.txt --find-links $(LLAMA_WHEELS) -e ".[dev,st]"
+	$(BIN)/python -c 'import pathlib, sys, sysconfig; \
+		pathlib.Path(sysconfig.get_path("purelib"), "dora-checkout.pth").write_text(sys.argv[1] + "\n")' "$(CURDIR)"
 	touch $@
 
 setup: system-deps $(VENV)/.installed

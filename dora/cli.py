@@ -6,6 +6,8 @@ import json
 import logging
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -77,6 +79,24 @@ def _fail(message: str) -> None:
     raise typer.Exit(1)
 
 
+@contextmanager
+def _needs_checkout(command: str) -> Iterator[None]:
+    """Around the imports of ``bench`` and ``testkit``: they are not in the wheel (the product only),
+    so where they are missing this is an installed copy, not a checkout; one line says so, not a
+    traceback. A module missing inside them is a real bug and is raised as it is."""
+    try:
+        yield
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("bench", "testkit"):
+            raise
+        console.print(
+            f"[bold red]error:[/] {command} needs a source checkout: "
+            "run it from a clone set up with `make setup`",
+            soft_wrap=True,  # one line, however narrow the terminal
+        )
+        raise typer.Exit(2) from None
+
+
 def _settings(data_dir: Path | None = None) -> Settings:
     try:
         return load_settings(**({"data_dir": data_dir} if data_dir else {}))
@@ -107,7 +127,8 @@ def _run_eval(
     title: str,
     group_name: str | None = None,
 ) -> dict:
-    from memory.evaluation import run_eval
+    with _needs_checkout("dora eval"):
+        from bench.memory_eval import run_eval
 
     n_probes = sum(len(u.get("probes", [])) for u in dataset["users"].values())
     with tempfile.TemporaryDirectory(prefix="dora-eval-") as tmp:
@@ -194,7 +215,8 @@ def eval_locomo(
     ] = None,
 ) -> None:
     """LoCoMo categories 1–4: turns as episodes (default) or gold observations as facts."""
-    from memory.locomo import load_locomo
+    with _needs_checkout("dora eval locomo"):
+        from bench.locomo import load_locomo
 
     if not path.is_file():
         _fail(f"no such file: {path} (pass the path to locomo10.json)")
@@ -224,8 +246,10 @@ def eval_safety(
     errors: Annotated[bool, typer.Option("--errors", help="List the cases it got wrong.")] = False,
 ) -> None:
     """The safety rules on a labelled set: recall per label, false positives on `none`, ms per message."""
-    from bench.safety import DatasetError, cross_validate, load_cases, report, run
     from dora.wiring import build_safety, limit_threads
+
+    with _needs_checkout("dora eval safety"):
+        from bench.safety import DatasetError, cross_validate, load_cases, report, run
 
     limit_threads()
     try:
@@ -283,8 +307,10 @@ def bench_memory(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Add throughput and search latency p50/p95 (query embedding included) at each size (embedded Chroma)."""
-    from memory.bench import run_bench
     from memory.embeddings import make_embeddings
+
+    with _needs_checkout("dora bench memory"):
+        from bench.memory import run_bench
 
     try:
         size_list = [int(s) for s in sizes.split(",") if s.strip()]
@@ -322,7 +348,8 @@ def bench_agent(
 ) -> None:
     """Per-turn overhead without the LLM (stub model), and the local model's first-token time and
     tokens/s with a cold and a warm persona prefix."""
-    from agent.bench import run_agent_bench
+    with _needs_checkout("dora bench agent"):
+        from bench.agent import run_agent_bench
 
     base = _settings()
     if local and base.llm != "local":
@@ -362,8 +389,10 @@ def bench_tools(
     """Photo selector latency p50/p95, and seconds per generated image for the configured model."""
     from dora.wiring import build_personas, limit_threads
     from memory.embeddings import make_embeddings
-    from tools.bench import selector_bench
-    from tools.bench_imagegen import generator_bench
+
+    with _needs_checkout("dora bench tools"):
+        from bench.imagegen import generator_bench
+        from bench.photos import selector_bench
 
     limit_threads()
     base = _settings()
@@ -405,7 +434,8 @@ def bench_bot(
 ) -> None:
     """The real bot under load through a loopback Bot API server: turns/s, reply latency p50/p95/p99,
     lost and duplicated replies (target: ≥ 100 turns/s with 500 users, 0 lost)."""
-    from bot.bench import BenchError, run_bot_bench
+    with _needs_checkout("dora bench bot"):
+        from bench.bot import BenchError, run_bot_bench
 
     try:
         result = run_bot_bench(
@@ -569,7 +599,8 @@ def demo_seed(
     """Fill a data dir with demo users: dated RU/EN conversations, facts with updates, PRO, events."""
     import asyncio
 
-    from dora.demo import seed_demo
+    with _needs_checkout("dora demo seed"):
+        from testkit.demo import seed_demo
 
     settings = _settings(data_dir)
     if (settings.data_dir / "bot.sqlite").exists():

@@ -25,7 +25,7 @@ from memory.crypto import FileKeyStore, Keyring
 from memory.embeddings import E5Embeddings
 from memory.models import MemoryKind
 from personas.library import PersonaNotFoundError
-from tests.fakes import ScriptedToolModel, Streamed, scripted
+from testkit.fake_chat import FakeChatModel, Streamed, scripted
 
 BUBLIK = "Привет! Меня зовут Максим, у меня рыжий кот Бублик."
 
@@ -80,11 +80,11 @@ def script() -> Script:
 
 
 @pytest.fixture
-def model(script: Script) -> ScriptedToolModel:
+def model(script: Script) -> FakeChatModel:
     return scripted(script)
 
 
-def companion_ctx(settings: Settings, embeddings: E5Embeddings, model: ScriptedToolModel, **kw: Any):
+def companion_ctx(settings: Settings, embeddings: E5Embeddings, model: FakeChatModel, **kw: Any):
     return open_companion(
         settings, memory=build_memory(settings, embeddings), llm_for=lambda role: model, **kw
     )

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.bench import Chat, Crowd, Timing, bench_postgres_url, bench_redis_url, run_bot_bench, summarize
+from bench.bot import Chat, Crowd, Timing, bench_postgres_url, bench_redis_url, run_bot_bench, summarize
 from dora.config import Settings
-from dora.loopback import BotAPIServer, Call
+from testkit.botapi import BotAPIServer, Call
 
 KEYS = {"turns_per_s", "p50_ms", "p95_ms", "p99_ms", "lost", "duplicated"}
 

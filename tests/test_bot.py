@@ -19,13 +19,13 @@ from langchain_core.messages import BaseMessage
 
 from bot.keyboards import AdultCb, ChannelCb, ConsentCb, ForgetCb, LangCb, MemoryCb, PersonaCb
 from dora.config import Settings
-from dora.loopback import DEFAULT_TOKEN, BotAPIServer
 from dora.wiring import build_memory
 from dora.wiring.bot import running_bot
 from memory.embeddings import E5Embeddings
 from memory.models import MemoryKind
+from testkit.botapi import DEFAULT_TOKEN, BotAPIServer
+from testkit.fake_chat import scripted
 from tests.audio import corrupt_ogg, silent_ogg, speak_ogg
-from tests.fakes import scripted
 
 USER = 5550001
 
@@ -163,7 +163,7 @@ def tell_the_bot_about_the_cat(
     try:
         onboard(server)
         say(server, "Привет! У меня рыжий кот Бублик.")
-        running.call(running.deps.companion.background.drain())
+        running.call(running.deps.companion.drain())
     finally:
         running.stop()
 

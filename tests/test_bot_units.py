@@ -73,8 +73,8 @@ def test_the_bot_keeps_parsed_response_types_between_requests(tmp_path) -> None:
 
     from bot.app import build_bot
     from dora.config import Settings
-    from dora.loopback.botapi import DEFAULT_TOKEN, BotAPIServer
     from dora.wiring.bot import telegram_config
+    from testkit.botapi import DEFAULT_TOKEN, BotAPIServer
 
     with BotAPIServer() as server:
         settings = Settings(

@@ -43,7 +43,7 @@ from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 from PIL import Image
 
-from dora.loopback import DEFAULT_TOKEN, BotAPIServer, parse_text, utf16_len
+from testkit.botapi import DEFAULT_TOKEN, BotAPIServer, parse_text, utf16_len
 
 T = TypeVar("T")
 USER = 42

@@ -11,7 +11,7 @@ from memory.extraction import FactExtractor, is_grounded, says_something_about_t
 from memory.models import MemoryKind
 from memory.pipeline import MemoryWriter
 from memory.reconcile import Action, Reconciler
-from tests.fakes import scripted
+from testkit.fake_chat import scripted
 
 
 def _last_human(messages: list[BaseMessage]) -> str:

@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 
 from dora.config import Settings
-from dora.loopback import DEFAULT_TOKEN, BotAPIServer
 from dora.wiring import build_memory, open_companion
 from memory.models import MemoryKind
+from testkit.botapi import DEFAULT_TOKEN, BotAPIServer
+from testkit.fake_chat import scripted
 from tests.conftest import ChromaServer
-from tests.fakes import scripted
 from tests.test_agent import Script, reply_of, talk
 from tests.test_bot import Brain, RunningBot, onboard, say
 

@@ -17,12 +17,12 @@ from typing import Any
 
 import pytest
 
+from bench.imagegen import generator_bench
 from dora.config import Settings, load_settings
 from dora.model_fetch import ModelMissingError
 from dora.wiring.media import build_generator
 from personas.library import PersonaLibrary
 from tests.tiny_diffusion import make_tiny_pipeline
-from tools.bench_imagegen import generator_bench
 from tools.image_policy import check_image_request
 from tools.imagegen import (
     NEGATIVE_SAFETY,

@@ -13,7 +13,7 @@ from dora.config import Settings
 from dora.wiring import build_memory, open_companion
 from memory.embeddings import RecentQueries
 from memory.store import FactIn
-from tests.fakes import scripted
+from testkit.fake_chat import scripted
 from tests.test_agent import Script, talk
 
 USERS = 200

@@ -28,7 +28,7 @@ from dora.config import Settings
 from dora.model_fetch import FetchError, ModelMissingError, fetch_model, require_model
 from dora.wiring.llm import build_llm, llm_registry
 from memory.extraction import ExtractedFacts
-from tests.fakes import scripted
+from testkit.fake_chat import scripted
 from tests.openai_server import OpenAIServer
 
 PROMPT = [SystemMessage("Ты — Дора, тёплая подруга. Отвечай коротко."), HumanMessage("Привет! Как дела?")]

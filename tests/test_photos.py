@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from bench.photos import selector_bench
 from memory.embeddings import E5Embeddings, RecentQueries
 from personas import PersonaCard, PersonaLibrary
 from personas.card import Photo
-from tools.bench import selector_bench
 from tools.image_policy import check_image_request
 from tools.photos import (
     DEFAULT_DIRECT_MIN_SCORE,

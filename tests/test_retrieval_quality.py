@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from memory.evaluation import run_eval
-from memory.locomo import load_locomo
+from bench.locomo import load_locomo
+from bench.memory_eval import run_eval
 from tests.conftest import FIXTURES
 
 LOCOMO = Path(__file__).resolve().parents[2] / "shared" / "locomo10.json"

@@ -21,7 +21,7 @@ from agent.background import BackgroundQueue
 from agent.locks import RedisUserLocks
 from bot.middlewares.throttling import RedisRateWindow
 from dora.config import Settings
-from dora.loopback import DEFAULT_TOKEN, BotAPIServer
+from testkit.botapi import DEFAULT_TOKEN, BotAPIServer
 from tests.conftest import ChromaServer, free_port
 from tests.test_bot import Brain, RunningBot, onboard, say
 
@@ -191,7 +191,7 @@ def test_bot_on_postgres_redis_and_a_chroma_server_keeps_no_plaintext(
         try:
             onboard(server)
             assert "Бублик" in say(server, "Привет! У меня рыжий кот Бублик.")
-            running.call(running.deps.companion.background.drain())
+            running.call(running.deps.companion.drain())
             facts = running.deps.companion.facts("tg:5550001")
             assert [f.text for f in facts] == ["У собеседника рыжий кот Бублик"]
         finally:

@@ -55,7 +55,7 @@ CRISIS_LABELS = (SELF_HARM, ABUSE)
 
 
 # (a, b, c, d, e, bias, threshold, attention threshold) per label: see the module docstring;
-# from bench.safety_fit
+# fitted by `python -m bench.safety_fit`
 STACKER: dict[str, tuple[float, ...]] = {
     SELF_HARM: (0.836, 3.205, 2.333, 0.85, 1.226, -1.4, 0.5804, 0.191),
     ABUSE: (0.984, 2.934, 1.656, 0.909, 1.37, -1.286, 0.471, 0.052),

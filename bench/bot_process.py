@@ -2,12 +2,16 @@
 process of its own.
 
 A process of its own so the load generator and the loopback Bot API server (the driver, in
-:mod:`bot.bench`) do not share the bot's interpreter lock, and the bot's CPU time can be read
-apart from theirs. Only the LLM is a stand-in: :class:`EchoChatModel`, with a fixed latency.
+:mod:`bench.bot`) do not share the bot's interpreter lock, and the bot's CPU time can be read
+apart from theirs. Only the LLM is a stand-in: :class:`~testkit.fake_chat.FakeChatModel`, which
+waits a fixed latency (the time to first token of a real backend), then answers "Ответ на: <the
+user's last message>" (the echo lets the driver match each reply to the message it answers) and
+"no facts" to fact extraction. It waits without blocking the event loop on async paths and blocks
+its thread on sync ones, as a real HTTP backend would.
 
 The driver talks to it over stdin/stdout, a line at a time: the first line in is the configuration
 as JSON (``settings``, ``llm_latency_s``, ``profile``, and ``webhook`` / ``register``: serve the
-webhook as :func:`bot.app.run_webhook` does, registering it with the Bot API or not); out comes
+webhook as :func:`dora.wiring.bot.run_webhook` does, registering it with the Bot API or not); out comes
 ``{"ready": true}`` once the bot polls, or once this process listens on the webhook port; each
 ``cpu`` line in is answered with ``{"cpu_s": ...}`` (this process's CPU time so far, all threads;
 with ``profile``, a profile mark too: the file written covers the time between the last two); end of
@@ -22,87 +26,21 @@ import cProfile
 import json
 import os
 import pstats
-import re
 import resource
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from langchain_core.callbacks import CallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage
-from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
-from langchain_core.runnables import Runnable, RunnableLambda
+from testkit.fake_chat import FakeChatModel, echo
 
 if TYPE_CHECKING:
     from dora.config import Settings
 
 PREFIX = "DORA-BENCH "
-
-
-class EchoChatModel(BaseChatModel):
-    """Waits ``latency_s`` (the time to first token of a real backend), then streams
-    "Ответ на: <the user's last message>" in a few pieces; structured output (fact extraction)
-    answers "no facts" after the same wait. The echo lets the driver match each reply to the
-    message it answers. Async paths sleep without blocking the event loop; sync paths (used from
-    worker threads) block their thread, as a real HTTP backend's would."""
-
-    latency_s: float = 0.0
-
-    @property
-    def _llm_type(self) -> str:
-        return "bench-echo"
-
-    def _reply(self, messages: list[BaseMessage]) -> str:
-        last = next((m for m in reversed(messages) if isinstance(m, HumanMessage)), None)
-        return f"Ответ на: {'' if last is None else last.content}"
-
-    def _generate(
-        self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: Any = None, **kw: Any
-    ) -> ChatResult:
-        time.sleep(self.latency_s)
-        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=self._reply(messages)))])
-
-    async def _agenerate(
-        self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: Any = None, **kw: Any
-    ) -> ChatResult:
-        await asyncio.sleep(self.latency_s)
-        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=self._reply(messages)))])
-
-    def _stream(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kw: Any,
-    ) -> Iterator[ChatGenerationChunk]:
-        time.sleep(self.latency_s)
-        for piece in re.findall(r"\S+\s*", self._reply(messages)):
-            yield ChatGenerationChunk(message=AIMessageChunk(content=piece))
-
-    async def _astream(
-        self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: Any = None, **kw: Any
-    ) -> AsyncIterator[ChatGenerationChunk]:
-        await asyncio.sleep(self.latency_s)
-        for piece in re.findall(r"\S+\s*", self._reply(messages)):
-            yield ChatGenerationChunk(message=AIMessageChunk(content=piece))
-
-    def with_structured_output(self, schema: Any, **kw: Any) -> Runnable:  # type: ignore[override]
-        empty = {"facts": [], "action": "NOOP"}
-
-        def answer(_: Any) -> Any:
-            time.sleep(self.latency_s)
-            return schema.model_validate(empty)
-
-        async def aanswer(_: Any) -> Any:
-            await asyncio.sleep(self.latency_s)
-            return schema.model_validate(empty)
-
-        return RunnableLambda(answer, afunc=aanswer)
 
 
 def cpu_seconds() -> float:
@@ -219,7 +157,8 @@ async def serve() -> tuple[ThreadProfiles | None, Path | None]:
     if profiles is not None:
         profiles.start()
     settings = Settings(**config["settings"])
-    llm = EchoChatModel(latency_s=float(config["llm_latency_s"]))
+    # on the event loop, as an async HTTP backend is: no thread hop per call in the bot's CPU time
+    llm = FakeChatModel(responder=echo(), latency_s=float(config["llm_latency_s"]), threaded=False)
     if config.get("webhook"):
         await _serve_webhook(settings, llm, bool(config.get("register")), lines, profiles)
     else:
@@ -238,7 +177,7 @@ async def _answer_until_end(lines: AsyncIterator[str], profiles: ThreadProfiles 
 
 
 async def _serve_polling(
-    settings: Settings, llm: EchoChatModel, lines: AsyncIterator[str], profiles: ThreadProfiles | None
+    settings: Settings, llm: FakeChatModel, lines: AsyncIterator[str], profiles: ThreadProfiles | None
 ) -> None:
     """Long polling, as ``dora bot`` without a webhook URL."""
     from dora.wiring.bot import running_bot
@@ -256,12 +195,12 @@ async def _serve_polling(
 
 async def _serve_webhook(
     settings: Settings,
-    llm: EchoChatModel,
+    llm: FakeChatModel,
     register: bool,
     lines: AsyncIterator[str],
     profiles: ThreadProfiles | None,
 ) -> None:
-    """One webhook worker as ``dora bot --workers N`` runs each (:func:`bot.app.run_webhook`
+    """One webhook worker as ``dora bot --workers N`` runs each (:func:`dora.wiring.bot.run_webhook`
     itself) but with the stand-in LLM; it stops as on SIGTERM, finishing the replies in hand."""
     from dora.wiring.bot import run_webhook
 

@@ -2,7 +2,7 @@
 
 N users talk to the bot at once, each in a closed loop: a message, then the next one as soon as the
 reply to it has arrived, M messages each. The bot is the real app (aiogram, middlewares, database,
-agent graph, memory) in a process of its own (:mod:`bot.bench_bot`); the LLM is a stand-in that
+agent graph, memory) in a process of its own (:mod:`bench.bot_process`); the LLM is a stand-in that
 answers after a fixed latency S by echoing the message, so each reply can be matched to the
 message it answers. Everything runs in a throwaway data dir (the operator's data is never touched).
 
@@ -64,11 +64,11 @@ from urllib.parse import quote
 
 from pydantic import SecretStr
 
-from agent.bench import MESSAGES
-from bot.bench_bot import PREFIX
+from bench.bot_process import PREFIX
+from bench.common import MESSAGES
 from bot.keyboards import ConsentCb, PersonaCb
 from dora.config import Settings
-from dora.loopback import DEFAULT_TOKEN, BotAPIServer, Call
+from testkit.botapi import DEFAULT_TOKEN, BotAPIServer, Call
 
 PERSONA = "dora"  # Support: free without limits, like most conversations
 ONBOARD_TIMEOUT_S = 300.0  # per onboarding step; hundreds of users onboard at once
@@ -214,7 +214,7 @@ class Crowd:
 
 
 class BotProcess:
-    """The bot in a child process (:mod:`bot.bench_bot`), driven over its stdin and stdout."""
+    """The bot in a child process (:mod:`bench.bot_process`), driven over its stdin and stdout."""
 
     def __init__(self, proc: asyncio.subprocess.Process, log: Path) -> None:
         self.proc, self.log = proc, log
@@ -237,7 +237,7 @@ class BotProcess:
             proc = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
-                "bot.bench_bot",
+                "bench.bot_process",
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=stderr,

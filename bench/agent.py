@@ -12,56 +12,17 @@ import asyncio
 import statistics
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
-from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
-from langchain_core.runnables import Runnable, RunnableLambda
 
+from bench.common import MESSAGES
 from dora.config import Settings
+from testkit.fake_chat import FakeChatModel, fixed
 
-MESSAGES = [
-    "Привет! Как прошёл твой день?",
-    "У меня завтра собеседование в банке, немного волнуюсь.",
-    "Вчера гуляли с собакой в парке, было здорово.",
-    "Сестра приезжает в пятницу, надо убраться.",
-    "Посоветуй, что почитать вечером?",
-    "Я снова начал бегать по утрам.",
-]
-
-
-class StubChatModel(BaseChatModel):
-    """Answers instantly with a fixed reply streamed in a few tokens; structured output is empty.
-    Stands in for the LLM when measuring everything else."""
-
-    reply: str = "Звучит здорово, расскажи ещё!"
-
-    @property
-    def _llm_type(self) -> str:
-        return "stub"
-
-    def _generate(
-        self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: Any = None, **kw: Any
-    ) -> ChatResult:
-        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=self.reply))])
-
-    def _stream(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kw: Any,
-    ) -> Iterator[ChatGenerationChunk]:
-        for word in self.reply.split(" "):
-            yield ChatGenerationChunk(message=AIMessageChunk(content=word + " "))
-
-    def with_structured_output(self, schema: Any, **kw: Any) -> Runnable:  # type: ignore[override]
-        return RunnableLambda(lambda _: schema.model_validate({"facts": [], "action": "NOOP"}))
+REPLY = "Звучит здорово, расскажи ещё!"  # what the stand-in model answers every turn
 
 
 @dataclass
@@ -94,7 +55,7 @@ def _pct(values: list[float], q: float) -> float:
 async def _overhead(settings: Settings, turns: int) -> OverheadResult:
     from dora.wiring import open_companion
 
-    stub = StubChatModel()
+    stub = FakeChatModel(responder=fixed(REPLY))  # instant; structured output says nothing
     firsts: list[float] = []
     totals: list[float] = []
     async with open_companion(settings, llm_for=lambda role: stub) as companion:

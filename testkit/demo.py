@@ -8,18 +8,15 @@ consent, PRO payments and funnel events. Deterministic for a given ``seed``.
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
-from langchain_core.utils.function_calling import convert_to_openai_tool
+from langchain_core.messages import BaseMessage
 
 from bot.db.engine import create_engine_and_sessions, migrate
 from bot.db.repo import Accounts
+from bot.identity import agent_user_id
 from bot.legal import VERSIONS
 from dora.config import Settings
 from dora.wiring.bot import database_url
@@ -28,6 +25,7 @@ from memory.extraction import FactExtractor
 from memory.pipeline import MemoryWriter
 from memory.reconcile import Reconciler
 from memory.store import EpisodeIn
+from testkit.fake_chat import FakeChatModel, Responder
 
 START = datetime(2026, 10, 1, 9, 0, tzinfo=UTC)
 PERSONAS = ("dora", "kylie", "mark", "coach", "star")
@@ -62,38 +60,25 @@ EN = {
 }
 
 
-class ScriptedExtractor(BaseChatModel):
-    """The demo's LLM: answers extraction and reconciliation through tool calls, like a real model,
-    from the facts the demo planted in each message (so the real memory pipeline does the rest)."""
+def planted_facts(planted: dict[str, list[dict[str, Any]]]) -> Responder:
+    """The demo's LLM, as a responder for the fake chat model: it answers extraction and
+    reconciliation through tool calls, like a real model, from the facts the demo planted in each
+    message (``planted``: message text → facts), so the real memory pipeline does the rest."""
 
-    planted: dict[str, list[dict[str, Any]]] = {}  # noqa: RUF012 - message text → facts
-
-    @property
-    def _llm_type(self) -> str:
-        return "demo-scripted"
-
-    def bind_tools(self, tools: Sequence[Any], *, tool_choice: Any = None, **kwargs: Any) -> Any:  # type: ignore[override]
-        return self.bind(tools=[convert_to_openai_tool(t) for t in tools], **kwargs)
-
-    def _generate(
-        self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kw: Any
-    ) -> ChatResult:
-        tool = (kw.get("tools") or [{"function": {"name": ""}}])[0]["function"]["name"]
+    def respond(tool: str, messages: list[BaseMessage]) -> dict[str, Any]:
         last = str(messages[-1].content)
         if tool == "ExtractedFacts":
-            facts = [f for text, planted in self.planted.items() if text in last for f in planted]
-            args: dict[str, Any] = {"facts": facts}
-        else:  # ReconcileDecision: a new job contradicts the stored job fact; anything else is new
-            args = {"action": "ADD"}
-            stored, _, new = last.partition("\n\nNEW fact: ")
-            if _is_job(new):
-                for line in stored.splitlines():
-                    number, _, text = line.partition(". ")
-                    if number.isdigit() and _is_job(text):
-                        args = {"action": "INVALIDATE", "target": int(number)}
-                        break
-        call = {"name": tool, "args": args, "id": "demo"}
-        return ChatResult(generations=[ChatGeneration(message=AIMessage(content="", tool_calls=[call]))])
+            return {"facts": [f for text, facts in planted.items() if text in last for f in facts]}
+        # ReconcileDecision: a new job contradicts the stored job fact; anything else is new
+        stored, _, new = last.partition("\n\nNEW fact: ")
+        if _is_job(new):
+            for line in stored.splitlines():
+                number, _, text = line.partition(". ")
+                if number.isdigit() and _is_job(text):
+                    return {"action": "INVALIDATE", "target": int(number)}
+        return {"action": "ADD"}
+
+    return respond
 
 
 def _is_job(fact: str) -> bool:
@@ -142,7 +127,7 @@ async def seed_demo(settings: Settings, users: int = 6, seed: int = 7) -> DemoRe
             )
             report.events += 3
 
-            uid = f"tg:{tid}"
+            uid = agent_user_id(tid)
             name, pet, job = rng.choice(texts["names"]), rng.choice(texts["pets"]), rng.choice(texts["jobs"])
             intro = (
                 f"Меня зовут {name}, у меня {pet}, работаю {job}"
@@ -181,7 +166,7 @@ async def seed_demo(settings: Settings, users: int = 6, seed: int = 7) -> DemoRe
             report.episodes += len(episodes)
             report.events += len(episodes)
 
-            llm = ScriptedExtractor(planted=planted)
+            llm = FakeChatModel(responder=planted_facts(planted))
             writer = MemoryWriter(memory, FactExtractor(llm), Reconciler(memory, llm), share_facts=True)
             outcome = writer.process_pending(uid)
             report.facts += sum(1 for o in outcome.outcomes if o.action.value != "NOOP")
