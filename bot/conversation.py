@@ -70,8 +70,8 @@ class Conversations:
         on_minor: OnMinor | None = None,
         on_crisis: OnCrisis | None = None,
     ) -> None:
-        """The ``on_*`` callbacks keep the account database out of this module (:mod:`bot.app`
-        wires them to :class:`bot.db.repo.Accounts`)."""
+        """The ``on_*`` callbacks keep the account database out of this module (the root,
+        ``dora.wiring.bot``, wires them to :class:`bot.db.repo.Accounts`)."""
         self.bot = bot
         self.companion = companion
         self.inbox = inbox

@@ -25,7 +25,7 @@ from memory.reconcile import Action, ReconcileDecision
 from testkit.fake_chat import FakeChatModel, Streamed, echo, fixed, scripted
 
 ROOT = Path(__file__).resolve().parents[1]
-PRODUCT = ("agent", "bot", "tools", "memory", "personas", "dora")
+PRODUCT = ("agent", "bot", "tools", "memory", "personas", "common", "dora")
 
 
 def test_fake_answers_text_streams_it_and_gives_structured_output_through_tool_calls() -> None:
