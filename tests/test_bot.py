@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -314,6 +315,24 @@ def test_voice_notes_are_transcribed_and_bad_ones_explained(server, bot, brain):
         server.user_voice(USER, ogg, duration=duration)
         answer = server.wait_for(lambda c: c.method == "sendMessage" and c.ok, since=mark, timeout=60)
         assert expected in (answer.text or ""), (duration, answer.text)
+
+
+def test_without_the_speech_model_the_bot_runs_and_asks_to_type(server, settings, brain, embeddings, caplog):
+    """The root checks the speech model at start: missing, the bot still starts (the operator is
+    told the fix) and a voice message gets a clear answer instead of "something went wrong"."""
+    no_model = settings.model_copy(update={"whisper_model": str(settings.data_dir / "no-whisper")})
+    with caplog.at_level(logging.WARNING, logger="dora.wiring.bot"):
+        running = RunningBot(no_model, brain, embeddings).start()
+    try:
+        assert "voice messages are off" in caplog.text and "DORA_WHISPER_MODEL" in caplog.text
+        onboard(server)
+        mark = server.mark()
+        server.user_voice(USER, silent_ogg(2), duration=2)
+        answer = server.wait_for(lambda c: c.method == "sendMessage" and c.ok, since=mark, timeout=30)
+        assert "Напишешь текстом" in (answer.text or "")
+        assert say(server, "Тогда напишу").startswith("Ответ на")  # text still works
+    finally:
+        running.stop()
 
 
 def test_quick_messages_are_answered_together_in_order(server, bot, brain):
