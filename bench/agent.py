@@ -53,7 +53,7 @@ def _pct(values: list[float], q: float) -> float:
 
 
 async def _overhead(settings: Settings, turns: int) -> OverheadResult:
-    from dora.wiring import open_companion
+    from dora.wiring.agent import open_companion
 
     stub = FakeChatModel(responder=fixed(REPLY))  # instant; structured output says nothing
     firsts: list[float] = []
@@ -105,7 +105,7 @@ async def _first_token_and_rate(
 
 
 async def _local(settings: Settings) -> LocalResult:
-    from dora.wiring import open_companion
+    from dora.wiring.agent import open_companion
     from dora.wiring.llm import llm_registry
 
     registry = llm_registry(settings)

@@ -356,7 +356,7 @@ def bench_redis_url() -> str:
 
 
 def _missing(what: str, url: str, variable: str, exc: BaseException) -> BenchError:
-    from dora.wiring import redacted
+    from dora.wiring.services import redacted
 
     return BenchError(
         f"the scaled setup needs {what}: {redacted(url)} ({variable}) is unreachable: {type(exc).__name__}"
@@ -537,7 +537,7 @@ def _own_cpu_s() -> float:
 
 
 def _persona_index(settings: Settings) -> int:
-    from dora.wiring import build_personas
+    from dora.wiring.agent import build_personas
 
     return [card.id for card in build_personas(settings).list()].index(PERSONA)
 

@@ -21,7 +21,7 @@ from dora.cli_models import models_app
 from dora.cli_personas import personas_app
 from dora.cli_users import users_app
 from dora.config import Settings, load_settings
-from dora.wiring import build_memory
+from dora.wiring.memory import build_memory
 
 app = typer.Typer(
     help="DORA: a Telegram companion with long-term memory.",
@@ -246,7 +246,8 @@ def eval_safety(
     errors: Annotated[bool, typer.Option("--errors", help="List the cases it got wrong.")] = False,
 ) -> None:
     """The safety rules on a labelled set: recall per label, false positives on `none`, ms per message."""
-    from dora.wiring import build_safety, limit_threads
+    from dora.wiring.agent import build_safety
+    from dora.wiring.runtime import limit_threads
 
     with _needs_checkout("dora eval safety"):
         from bench.safety import DatasetError, cross_validate, load_cases, report, run
@@ -387,7 +388,8 @@ def bench_tools(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Photo selector latency p50/p95, and seconds per generated image for the configured model."""
-    from dora.wiring import build_personas, limit_threads
+    from dora.wiring.agent import build_personas
+    from dora.wiring.runtime import limit_threads
     from memory.embeddings import make_embeddings
 
     with _needs_checkout("dora bench tools"):

@@ -19,7 +19,7 @@ from rich.table import Table
 
 from agent.companion import Companion, TurnEvent
 from dora.config import Settings, load_settings
-from dora.wiring import build_personas, open_companion
+from dora.wiring.agent import build_personas, open_companion
 
 err = Console(stderr=True)
 QUIT = {"/quit", "/exit", "/q", "выход"}

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from dora.config import load_settings
-from dora.wiring import build_personas, imported_personas_dir
+from dora.wiring.agent import build_personas, imported_personas_dir
 from personas.io import export_card_json, export_card_png, load_card
 
 personas_app = typer.Typer(help="The persona library: list, import and export cards.", no_args_is_help=True)

@@ -46,7 +46,7 @@ INSPECT = [
     new_code_cell(
         '''USER = os.environ.get("DORA_NOTEBOOK_USER")
 if HAS_DATA:
-    from dora.wiring import build_memory
+    from dora.wiring.memory import build_memory
     from memory.models import MemoryKind
 
     memory = build_memory(settings)

@@ -20,7 +20,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from dora.config import Settings
 from dora.model_fetch import FetchError, ModelMissingError, fetch_model, require_model
-from dora.wiring import build_memory
+from dora.wiring.memory import build_memory
 from memory.embeddings import E5Embeddings
 from memory.store import MemoryStore
 

@@ -20,7 +20,8 @@ from agent.graph import build_graph
 from agent.llm.errors import LLMTimeoutError
 from agent.safety import UserFlags
 from dora.config import Settings
-from dora.wiring import build_memory, open_companion
+from dora.wiring.agent import open_companion
+from dora.wiring.memory import build_memory
 from memory.crypto import FileKeyStore, Keyring
 from memory.embeddings import E5Embeddings
 from memory.models import MemoryKind

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from dora.config import Settings
-from dora.wiring import build_memory
+from dora.wiring.memory import build_memory
 from memory.chroma_store import StoreUnavailableError
 from memory.crypto import CorruptKeyError, DecryptionError, generate_key_text
 from memory.text import EmptyTextError

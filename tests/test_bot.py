@@ -20,8 +20,8 @@ from langchain_core.messages import BaseMessage
 
 from bot.keyboards import AdultCb, ChannelCb, ConsentCb, ForgetCb, LangCb, MemoryCb, PersonaCb
 from dora.config import Settings
-from dora.wiring import build_memory
 from dora.wiring.bot import running_bot
+from dora.wiring.memory import build_memory
 from memory.embeddings import E5Embeddings
 from memory.models import MemoryKind
 from testkit.botapi import DEFAULT_TOKEN, BotAPIServer

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from dora.config import Settings
-from dora.wiring import build_memory
+from dora.wiring.memory import build_memory
 from memory.embeddings import (
     E5Embeddings,
     EmbeddingModelMissing,

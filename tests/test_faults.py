@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from dora.config import Settings
-from dora.wiring import build_memory, open_companion
+from dora.wiring.agent import open_companion
+from dora.wiring.memory import build_memory
 from memory.models import MemoryKind
 from testkit.botapi import DEFAULT_TOKEN, BotAPIServer
 from testkit.fake_chat import scripted

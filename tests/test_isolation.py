@@ -10,7 +10,8 @@ import random
 from pathlib import Path
 
 from dora.config import Settings
-from dora.wiring import build_memory, open_companion
+from dora.wiring.agent import open_companion
+from dora.wiring.memory import build_memory
 from memory.embeddings import RecentQueries
 from memory.store import FactIn
 from testkit.fake_chat import scripted

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from dora.cli import app
 from dora.config import Settings
-from dora.wiring import build_keyring, build_memory
+from dora.wiring.memory import build_keyring, build_memory
 from memory.crypto import DecryptionError, generate_key_text
 from memory.models import MemoryKind
 

@@ -256,7 +256,7 @@ def test_two_webhook_workers_a_killed_one_loses_nothing(
     message exactly once, and memory holds it once."""
     import signal
 
-    from dora.wiring import build_memory
+    from dora.wiring.memory import build_memory
     from memory.models import MemoryKind
     from tests.openai_server import OpenAIServer
     from tests.test_faults import bot_env, stop

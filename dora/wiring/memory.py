@@ -41,7 +41,7 @@ def build_memory(settings: Settings, embeddings: VectorEmbeddings | None = None)
         secret_key(settings),
         chroma_url=settings.chroma_url,
         postgres_url=settings.postgres_url,
-        embeddings=embeddings or build_embeddings(settings),
+        embeddings=embeddings or settings.embeddings_model,  # a name: open_memory wraps it
         weights=ranking_weights(settings),
         cache_check_s=settings.memory_cache_check_s,
         cached_users=settings.memory_cached_users,
