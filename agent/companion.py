@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass, field
@@ -22,14 +23,28 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from agent.background import BackgroundQueue
 from agent.checkpoint import vacuum
+from agent.forget_request import ForgetRequest, parse_forget_request
 from agent.graph import AgentDeps, build_graph, build_profile_graph
-from agent.language import detect_language
+from agent.language import Language, detect_language
 from agent.llm.structured import structured
+from agent.memory_view import MemoryLine, line_for, quoted
 from agent.photo_choice import PhotoOut
-from agent.prompts import APOLOGY, EMPTY_NOTICE, TRIMMED_NOTICE, build_prompt
+from agent.prompts import (
+    APOLOGY,
+    EMPTY_NOTICE,
+    FORGET_EVERYTHING,
+    FORGET_MORE,
+    FORGET_NOTHING,
+    FORGET_PREVIEW_LINES,
+    FORGET_QUESTION,
+    TRIMMED_NOTICE,
+    build_prompt,
+)
 from agent.recall import Recalled
-from agent.safety import UserFlags
+from agent.safety import SafetyClassifier, UserFlags
 from agent.summary import split_for_summary, summarize
+from agent.thread_scrub import scrub_state
+from memory import forgetting
 from memory.crypto import Keyring, UserCipher
 from memory.extraction import FactExtractor
 from memory.models import Memory, MemoryKind
@@ -40,7 +55,9 @@ from personas.library import PersonaLibrary
 
 log = logging.getLogger(__name__)
 
-EventKind = Literal["token", "reply", "notice", "apology", "photo"]
+EventKind = Literal["token", "reply", "notice", "apology", "photo", "forget"]
+# how long a "forget this?" question waits for its answer
+FORGET_PLAN_TTL_S = 15 * 60
 
 
 @dataclass
@@ -48,13 +65,36 @@ class TurnEvent:
     """``token``: a piece of the reply as it streams; ``reply``: the whole reply, with the memories
     it was given; ``photo``: a photo that goes with the reply (after it); ``notice``: something
     about the user's message (trimmed, empty); ``apology``: the backend failed, the message is kept
-    and will be answered on the next turn."""
+    and will be answered on the next turn; ``forget``: the message asked to forget something, and
+    ``text`` shows what matches: the caller asks the user to confirm (``forget.plan_id``) and calls
+    :meth:`Companion.forget`."""
 
     kind: EventKind
     text: str
     recalled: list[Recalled] = field(default_factory=list)
     photo: PhotoOut | None = None
     safety: SafetyOutcome | None = None  # on ``reply``: what the safety rules saw in this turn
+    forget: ForgetPreview | None = None  # on ``forget``
+
+
+@dataclass(frozen=True)
+class ForgetPreview:
+    """What a request to forget would remove, shown before it does. ``plan_id`` is None when there
+    is nothing to confirm (nothing matched, or the user asked to forget everything: /forget)."""
+
+    plan_id: str | None
+    lines: list[MemoryLine]
+    everything: bool = False
+    lang: Language = "ru"  # the language the question was asked in (for the caller's answer)
+
+
+@dataclass(frozen=True)
+class ForgetResult:
+    """What a forget removed: memories deleted whole, episodes trimmed, threads rewritten."""
+
+    deleted: int
+    trimmed: int
+    threads: int
 
 
 @dataclass(frozen=True)
@@ -86,6 +126,8 @@ class Companion:
         self._writer: MemoryWriter | None = None
         self._writer_lock = threading.Lock()  # built once, by the warm-up or the first extraction
         self._resumed: set[str] = set()
+        self._user_locks: dict[str, asyncio.Lock] = {}  # a turn and a forget of one user never overlap
+        self._forget_plans: dict[str, tuple[str, str, float]] = {}  # plan id → (user, topic, expiry)
 
     # -- what callers may read (so none reaches into deps) ------------------------------------------
 
@@ -226,6 +268,24 @@ class Companion:
         if len(text) > self.message_max_chars:
             text = text[: self.message_max_chars]
             yield TurnEvent("notice", TRIMMED_NOTICE[lang].format(n=self.message_max_chars))
+        request = parse_forget_request(text)
+        if request is not None and not self._sounds_like_crisis(text):
+            # a command, not conversation: never stored (it names what is to be forgotten)
+            yield await self._forget_question(user_id, request, lang)
+            return
+        async with self._user_lock(user_id):
+            async for event in self._turn(user_id, persona_id, text, lang, flags, message_id):
+                yield event
+
+    async def _turn(
+        self,
+        user_id: str,
+        persona_id: str,
+        text: str,
+        lang: Language,
+        flags: UserFlags | None,
+        message_id: str | None,
+    ) -> AsyncIterator[TurnEvent]:
         if user_id not in self._resumed:  # messages a crash left unprocessed: settle them now
             self._resumed.add(user_id)
             self._queue_extraction(user_id)
@@ -344,13 +404,130 @@ class Companion:
 
     # -- what the user can see and delete ---------------------------------------------------------
 
+    def memory_lines(self, user_id: str, lang: Language = "ru", query: str | None = None) -> list[MemoryLine]:
+        """What DORA knows about the user, newest first, put to them as a friend would: facts (those
+        no longer true with what replaced them) and their own remembered messages. With ``query``,
+        only what is about it (the same match a forget uses, so what is shown is what would go)."""
+        memory = self.deps.memory
+        everything = memory.list(user_id, include_invalid=True)
+        if query and query.strip():
+            shown = list(forgetting.about(memory, user_id, query).memories)
+        else:
+            shown = everything
+        by_id = {m.id: m for m in everything}
+        lines = [line_for(m, lang, by_id.get(m.superseded_by or "")) for m in shown]
+        return sorted(lines, key=lambda line: line.when, reverse=True)
+
     def facts(self, user_id: str) -> list[Memory]:
-        """The facts DORA keeps about the user (valid ones, all personas), newest first: for /memory."""
+        """The facts DORA keeps about the user (valid ones, all personas), newest first."""
         facts = self.deps.memory.list(user_id, kind=MemoryKind.FACT)
         return sorted(facts, key=lambda m: m.updated_at, reverse=True)
 
+    def _user_lock(self, user_id: str) -> asyncio.Lock:
+        return self._user_locks.setdefault(user_id, asyncio.Lock())
+
+    def _sounds_like_crisis(self, text: str) -> bool:
+        """«забудь про меня, меня скоро не будет» is not a privacy request: the safety rules hear
+        every message that looks like one first, and a sign of crisis sends it to the conversation."""
+        assessment = (self.deps.safety or SafetyClassifier(None)).assess(text)
+        return assessment.crisis is not None or bool(assessment.concerns)
+
+    async def _forget_question(self, user_id: str, request: ForgetRequest, lang: Language) -> TurnEvent:
+        if request.everything:
+            text = FORGET_EVERYTHING[lang]
+            return TurnEvent("forget", text, forget=ForgetPreview(None, [], everything=True, lang=lang))
+        lines = await asyncio.to_thread(self.memory_lines, user_id, lang, request.topic)
+        if not lines:
+            text = FORGET_NOTHING[lang].format(topic=quoted(request.topic, lang))
+            return TurnEvent("forget", text, forget=ForgetPreview(None, [], lang=lang))
+        now = time.monotonic()
+        self._forget_plans = {k: v for k, v in self._forget_plans.items() if v[2] > now}
+        plan_id = uuid.uuid4().hex[:16]
+        self._forget_plans[plan_id] = (user_id, request.topic, now + FORGET_PLAN_TTL_S)
+        shown = "\n".join(f"• {line.text}" for line in lines[:FORGET_PREVIEW_LINES])
+        more = len(lines) - FORGET_PREVIEW_LINES
+        if more > 0:
+            shown += "\n" + FORGET_MORE[lang].format(n=more)
+        text = FORGET_QUESTION[lang].format(n=len(lines), lines=shown)
+        return TurnEvent("forget", text, forget=ForgetPreview(plan_id, lines, lang=lang))
+
+    async def forget(self, user_id: str, plan_id: str) -> ForgetResult | None:
+        """Carry out a confirmed request to forget; None when the plan is unknown here (expired, or
+        asked on another worker or before a restart: the user asks again)."""
+        plan = self._forget_plans.get(plan_id)
+        if plan is None or plan[0] != user_id:  # another user's button press changes nothing
+            return None
+        del self._forget_plans[plan_id]
+        if plan[2] < time.monotonic():
+            return None
+        return await self.forget_about(user_id, plan[1])
+
+    async def cancel_forget(self, user_id: str, plan_id: str) -> None:
+        plan = self._forget_plans.get(plan_id)
+        if plan is not None and plan[0] == user_id:
+            del self._forget_plans[plan_id]
+
+    async def forget_about(self, user_id: str, topic: str) -> ForgetResult:
+        """Forget everything the user said about ``topic``: the memories that state it, what was
+        derived from them, and the same in every persona's thread (recent turns and summary).
+        Raises ``ValueError`` on a blank topic."""
+        memory = self.deps.memory
+        clean_text(topic)  # a blank topic fails here (EmptyTextError), before any wait
+        return await self._forget(user_id, lambda: forgetting.about(memory, user_id, topic))
+
+    async def forget_memory(self, user_id: str, memory_id: str) -> ForgetResult:
+        """Forget one memory the user picked (``/memory``'s button), with the messages that state it
+        and what was derived from it, in memory and in the threads."""
+        memory = self.deps.memory
+        return await self._forget(user_id, lambda: forgetting.around(memory, user_id, [memory_id]))
+
+    async def _forget(self, user_id: str, find: Any) -> ForgetResult:
+        """Wait for the user's turn in progress and their queued memory work (extraction could
+        otherwise add a fact from a message being forgotten; a summary being folded would write the
+        old text back), then forget in memory and rewrite the threads. Turns that arrive meanwhile
+        wait for it."""
+        user_key = self.keyring.user_key(user_id)
+        async with self._user_lock(user_id):
+            await self.background.drain(user_key=user_key)
+            what = await asyncio.to_thread(find)
+            if what.empty:
+                return ForgetResult(0, 0, 0)
+            report = await asyncio.to_thread(forgetting.forget, self.deps.memory, user_id, what)
+            deleted = set(report.deleted)
+            dropped = frozenset(
+                sid
+                for m in what.memories
+                if m.kind is MemoryKind.EPISODE and m.id in deleted
+                for sid in m.source_message_ids
+            )
+            threads = await self._rewrite_threads(user_id, what, dropped)
+            self.deps.memory.embeddings.forget()  # recent query vectors of the forgotten messages
+        return ForgetResult(len(report.deleted), len(report.rewritten), threads)
+
+    async def _rewrite_threads(
+        self, user_id: str, what: forgetting.Forgettable, dropped: frozenset[str]
+    ) -> int:
+        """Every persona's thread of the user, rewritten without the forgotten and without its
+        checkpoint history (older checkpoints hold the old messages verbatim)."""
+        rewritten = 0
+        for persona_id in self.deps.personas.ids():
+            config = self._config(user_id, persona_id)
+            tid = config["configurable"]["thread_id"]
+            if not await self.checkpointer.aget_tuple(config):
+                continue
+            values = (await self.graph.aget_state(config)).values
+            clean = scrub_state(values, what, dropped)
+            await self.checkpointer.adelete_thread(tid)
+            kept = {k: v for k, v in clean.items() if v is not None}
+            if kept.get("messages") or kept.get("summary") or kept.get("minor_suspected"):
+                await self.graph.aupdate_state(config, kept, as_node="respond")
+            rewritten += 1
+        await vacuum(self.checkpointer)
+        return rewritten
+
     def forget_fact(self, user_id: str, memory_id: str) -> bool:
-        """Delete one of the user's memories (a fact or an episode); False if it isn't theirs."""
+        """Delete one memory row only (operators' ``dora memory forget USER ID --only``); users'
+        deletes go through :meth:`forget_memory`, which also takes its sources."""
         return self.deps.memory.delete(user_id, memory_id)
 
     # -- data rights -------------------------------------------------------------------------------

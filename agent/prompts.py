@@ -161,3 +161,31 @@ EMPTY_NOTICE: dict[Language, str] = {
     "ru": "Кажется, сообщение пустое. Напиши мне что-нибудь 🙂",
     "en": "That message looks empty. Write me something 🙂",
 }
+
+# A request to forget: what matches is shown, and the user confirms (buttons in Telegram, y/n in
+# `dora chat`). Not in the persona's voice: it is the user's data, said plainly.
+FORGET_PREVIEW_LINES = 8
+FORGET_QUESTION: dict[Language, str] = {
+    "ru": (
+        "Вот что я помню об этом ({n}):\n{lines}\n\n"
+        "Забыть это насовсем? Уйдут и эти сообщения, и всё, что я из них поняла, и из нашей переписки тоже."
+    ),
+    "en": (
+        "Here is what I remember about that ({n}):\n{lines}\n\n"
+        "Forget it for good? These messages go, with everything I drew from them, from our chat too."
+    ),
+}
+FORGET_MORE: dict[Language, str] = {"ru": "…и ещё {n}", "en": "…and {n} more"}
+FORGET_NOTHING: dict[Language, str] = {
+    "ru": "Я не нахожу ничего про {topic}: забывать нечего.",
+    "en": "I don't find anything about {topic}: there is nothing to forget.",
+}
+FORGET_EVERYTHING: dict[Language, str] = {
+    "ru": "Чтобы я забыла всё сразу, отправь /forget: там я переспрошу, прежде чем удалить.",
+    "en": "To have me forget everything at once, send /forget: I'll ask once more before deleting.",
+}
+FORGET_DONE: dict[Language, str] = {
+    "ru": "Готово, я это забыла.",
+    "en": "Done, I've forgotten it.",
+}
+FORGET_KEPT: dict[Language, str] = {"ru": "Хорошо, ничего не трогаю.", "en": "All right, I keep everything."}

@@ -27,7 +27,7 @@ from aiogram.exceptions import (
 from aiogram.types import BufferedInputFile
 from aiogram.utils.chat_action import ChatActionSender
 
-from agent.companion import Companion, SafetyOutcome
+from agent.companion import Companion, SafetyOutcome, TurnEvent
 from agent.locks import LocalUserLocks, UserLocks
 from agent.photo_choice import PhotoOut
 from agent.safety import UserFlags
@@ -154,6 +154,7 @@ class Conversations:
         reply: list[str] = []
         notices: list[str] = []
         photos: list[PhotoOut] = []
+        questions: list[TurnEvent] = []  # "forget this?": asked with buttons
         safety: SafetyOutcome | None = None
         async with ChatActionSender.typing(bot=self.bot, chat_id=request.chat_id):
             async for event in self.companion.turn(
@@ -171,6 +172,8 @@ class Conversations:
                     notices.append(event.text)
                 elif event.kind == "photo" and event.photo is not None:
                     photos.append(event.photo)
+                elif event.kind == "forget":
+                    questions.append(event)
         if safety is not None:  # before sending: a user who blocked the bot is still marked
             await self._record_safety(request, safety)
         for notice in notices:
@@ -179,6 +182,19 @@ class Conversations:
             await self.bot.send_message(request.chat_id, piece)
         for photo in photos:
             await self._send_photo(request.chat_id, photo)
+        for question in questions:
+            await self._ask_to_forget(request.chat_id, question)
+
+    async def _ask_to_forget(self, chat_id: int, question: TurnEvent) -> None:
+        """What a «забудь про…» matches, with buttons to confirm (see bot.routers.memory)."""
+        from bot.keyboards import forget_topic_keyboard
+
+        plan = question.forget.plan_id if question.forget is not None else None
+        markup = forget_topic_keyboard(plan) if plan else None
+        pieces = split_message(question.text)
+        for n, piece in enumerate(pieces):
+            last = n == len(pieces) - 1
+            await self.bot.send_message(chat_id, piece, reply_markup=markup if last else None)
 
     async def _record_safety(self, request: TurnRequest, safety: SafetyOutcome) -> None:
         """Keep what the turn's safety rules saw on the account: a minor marked (once: the request's

@@ -21,7 +21,28 @@ class PersonaCb(CallbackData, prefix="p"):
 class MemoryCb(CallbackData, prefix="m"):
     action: str  # "page" | "del"
     page: int
-    memory_id: str = ""
+    memory_id: str = ""  # the first MEMORY_ID_CHARS of the id: Telegram allows 64 bytes of callback data
+    q: str = ""  # the /memory search being paged, cut to fit (see fit_query)
+
+
+MEMORY_ID_CHARS = 16
+CALLBACK_BYTES = 64
+
+
+def fit_query(query: str, page: int) -> str:
+    """The search as much as fits a MemoryCb beside a page number and an id (":" separates fields)."""
+    room = CALLBACK_BYTES - len(MemoryCb(action="del", page=page, memory_id="0" * MEMORY_ID_CHARS).pack()) - 1
+    cut = query.replace(":", " ").strip()
+    while len(cut.encode()) > room:
+        cut = cut[:-1]
+    return cut.strip()
+
+
+class ForgetTopicCb(CallbackData, prefix="ft"):
+    """The answer to "forget this?" after a request such as «забудь про кота»."""
+
+    plan: str
+    confirm: bool
 
 
 class ForgetCb(CallbackData, prefix="forget"):
@@ -63,6 +84,13 @@ def forget_keyboard() -> InlineKeyboardMarkup:
     kb = InlineKeyboardBuilder()
     kb.button(text=_("Yes, delete everything"), callback_data=ForgetCb(confirm=True))
     kb.button(text=_("Cancel"), callback_data=ForgetCb(confirm=False))
+    return kb.as_markup()
+
+
+def forget_topic_keyboard(plan_id: str) -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    kb.button(text=_("Yes, forget it"), callback_data=ForgetTopicCb(plan=plan_id, confirm=True))
+    kb.button(text=_("No, keep it"), callback_data=ForgetTopicCb(plan=plan_id, confirm=False))
     return kb.as_markup()
 
 

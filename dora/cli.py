@@ -554,42 +554,103 @@ def memory_search(
 @memory_app.command("list")
 def memory_list(
     user_id: str,
-    show_all: Annotated[bool, typer.Option("--all", help="Also invalidated facts and episodes.")] = False,
+    about: Annotated[str | None, typer.Argument(help="Only what is about this (as /memory кот).")] = None,
+    lang: Annotated[str, typer.Option(help="Language of the wording: ru or en.")] = "ru",
+    limit: Annotated[int, typer.Option(help="Show at most this many (newest first); 0: all.")] = 0,
 ) -> None:
-    """The user's facts (with validity and what superseded them), newest last."""
-    from memory.models import MemoryKind
+    """What DORA knows about USER, newest first, as /memory shows it: facts (those no longer true
+    with what replaced them) and the user's own remembered messages; ids for `dora memory forget`."""
+    from agent.memory_view import MemoryLine, line_for
+    from memory import forgetting
 
     store = build_memory(_settings())
     uid = agent_user(user_id)
-    memories = store.list(uid, kind=None if show_all else MemoryKind.FACT, include_invalid=show_all)
-    if not memories:
-        console.print(f"[yellow]no memories for user {user_id}[/]")
+    everything = store.list(uid, include_invalid=True)
+    shown = list(forgetting.about(store, uid, about).memories) if about and about.strip() else everything
+    by_id = {m.id: m for m in everything}
+    word = "ru" if lang != "en" else "en"
+    lines: list[MemoryLine] = sorted(
+        (line_for(m, word, by_id.get(m.superseded_by or "")) for m in shown),
+        key=lambda line: line.when,
+        reverse=True,
+    )
+    if not lines:
+        what = f" about {about!r}" if about else ""
+        console.print(f"[yellow]no memories{what} for user {user_id}[/]")
         raise typer.Exit(2)
-    table = Table(title=f"memory of user {user_id}")
-    for col in ("id", "kind", "category", "valid from", "invalidated", "persona", "text"):
+    table = Table(title=f"what DORA knows about user {user_id} ({len(lines)})")
+    for col in ("id", "when", "kind", "what", "now"):
         table.add_column(col)
-    for m in memories:
-        table.add_row(
-            m.id,
-            m.kind.value,
-            m.category.value,
-            f"{m.valid_from:%Y-%m-%d}",
-            f"{m.invalidated_at:%Y-%m-%d} → {m.superseded_by or '?'}" if m.invalidated_at else "",
-            m.persona or "all",
-            m.text[:100],
-        )
+    for line in lines[: limit or None]:
+        replaced = line.replaced_by or ("(no longer true)" if not line.valid else "")
+        table.add_row(line.id, f"{line.when:%Y-%m-%d}", line.kind, line.text, replaced)
     out.print(table)
 
 
 @memory_app.command("forget")
-def memory_forget(user_id: str, memory_id: str) -> None:
-    """Delete one memory of the user (as /memory's delete button does)."""
-    store = build_memory(_settings())
-    if not store.delete(agent_user(user_id), memory_id):
-        console.print(f"[yellow]user {user_id} has no memory {memory_id}[/]")
-        raise typer.Exit(2)
-    store.flush()
-    console.print(f"deleted {memory_id}")
+def memory_forget(
+    user_id: str,
+    memory_id: Annotated[
+        str | None, typer.Argument(help="One memory's id (from `dora memory list`).")
+    ] = None,
+    about: Annotated[
+        str | None, typer.Option("--about", help="Forget everything the user said about this.")
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Don't ask to confirm.")] = False,
+) -> None:
+    """Forget a memory of USER (as /memory's delete button) or everything about a subject (as «забудь
+    про кота»): the memories that state it, what was derived from them, and the same text in every
+    persona's conversation (recent turns and summary). Shows what matches and asks first."""
+    import asyncio
+
+    from memory.text import EmptyTextError
+
+    if (memory_id is None) == (about is None):
+        _fail("give either a MEMORY_ID or --about TEXT")
+    if about is not None and not about.strip():
+        _fail("--about needs a subject: what should be forgotten?")
+    settings = _settings()
+    uid = agent_user(user_id)
+
+    async def go() -> int:
+        from agent.memory_view import render
+        from dora.wiring.agent import open_companion
+
+        async with open_companion(settings, llm_for=_no_llm, drain_timeout_s=0) as companion:
+            if about is not None:
+                lines = companion.memory_lines(uid, "ru", about)
+                if not lines:
+                    console.print(f"[yellow]user {user_id} has nothing about {about!r} to forget[/]")
+                    return 0
+                console.print(f"{len(lines)} memories about {about!r}:")
+                for line in lines:
+                    console.print(f"  {line.id[:12]}  {render(line, 'ru')}", markup=False, highlight=False)
+                if not yes and not typer.confirm("Forget all of this for good?", err=True):
+                    console.print("nothing was forgotten")
+                    return 1
+                result = await companion.forget_about(uid, about)
+            else:
+                assert memory_id is not None
+                if companion.deps.memory.get(uid, memory_id) is None:
+                    console.print(f"[yellow]user {user_id} has no memory {memory_id}[/]")
+                    return 2
+                result = await companion.forget_memory(uid, memory_id)
+            console.print(
+                f"forgotten: {result.deleted} memories deleted, {result.trimmed} messages trimmed, "
+                f"{result.threads} conversations rewritten"
+            )
+            return 0
+
+    try:
+        code = asyncio.run(go())
+    except EmptyTextError:
+        _fail("--about needs a subject: what should be forgotten?")
+    if code:
+        raise typer.Exit(code)
+
+
+def _no_llm(role: str) -> object:
+    raise RuntimeError("no LLM is needed here")
 
 
 @demo_app.command("seed")

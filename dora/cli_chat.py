@@ -18,11 +18,13 @@ from rich.prompt import Prompt
 from rich.table import Table
 
 from agent.companion import Companion, TurnEvent
+from agent.prompts import FORGET_DONE, FORGET_KEPT
 from dora.config import Settings, load_settings
 from dora.wiring.agent import build_personas, open_companion
 
 err = Console(stderr=True)
 QUIT = {"/quit", "/exit", "/q", "выход"}
+YES = {"y", "yes", "д", "да", "ага", "угу", "конечно", "забудь", "+"}
 
 
 def chat(
@@ -91,20 +93,47 @@ async def _interactive(companion: Companion, user: str, persona_id: str, show_me
             return
         print(f"{card.name}: ", end="", flush=True)
         streamed = False
+        question = None
         async for event in companion.turn(user, persona_id, text):
             streamed = _show(event, streamed, show_memory, stream=True)
+            question = event if event.kind == "forget" else question
         print("\n")
+        if question is not None and question.forget is not None and question.forget.plan_id:
+            try:
+                answer = await loop.run_in_executor(None, input, "да/нет: ")
+            except (EOFError, KeyboardInterrupt):
+                answer = ""
+            print(await _answer_forget(companion, user, question, answer) + "\n")
 
 
 async def _scripted(companion: Companion, user: str, persona_id: str, show_memory: bool) -> None:
     await companion.warm_up()  # models load before anything is printed (see Companion.warm_up)
+    question: TurnEvent | None = None
     for line in sys.stdin:
         text = line.rstrip("\n")
         if not text.strip():
             continue
+        if question is not None:  # the line after "forget this?" is its answer
+            print(await _answer_forget(companion, user, question, text) + "\n", flush=True)
+            question = None
+            continue
         async for event in companion.turn(user, persona_id, text):
             _show(event, False, show_memory, stream=False)
+            if event.kind == "forget" and event.forget is not None and event.forget.plan_id:
+                question = event
         print(flush=True)
+
+
+async def _answer_forget(companion: Companion, user: str, question: TurnEvent, answer: str) -> str:
+    """Carry out or drop a request to forget, by the user's y/n; the line to print."""
+    assert question.forget is not None and question.forget.plan_id
+    lang = question.forget.lang
+    if answer.strip().lower().strip(".!") in YES:
+        result = await companion.forget(user, question.forget.plan_id)
+        if result is not None:
+            return FORGET_DONE[lang]
+    await companion.cancel_forget(user, question.forget.plan_id)
+    return FORGET_KEPT[lang]
 
 
 def _show(event: TurnEvent, streamed: bool, show_memory: bool, *, stream: bool) -> bool:

@@ -6,6 +6,12 @@
 collection the store removes segment folders that no segment row names any more and rewrites the
 SQLite file (``VACUUM``).
 
+Deleting rows is not enough either: Chroma's write-ahead log (``embeddings_queue``) keeps every
+write, the encrypted metadata with it, until the vector segment has persisted past it (up to its
+``hnsw:sync_threshold`` writes later), so a forgotten memory's ciphertext outlives its row there.
+:func:`redact_log` removes a forgotten row's older log entries, keeping only its last one (the
+delete, or the rewritten row), which is all a replay of the log needs to end in the same state.
+
 This depends on Chroma's on-disk layout (``chroma.sqlite3`` with a ``segments`` table, one folder
 per segment id); the wipe tests byte-search the data dir for the user's vectors and fail if the
 layout changes under it. A Chroma server keeps its own disk: this cannot reach it.
@@ -44,4 +50,29 @@ def purge_deleted_collections(path: Path, busy_timeout_s: float = 30.0) -> list[
         connection.close()
     if removed:
         log.info("memory store: removed %d deleted segment folder(s)", len(removed))
+    return removed
+
+
+def redact_log(path: Path, ids: list[str], busy_timeout_s: float = 30.0) -> int:
+    """Drop every write-ahead-log entry of these rows but the last one of each, then VACUUM; returns
+    how many entries went. The last entry is kept because a segment that has not persisted past it
+    replays the log on start: a delete (or the rewritten row) is then what it ends with, as it
+    would have."""
+    database = path / "chroma.sqlite3"
+    if not ids or not database.exists():
+        return 0
+    connection = sqlite3.connect(database, timeout=busy_timeout_s, isolation_level=None)
+    try:
+        marks = ",".join("?" * len(ids))
+        cursor = connection.execute(
+            f"""DELETE FROM embeddings_queue WHERE id IN ({marks}) AND seq_id < (
+                SELECT max(later.seq_id) FROM embeddings_queue AS later
+                WHERE later.id = embeddings_queue.id AND later.topic = embeddings_queue.topic)""",
+            ids,
+        )
+        removed = cursor.rowcount
+        connection.execute("VACUUM")
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        connection.close()
     return removed

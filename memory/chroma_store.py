@@ -23,7 +23,7 @@ import chromadb
 import numpy as np
 from chromadb.config import Settings as ChromaSettings
 
-from memory.chroma_purge import purge_deleted_collections
+from memory.chroma_purge import purge_deleted_collections, redact_log
 from memory.heap import scrub_freed_memory
 
 log = logging.getLogger(__name__)
@@ -230,6 +230,13 @@ class ChromaStore:
         if self._path is not None:
             purge_deleted_collections(self._path)
         return rows
+
+    def compact(self, ids: Sequence[str] = ()) -> None:
+        """Embedded: drop the log entries of deleted or rewritten rows ``ids`` and rewrite the database
+        file, so neither they nor freed pages keep the old bytes (see :mod:`memory.chroma_purge`)."""
+        if self._path is not None:
+            redact_log(self._path, list(ids))
+            purge_deleted_collections(self._path)
 
     def user_keys(self) -> list[str]:
         """Opaque keys of every user with a collection (operator tools; never used by search)."""

@@ -364,6 +364,26 @@ class MemoryStore:
             self._touched.get(user_key, {}).pop(memory_id, None)
             return True
 
+    def rewrite_episode(self, user_id: str, memory_id: str, text: str) -> Memory:
+        """Keep an episode under its id with new text (forgetting trimmed part of the message):
+        embedded and tokenised again, so neither its vector nor its words still carry the old text."""
+        cipher = self._cipher(user_id, create=False)
+        episode = self.get(user_id, memory_id)
+        if cipher is None or episode is None or episode.kind is not MemoryKind.EPISODE:
+            raise KeyError(f"episode {memory_id} not found for this user")
+        episode.text = clean_text(text)
+        episode.history = []
+        vectors = self.embeddings.query_vectors([for_embedding(episode.text)])
+        self._rewrite(cipher, [episode], vectors, [self._tokens(cipher, episode.text)])
+        return episode
+
+    def compact(self, ids: Sequence[str] = ()) -> None:
+        """Rewrite the embedded store's files so the old versions of memories ``ids`` (deleted or
+        rewritten) leave no bytes behind (see :mod:`memory.chroma_purge`); a Chroma server keeps
+        its own disk."""
+        self.flush()
+        self.chroma.compact(ids)
+
     # -- reading --------------------------------------------------------------------------------
 
     def get(self, user_id: str, memory_id: str) -> Memory | None:

@@ -217,7 +217,7 @@ def test_memory_survives_a_restart_and_can_be_deleted_and_exported(settings, ser
         assert "Бублик" in (listing.text or "")
         facts = second.deps.companion.facts(f"tg:{USER}")
         mark = server.mark()
-        server.user_callback(USER, MemoryCb(action="del", page=0, memory_id=facts[0].id).pack())
+        server.user_callback(USER, MemoryCb(action="del", page=0, memory_id=facts[0].id[:16]).pack())
         after = server.wait_for("editMessageText", since=mark)
         assert "Бублик" not in (after.text or "")
         assert second.deps.companion.facts(f"tg:{USER}") == []
@@ -228,7 +228,13 @@ def test_memory_survives_a_restart_and_can_be_deleted_and_exported(settings, ser
         data = json.loads(next(iter(exported.files.values())))
         assert data["account"]["user"]["id"] == USER
         assert {c["document"] for c in data["account"]["consents"]} == {"terms", "privacy"}
-        assert any("Бублик" in m["text"] for m in data["conversations"]["dora"]["messages"])
+        said = [m["text"] for m in data["conversations"]["dora"]["messages"]]
+        # the fact went with the message that stated it, and the persona's answer that repeated it
+        assert (
+            said
+            and not any("Бублик" in t for t in said)
+            and "Бублик" not in json.dumps(data, ensure_ascii=False)
+        )
 
         mark = server.mark()
         server.user_command(USER, "/forget")
@@ -698,6 +704,46 @@ def test_operator_lists_users_and_reads_and_edits_memory(settings, server, brain
     assert cli.invoke(app, ["memory", "forget", str(USER), fact_id]).exit_code == 0
     assert cli.invoke(app, ["memory", "forget", str(USER), fact_id]).exit_code == 2
     assert cli.invoke(app, ["memory", "list", str(USER)]).exit_code == 2  # no facts left
+
+
+def test_forgetting_a_subject_by_asking_in_words(settings, server, brain, embeddings):
+    """«забудь, что я говорил про кота»: the bot shows what matches with two buttons; confirmed, the
+    cat is gone from /memory and the reply's prompt, and the job told in between stays."""
+    tell_the_bot_about_the_cat(settings, server, brain, embeddings)
+    running = RunningBot(settings, brain, embeddings).start()
+    try:
+        say(server, "А ещё я работаю в кофейне на Арбате.")
+        running.call(running.deps.companion.drain())
+
+        mark = server.mark()
+        server.user_command(USER, "/memory кот")
+        found = server.wait_for("sendMessage", since=mark).text or ""
+        assert "Бублик" in found and "кофейн" not in found and "Ты писал(а)" in found
+
+        mark = server.mark()
+        server.user_message(USER, "забудь, что я говорил про кота")
+        question = server.wait_for("sendMessage", since=mark)
+        assert "Бублик" in (question.text or "") and "кофейн" not in (question.text or "")
+        buttons = [
+            b["callback_data"] for row in question.params["reply_markup"]["inline_keyboard"] for b in row
+        ]
+        assert len(buttons) == 2
+        assert not any("Ответ на" in (c.text or "") for c in server.calls()[mark:])  # a command, not a turn
+
+        mark = server.mark()
+        server.user_callback(USER, next(b for b in buttons if b.endswith(":1")))
+        done = server.wait_for("sendMessage", since=mark)
+        assert "забыла" in (done.text or "")
+
+        mark = server.mark()
+        server.user_command(USER, "/memory")
+        listing = server.wait_for("sendMessage", since=mark).text or ""
+        assert "Бублик" not in listing and "кофейн" in listing
+        say(server, "Как зовут моего кота?")
+        prompt = "\n".join(str(m.content) for m in brain.prompts[-1])
+        assert "Бублик" not in prompt and "кофейн" in prompt
+    finally:
+        running.stop()
 
 
 def test_personas_validate(tmp_path, monkeypatch):
