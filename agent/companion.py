@@ -246,11 +246,14 @@ class Companion:
         *,
         message_id: str | None = None,
         retried: bool = False,
+        extract_facts: bool = True,
     ) -> AsyncIterator[TurnEvent]:
         """Answer one user message as the persona, streaming. ``message_id`` makes the turn
         idempotent: the message is stored once, and a ``retried`` turn (the same id, after a crash)
         whose answer is already in the thread gives that answer again instead of a second one. Only
-        a retried turn reads the thread first: a fresh one has no answer to find."""
+        a retried turn reads the thread first: a fresh one has no answer to find. ``extract_facts``
+        false (a voice note Whisper was unsure of) answers the message and keeps it as an episode,
+        but never learns facts from it."""
         self.deps.personas.get(persona_id)  # an unknown persona fails here, before anything is stored
         if (
             retried
@@ -296,6 +299,7 @@ class Companion:
             "user_id": user_id,
             "persona_id": persona_id,
             "flags": asdict(flags or UserFlags()),
+            "extract_facts": extract_facts,
         }
         loaded: dict[str, Any] = {}
 

@@ -141,7 +141,14 @@ def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver | None = None
             found = []
         # the message is stored while the model answers (embedding it takes as long as the search:
         # off the first-token path); `respond` waits for it before the turn ends
-        episode = EpisodeIn(text=_text(human), message_id=human.id, persona=persona, context=context)
+        # a message that may be misheard is stored as already extracted: no facts are learned from it
+        episode = EpisodeIn(
+            text=_text(human),
+            message_id=human.id,
+            persona=persona,
+            context=context,
+            extracted=not state.get("extract_facts", True),
+        )
         writes[human.id or ""] = (
             asyncio.ensure_future(asyncio.to_thread(deps.memory.add_episodes, user_id, [episode])),
             episode,
@@ -305,6 +312,7 @@ def _episode_dict(episode: EpisodeIn) -> dict[str, Any]:
         "message_id": episode.message_id,
         "persona": episode.persona,
         "context": list(episode.context),
+        "extracted": episode.extracted,
     }
 
 

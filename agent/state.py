@@ -23,6 +23,7 @@ class ChatState(TypedDict, total=False):
     user_id: str
     persona_id: str
     flags: dict[str, bool]  # UserFlags as a dict (age_confirmed, adult_opt_in, pro)
+    extract_facts: bool  # false: the message may be misheard (an unsure voice note): no facts from it
     lang: str
     canned: str | None  # a reply decided by a safety rule, not the model
     profile: dict[str, Any]  # the user's profile (minor, crisis risk), shared by every persona's thread

@@ -82,8 +82,11 @@ class Conversations:
         self._runners: dict[int, asyncio.Task[None]] = {}
         self._again: set[int] = set()
 
-    async def accept(self, request: TurnRequest, text: str, update_id: int | None = None) -> None:
-        """Store the message (from here on it can't be lost) and have the chat answered."""
+    async def accept(
+        self, request: TurnRequest, text: str, update_id: int | None = None, *, unsure: bool = False
+    ) -> None:
+        """Store the message (from here on it can't be lost) and have the chat answered. ``unsure``:
+        a voice note that may be misheard; its turn is answered, but no facts are learned from it."""
         await self.inbox.push(
             user_id=request.account_id,
             chat_id=request.chat_id,
@@ -91,6 +94,7 @@ class Conversations:
             persona_id=request.persona_id,
             flags=request.flags,
             update_id=update_id,
+            unsure=unsure,
         )
         self.kick(request.chat_id)
 
@@ -164,6 +168,7 @@ class Conversations:
                 request.flags,
                 message_id=batch.id,
                 retried=batch.retried,
+                extract_facts=not batch.unsure,
             ):
                 if event.kind in ("reply", "apology"):
                     reply.append(event.text)

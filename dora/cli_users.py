@@ -7,13 +7,15 @@ import json
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
-from bot.identity import agent_user_id
+from bot.identity import agent_user_id, user_ref
+from bot.identity import telegram_id as telegram_id_of
 from dora.config import Settings, load_settings
 
 users_app = typer.Typer(help="One user's data: export it, or wipe it everywhere.", no_args_is_help=True)
@@ -111,25 +113,48 @@ def show_user(telegram_id: Annotated[int, typer.Argument(help="The user's Telegr
     out.print_json(json.dumps(account, default=str, ensure_ascii=False))
 
 
+USER_HELP = "The user: a Telegram id, or a `dora chat --user` name (as `dora memory` takes)."
+
+
+def _who(user: str) -> tuple[str, int | None]:
+    """The agent's user id for what the operator typed, and the Telegram id when it is a bot user
+    (whose account rows go too); the same forms as `dora memory` (digits: a Telegram id)."""
+    if not user.strip():
+        err.print("[bold red]error:[/] a user is required (a Telegram id or a `dora chat --user` name)")
+        raise typer.Exit(1)
+    uid = user_ref(user)
+    return uid, telegram_id_of(uid)
+
+
 @users_app.command("export")
 def export(
-    telegram_id: Annotated[int, typer.Argument(help="The user's Telegram id.")],
+    user: Annotated[str, typer.Argument(help=USER_HELP)],
     out_file: Annotated[Path | None, typer.Option("--out", help="Write here instead of stdout.")] = None,
 ) -> None:
     """Everything stored about the user, decrypted, as one JSON document (what /export sends)."""
     from bot.data_rights import export_user
 
+    uid, tg_id = _who(user)
+
     async def go() -> dict[str, Any]:
         async with _stores(load_settings()) as (accounts, companion):
-            return await export_user(accounts, companion, telegram_id)
+            if tg_id is not None:
+                return await export_user(accounts, companion, tg_id)
+            return {
+                "exported_at": datetime.now(UTC).isoformat(),
+                "user_id": uid,
+                **await companion.export_user(uid),
+            }
 
     document = asyncio.run(go())
+    memory = document["memory"]
     if (
-        document["account"]["user"] is None
+        (document.get("account") or {}).get("user") is None
         and not document["conversations"]
-        and not document["memory"].get("episodes")
+        and not memory.get("episodes")
+        and not memory.get("facts")
     ):
-        err.print(f"[yellow]no data for user {telegram_id}[/]")
+        err.print(f"[yellow]no data for user {user}[/]")
         raise typer.Exit(2)
     text = json.dumps(document, ensure_ascii=False, indent=2, default=str)
     if out_file is None:
@@ -145,21 +170,25 @@ def export(
 
 @users_app.command("wipe")
 def wipe(
-    telegram_id: Annotated[int, typer.Argument(help="The user's Telegram id.")],
+    user: Annotated[str, typer.Argument(help=USER_HELP)],
     yes: Annotated[bool, typer.Option("--yes", help="Don't ask (required when not on a terminal).")] = False,
 ) -> None:
-    """Delete the user from every store; idempotent (running it again finishes an interrupted wipe)."""
+    """Delete the user from every store (memory, every persona's conversation, keys, and a bot user's
+    account); idempotent (running it again finishes an interrupted wipe)."""
     from bot.data_rights import wipe_user
 
+    uid, tg_id = _who(user)
     if not yes:
         if not sys.stdin.isatty():
             err.print("[bold red]error:[/] refusing to wipe without --yes when not on a terminal")
             raise typer.Exit(1)
-        typer.confirm(f"Delete everything about user {telegram_id}?", abort=True)
+        typer.confirm(f"Delete everything about user {user}?", abort=True)
 
     async def go() -> dict[str, Any]:
         async with _stores(load_settings()) as (accounts, companion):
-            return await wipe_user(accounts, companion, telegram_id)
+            if tg_id is not None:
+                return await wipe_user(accounts, companion, tg_id)
+            return {"conversations_and_memory": await companion.wipe_user(uid)}
 
     report = asyncio.run(go())
     out.print_json(json.dumps(report, default=str))

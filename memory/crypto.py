@@ -5,7 +5,8 @@ Layout:
   itself; HKDF derives from it a key for naming users on disk and a key for wrapping user keys;
 - each user gets a random *data key*, stored wrapped (AES-GCM) in a :class:`FileKeyStore`;
 - from the data key HKDF derives the AES-GCM text key and the HMAC key for lexical tokens, so
-  neither the text nor the words of one user can be read or matched without that user's key.
+  neither the text nor the words of one user can be read or matched without that user's key, and
+  (:meth:`Keyring.user_secret`) the key of the user's conversation checkpoints.
 
 Deleting the wrapped data key makes every copy of the user's ciphertext (Chroma's free pages, old
 backups) unreadable: crypto-shredding backs up the hard delete.
@@ -221,10 +222,12 @@ class Keyring:
         self._wrap = AESGCM(hkdf(master_key, "dora/key-wrapping"))
         self._store = store
         self._ciphers: dict[str, UserCipher] = {}
+        self._user_secrets: dict[tuple[str, str], bytes] = {}
         self._lock = threading.Lock()
 
     def derive(self, purpose: str) -> bytes:
-        """A 32-byte key for another store (e.g. conversation checkpoints), bound to ``purpose``."""
+        """A 32-byte key for another store, bound to ``purpose``; not a user's, so a wipe can't shred
+        what it encrypts (checkpoints written before they had per-user keys are read with one)."""
         return hkdf(self._master, f"dora/{purpose}")
 
     def user_key(self, user_id: str) -> str:
@@ -243,12 +246,9 @@ class Keyring:
             cached = self._ciphers.get(user_key)
             if cached is not None:
                 return cached
-            wrapped = self._store.load(user_key)
-            if wrapped is None:
-                if not create:
-                    return None
-                wrapped = self._store.add(user_key, self._new_wrapped_key(user_key))
-            data_key = self._unwrap(user_key, wrapped)
+            data_key = self._data_key(user_key, create)
+            if data_key is None:
+                return None
             cipher = UserCipher(
                 user_key=user_key,
                 _aead=AESGCM(hkdf(data_key, "dora/text")),
@@ -256,6 +256,31 @@ class Keyring:
             )
             self._ciphers[user_key] = cipher
             return cipher
+
+    def user_secret(self, user_key: str, purpose: str, create: bool = True) -> bytes | None:
+        """A 32-byte key for ``purpose`` derived from the data key of the user named ``user_key`` (the
+        opaque name, for stores that hold only that, like checkpoint thread ids). It goes with the
+        data key: after :meth:`shred` it can't be made again. None when the user has no data key and
+        ``create`` is false (a reader must never create one)."""
+        with self._lock:
+            cached = self._user_secrets.get((user_key, purpose))
+            if cached is not None:
+                return cached
+            data_key = self._data_key(user_key, create)
+            if data_key is None:
+                return None
+            secret = hkdf(data_key, f"dora/{purpose}")
+            self._user_secrets[(user_key, purpose)] = secret
+            return secret
+
+    def _data_key(self, user_key: str, create: bool) -> bytes | None:
+        """The user's data key, unwrapped (created first when ``create``); call with the lock held."""
+        wrapped = self._store.load(user_key)
+        if wrapped is None:
+            if not create:
+                return None
+            wrapped = self._store.add(user_key, self._new_wrapped_key(user_key))
+        return self._unwrap(user_key, wrapped)
 
     def _new_wrapped_key(self, user_key: str) -> bytes:
         """A fresh data key, wrapped (another worker may store its own first: see ``KeyStore.add``)."""
@@ -277,4 +302,6 @@ class Keyring:
         user_key = self.user_key(user_id)
         with self._lock:
             self._ciphers.pop(user_key, None)
+            for cached in [k for k in self._user_secrets if k[0] == user_key]:
+                del self._user_secrets[cached]
             return self._store.delete(user_key)

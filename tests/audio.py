@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["corrupt_ogg", "encoder", "long_ogg", "silent_ogg", "speak_ogg"]
+__all__ = ["corrupt_ogg", "encoder", "long_ogg", "noisy_ogg", "silent_ogg", "speak_ogg"]
 
 BITRATE_KBPS = 32  # Telegram voice notes are about 30 kbit/s Opus
 _TIMEOUT_S = 120
@@ -74,6 +74,31 @@ def speak_ogg(text: str, lang: str = "ru", speed: int = 130) -> bytes:
     with tempfile.TemporaryDirectory(prefix="dora-voice-") as tmp:
         wav = Path(tmp) / "out.wav"
         _run(["espeak-ng", "-v", lang, "-s", str(speed), "-w", str(wav), text])
+        return _encode(wav)
+
+
+def noisy_ogg(text: str, snr_db: float, lang: str = "ru", speed: int = 130, seed: int = 0) -> bytes:
+    """``text`` spoken by espeak-ng with white noise mixed in at ``snr_db`` (signal to noise, the
+    speech's power measured where it speaks), as a voice note: a recording made on a loud street."""
+    import numpy as np
+
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed (Debian: apt-get install espeak-ng)")
+    encoder()
+    with tempfile.TemporaryDirectory(prefix="dora-voice-") as tmp:
+        wav = Path(tmp) / "out.wav"
+        _run(["espeak-ng", "-v", lang, "-s", str(speed), "-w", str(wav), text])
+        with wave.open(str(wav), "rb") as w:
+            rate = w.getframerate()
+            speech = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16).astype(np.float64) / 32768
+        power = float(np.mean(speech[np.abs(speech) > 0.01] ** 2))
+        noise = np.random.default_rng(seed).normal(0.0, np.sqrt(power / 10 ** (snr_db / 10)), len(speech))
+        mixed = np.clip(speech + noise, -1.0, 1.0)
+        with wave.open(str(wav), "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(rate)
+            w.writeframes((mixed * 32767).astype(np.int16).tobytes())
         return _encode(wav)
 
 

@@ -104,7 +104,7 @@ def test_migrate_twice_is_a_noop(url: str) -> None:
         finally:
             await engine.dispose()
         assert tables == sorted([*Base.metadata.tables, "alembic_version"])
-        assert version == [("0004",)]  # the newest migration
+        assert version == [("0005",)]  # the newest migration
 
         await migrate(url)  # again: nothing to do, nothing lost
         async with accounts_on(url) as accounts:
@@ -615,6 +615,51 @@ def test_inbox_keeps_messages_encrypted_until_answered(url: str, tmp_path: Path)
                     user_id=ALICE, chat_id=ALICE, text="x", persona_id="dora", flags=flags, update_id=13
                 )
                 assert (await accounts.delete_account(ALICE))["inbox"] == 1  # a wipe takes it too
+            finally:
+                await engine.dispose()
+
+    run(scenario())
+
+
+def test_an_unsure_voice_note_marks_its_whole_turn(url: str, tmp_path: Path) -> None:
+    """A message that may be misheard keeps that mark through the inbox, and the turn it is answered
+    in (messages sent together are one turn, one stored message) learns no facts; on both backends."""
+    from agent.safety import UserFlags
+    from bot.db.inbox import Inbox
+    from memory.crypto import FileKeyStore, Keyring
+
+    keyring = Keyring(b"k" * 32, FileKeyStore(tmp_path / "keys"))
+
+    async def scenario() -> None:
+        async with accounts_on(url) as accounts:
+            await accounts.get_or_create_user(ALICE, "ru", now=NOW)
+            engine, sessions = create_engine_and_sessions(url)
+            inbox = Inbox(sessions, lambda account_id: keyring.cipher(f"tg:{account_id}"))  # type: ignore[arg-type,return-value]
+            flags = UserFlags()
+            try:
+                for n, (text, unsure) in enumerate(
+                    [("обычный текст", False), ("в бассейный пункт рам", True)]
+                ):
+                    await inbox.push(
+                        user_id=ALICE,
+                        chat_id=ALICE,
+                        text=text,
+                        persona_id="dora",
+                        flags=flags,
+                        update_id=20 + n,
+                        now=NOW + timedelta(seconds=n),
+                        unsure=unsure,
+                    )
+                turn = await inbox.take(ALICE)
+                assert turn is not None and turn.unsure and len(turn.texts) == 2
+                retried = await inbox.take(ALICE)
+                assert retried is not None and retried.retried and retried.unsure
+                await inbox.done(turn.id)
+                await inbox.push(
+                    user_id=ALICE, chat_id=ALICE, text="текст", persona_id="dora", flags=flags, update_id=30
+                )
+                plain = await inbox.take(ALICE)
+                assert plain is not None and not plain.unsure
             finally:
                 await engine.dispose()
 

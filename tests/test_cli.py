@@ -82,3 +82,58 @@ def test_bad_configuration_is_explained(tmp_path: Path) -> None:
     assert result.returncode == 1 and "--sizes" in result.stderr
     result = _dora("memory", "search", "u", "кот", cwd=tmp_path, env={"DORA_SECRET_KEY": "short"})
     assert result.returncode == 1 and "DORA_SECRET_KEY" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_users_export_and_wipe_take_a_chat_user_as_dora_memory_does(tmp_path: Path) -> None:
+    """`dora users export|wipe` take the same USER forms as `dora memory`: a `dora chat --user` name
+    has memory and a conversation with each persona it talked to, and no bot account."""
+    from tests.test_cli_chat import TINY_GGUF
+
+    data = tmp_path / "data"
+    env = {
+        "DORA_DATA_DIR": str(data),
+        "DORA_LLM": "local",
+        "DORA_LLM_GGUF": str(TINY_GGUF),
+        "DORA_LLM_REPLY_MAX_TOKENS": "8",
+    }
+    for persona, line in (("dora", "У меня рыжий кот Бублик."), ("mark", "Я люблю плавать по утрам.")):
+        chat = subprocess.run(
+            [str(Path(sys.executable).with_name("dora")), "chat", "--user", "wipe1", "--persona", persona],
+            input=line + "\n",
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={**os.environ, **env},
+        )
+        assert chat.returncode == 0, chat.stderr
+    other = _dora("memory", "list", "wipe2", cwd=tmp_path, env=env)
+    assert other.returncode == 2  # nobody else here
+
+    exported = _dora("users", "export", "wipe1", cwd=tmp_path, env=env)
+    assert exported.returncode == 0, exported.stderr
+    document = json.loads(exported.stdout)
+    assert document["user_id"] == "wipe1" and "account" not in document
+    assert set(document["conversations"]) == {"dora", "mark"}
+    said = [m["text"] for m in document["conversations"]["mark"]["messages"] if m["role"] == "user"]
+    assert said == ["Я люблю плавать по утрам."]
+    assert {e["text"] for e in document["memory"]["episodes"]} == {
+        "У меня рыжий кот Бублик.",
+        "Я люблю плавать по утрам.",
+    }
+
+    refused = _dora("users", "wipe", "wipe1", cwd=tmp_path, env=env)  # no --yes, no terminal
+    assert refused.returncode == 1 and "--yes" in refused.stderr
+    wiped = _dora("users", "wipe", "wipe1", "--yes", cwd=tmp_path, env=env)
+    assert wiped.returncode == 0, wiped.stderr
+    report = json.loads(wiped.stdout)["conversations_and_memory"]
+    assert report["threads"] == 2 and report["rows_deleted"] >= 2 and report["key_shredded"]
+    again = _dora("users", "export", "wipe1", cwd=tmp_path, env=env)
+    assert again.returncode == 2 and "no data for user wipe1" in again.stderr
+    assert _dora("memory", "list", "wipe1", "--all", cwd=tmp_path, env=env).returncode == 2
+    assert _dora("users", "wipe", "wipe1", "--yes", cwd=tmp_path, env=env).returncode == 0  # idempotent
+
+    # a Telegram id keeps its meaning: digits (or `tg:…`) are a bot user, account rows included
+    nobody = _dora("users", "export", "tg:424242", cwd=tmp_path, env=env)
+    assert nobody.returncode == 2 and "no data for user tg:424242" in nobody.stderr
+    wiped_tg = _dora("users", "wipe", "424242", "--yes", cwd=tmp_path, env=env)
+    assert wiped_tg.returncode == 0 and "account_rows" in json.loads(wiped_tg.stdout)

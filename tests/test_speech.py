@@ -17,15 +17,19 @@ import pytest
 from dora.config import Settings
 from dora.model_fetch import ModelMissingError
 from dora.wiring.media import build_transcriber
-from tests.audio import corrupt_ogg, long_ogg, silent_ogg, speak_ogg
+from tests.audio import corrupt_ogg, long_ogg, noisy_ogg, silent_ogg, speak_ogg
 from tests.conftest import MODEL
 from tools.speech import (
+    UNSURE_COMPRESSION,
+    UNSURE_LOGPROB,
+    UNSURE_NO_SPEECH,
     AudioEmptyError,
     AudioTooLongError,
     AudioUndecodableError,
     SpeechModelMissingError,
     Transcriber,
     Transcript,
+    judge,
 )
 
 # espeak-ng's Russian is hard for whisper-base: across speeds 120-150 and both encoders it
@@ -183,3 +187,35 @@ def test_transcribe_async_leaves_the_event_loop_free(transcriber: Transcriber, r
     assert ticks >= 20, f"the event loop ran only {ticks} times during a ~1 s transcription"
     with pytest.raises(AudioUndecodableError):
         asyncio.run(transcriber.transcribe_async(corrupt_ogg()))
+
+
+# Whisper's own confidence (see tools.speech.judge): right transcriptions vs misheard ones. The
+# sentence is the one from issue 13: espeak-ng's Russian for it comes back as "…в бассейный пункт
+# рам", and must be marked unsure; English at the same speed comes back right, and must not be.
+MISHEARD_RU = "Я обожаю плавать в бассейне по утрам."
+
+
+def test_a_clear_voice_note_is_sure(transcriber: Transcriber) -> None:
+    result = transcriber.transcribe(speak_ogg(EN_TEXT, lang="en"), language="en")
+    assert len(_hits(result.text, EN_STEMS)) >= 4, result.text
+    assert not result.unsure, result
+    assert result.avg_logprob > UNSURE_LOGPROB and result.no_speech_prob < UNSURE_NO_SPEECH
+
+
+def test_a_misheard_voice_note_is_unsure_and_says_what_was_heard(transcriber: Transcriber) -> None:
+    result = transcriber.transcribe(speak_ogg(MISHEARD_RU, lang="ru", speed=130))
+    assert result.unsure, result
+    assert result.text and result.avg_logprob < UNSURE_LOGPROB
+    assert "бассейне по утрам" not in result.text.lower()  # it was misheard: what is flagged is wrong
+
+
+def test_speech_under_heavy_noise_is_unsure(transcriber: Transcriber) -> None:
+    result = transcriber.transcribe(noisy_ogg(EN_TEXT, snr_db=0, lang="en", seed=1), language="en")
+    assert result.unsure, result
+
+
+def test_the_verdict_and_its_thresholds() -> None:
+    assert not judge(-0.3, 0.05, 1.2)
+    assert judge(UNSURE_LOGPROB - 0.01, 0.05, 1.2)
+    assert judge(-0.3, UNSURE_NO_SPEECH + 0.01, 1.2)  # Whisper thinks it may be no speech at all
+    assert judge(-0.3, 0.05, UNSURE_COMPRESSION + 0.1)  # text that repeats itself: a hallucination

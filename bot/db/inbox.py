@@ -38,6 +38,7 @@ class Batch:
     flags: UserFlags
     texts: list[str]
     retried: bool = False  # taken before and not finished: its worker died, or Telegram was away
+    unsure: bool = False  # one of its messages may be misheard (a voice note): no facts from this turn
 
 
 class Inbox:
@@ -55,8 +56,10 @@ class Inbox:
         flags: UserFlags,
         update_id: int | None = None,
         now: datetime | None = None,
+        unsure: bool = False,
     ) -> str | None:
-        """Store a message; returns its id, or None when this update was stored before."""
+        """Store a message; returns its id, or None when this update was stored before. ``unsure``:
+        the text may be misheard (a voice note Whisper was unsure of)."""
         row_id = uuid.uuid4().hex
         row = PendingMessage(
             id=row_id,
@@ -67,6 +70,7 @@ class Inbox:
             persona_id=persona_id,
             flags=json.dumps(asdict(flags), sort_keys=True),
             ciphertext=self._cipher_for(user_id).encrypt(text, f"inbox:{row_id}"),
+            unsure=unsure,
         )
         try:
             async with self._sessions() as s, s.begin():
@@ -107,6 +111,7 @@ class Inbox:
             flags=UserFlags(**json.loads(newest.flags)),
             texts=[cipher.decrypt(r.ciphertext, f"inbox:{r.id}") for r in rows],
             retried=retried,
+            unsure=any(r.unsure for r in rows),
         )
 
     async def done(self, batch_id: str) -> None:

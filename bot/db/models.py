@@ -157,7 +157,8 @@ class PendingMessage(Base):
     nothing: a survivor (or the restarted worker) answers it. ``ciphertext`` is the text under the
     user's key. ``batch`` is the turn it was taken into (the id of that turn's first message, which
     is also the agent's message id, so a turn retried after a crash is recognised, not repeated).
-    ``update_id`` is unique: Telegram redelivering an update adds nothing."""
+    ``update_id`` is unique: Telegram redelivering an update adds nothing. ``unsure``: a voice note
+    Whisper was unsure of (answered, but no facts are learned from it)."""
 
     __tablename__ = "inbox"
 
@@ -170,6 +171,7 @@ class PendingMessage(Base):
     flags: Mapped[str] = mapped_column(String(128))
     ciphertext: Mapped[str] = mapped_column(Text)
     batch: Mapped[str | None] = mapped_column(String(32))
+    unsure: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 # Every table and the column that names the user in it: what export and delete walk.

@@ -21,7 +21,14 @@ PARTNER_COUNTER = "partner_messages"
 
 
 async def _submit(
-    message: Message, text: str, deps: BotDeps, account: User, update: Update, kind: str = "text"
+    message: Message,
+    text: str,
+    deps: BotDeps,
+    account: User,
+    update: Update,
+    kind: str = "text",
+    *,
+    unsure: bool = False,
 ) -> None:
     personas = deps.companion.personas
     if not account.persona_id or account.persona_id not in personas:
@@ -45,7 +52,9 @@ async def _submit(
         chat_id=message.chat.id, account_id=account.id, persona_id=card.id, flags=flags_for(account, pro)
     )
     await deps.accounts.record_event(account.id, "message", now, persona_id=card.id, kind=kind)
-    await deps.conversations.accept(request, text, update_id=update.update_id)
+    if unsure:
+        await message.answer(_heard(text))
+    await deps.conversations.accept(request, text, update_id=update.update_id, unsure=unsure)
 
 
 async def text_message(message: Message, deps: BotDeps, account: User, event_update: Update) -> None:
@@ -92,7 +101,16 @@ async def voice_message(
     except AudioUndecodableError:
         await message.answer(_("I couldn't play that voice message. Could you record it again or type it?"))
         return
-    await _submit(message, transcript.text, deps, account, event_update, kind="voice")
+    # Whisper unsure: the message is still answered, but no facts are learned from it, and the user
+    # sees what was heard (to correct it by typing)
+    await _submit(
+        message, transcript.text, deps, account, event_update, kind="voice", unsure=transcript.unsure
+    )
+
+
+def _heard(text: str, limit: int = 3000) -> str:
+    shown = text if len(text) <= limit else text[: limit - 1] + "…"
+    return _('I heard: "{text}". If that\'s not what you said, please type it.').format(text=shown)
 
 
 async def unsupported(message: Message) -> None:
