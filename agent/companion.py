@@ -277,7 +277,7 @@ class Companion:
             yield await self._forget_question(user_id, request, lang)
             return
         async with self._user_lock(user_id):
-            async for event in self._turn(user_id, persona_id, text, lang, flags, message_id):
+            async for event in self._turn(user_id, persona_id, text, lang, flags, message_id, extract_facts):
                 yield event
 
     async def _turn(
@@ -288,6 +288,7 @@ class Companion:
         lang: Language,
         flags: UserFlags | None,
         message_id: str | None,
+        extract_facts: bool,
     ) -> AsyncIterator[TurnEvent]:
         if user_id not in self._resumed:  # messages a crash left unprocessed: settle them now
             self._resumed.add(user_id)
