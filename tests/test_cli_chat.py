@@ -98,6 +98,9 @@ def test_forgetting_from_the_command_line_and_in_the_chat(tmp_path: Path) -> Non
     assert "Ты писал(а)" in listed.stdout
     found = dora(["memory", "search", "fg1", "кот"], data, "")
     assert found.returncode == 0 and "Бублик" not in found.stdout
+    exported = dora(["users", "export", "fg1"], data, "")
+    assert exported.returncode == 0, exported.stderr
+    assert "Бублик" not in exported.stdout and "кофейн" in exported.stdout
 
     asked = dora(
         ["chat", "--user", "fg1", "--persona", "dora", "--show-memory"],
