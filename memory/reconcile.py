@@ -56,6 +56,14 @@ class Outcome:
     by_llm: bool = True
 
 
+def _dated(memory: Memory) -> str:
+    """A stored fact as the LLM sees it: the text, when it held from, and when DORA learned it."""
+    return (
+        f"{memory.text} (true since {memory.valid_at.date().isoformat()}, "
+        f"learned {memory.created_at.date().isoformat()})"
+    )
+
+
 def _lemma_set(text: str) -> set[str]:
     return set(lemmas(text))
 
@@ -98,10 +106,7 @@ class Reconciler:
                 candidate.text, memory.text, cosine, self.duplicate_cosine, self.duplicate_overlap
             ):
                 return ReconcileDecision(action=Action.NOOP, target=n), False
-        listing = "\n".join(
-            f"{n}. {m.text} (since {m.valid_from.date().isoformat()})"
-            for n, (m, _) in enumerate(similar, start=1)
-        )
+        listing = "\n".join(f"{n}. {_dated(m)}" for n, (m, _) in enumerate(similar, start=1))
         decision = self._structured.invoke(
             [
                 SystemMessage(RECONCILE_SYSTEM),

@@ -16,7 +16,7 @@ beat the newer one that replaced it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -38,6 +38,25 @@ class RankingWeights:
     # spreads below these are noise, not signal (a new user with three memories): z-scores use at least them
     dense_spread_floor: float = 0.03
     lexical_spread_floor: float = 0.5
+
+    def only(self, mode: str) -> RankingWeights:
+        """The ranking reduced to one signal, for side-by-side evaluation: ``"dense"`` (e5 cosine
+        alone), ``"lexical"`` (BM25 alone) or ``"full"`` (these weights unchanged)."""
+        if mode == "full":
+            return self
+        if mode not in ("dense", "lexical"):
+            raise ValueError(f"unknown ranking mode {mode!r} (dense, lexical or full)")
+        return replace(
+            self,
+            relevance=1.0,
+            recency=0.0,
+            importance=0.0,
+            dense_share=1.0 if mode == "dense" else 0.0,
+            follow_up_parents=0,
+        )
+
+
+RANKING_MODES = ("dense", "lexical", "full")
 
 
 @dataclass(frozen=True)
@@ -109,11 +128,15 @@ def rank(
     if rows.size == 0 or k <= 0:
         return []
     d, lex = dense[rows], lexical[rows]
-    fused = _zscore(d, weights.dense_spread_floor)
-    if float(lex.max(initial=0.0)) > 0.0:
-        fused = weights.dense_share * fused + (1.0 - weights.dense_share) * _zscore(
-            lex, weights.lexical_spread_floor
-        )
+    has_lexical = float(lex.max(initial=0.0)) > 0.0
+    if weights.dense_share <= 0.0:  # lexical alone (an evaluation mode): no words in common, no order
+        fused = _zscore(lex, weights.lexical_spread_floor) if has_lexical else np.zeros_like(d)
+    else:
+        fused = _zscore(d, weights.dense_spread_floor)
+        if has_lexical:
+            fused = weights.dense_share * fused + (1.0 - weights.dense_share) * _zscore(
+                lex, weights.lexical_spread_floor
+            )
     age_days = np.maximum(0.0, (now_ts - updated_ts[rows]) / _DAY_S)
     rec = np.power(0.5, age_days / max(weights.recency_half_life_days, 1e-6))
     imp = importance[rows] / 10.0

@@ -28,6 +28,7 @@ from memory.records import from_metadata, to_metadata
 from memory.retrieval import RankingWeights, rank
 from memory.text import clean_text, for_embedding
 from memory.user_index import UserIndex
+from memory.when import valid_at
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ class FactIn:
     importance: int = 5
     persona: str | None = None
     source_message_ids: Sequence[str] = ()
-    valid_from: datetime | None = None
+    valid_at: datetime | None = None  # when it holds from; None: the date words in it, else now
 
 
 @dataclass
@@ -248,7 +249,7 @@ class MemoryStore:
                     created_at=at,
                     updated_at=at,
                     last_accessed_at=at,
-                    valid_from=at,
+                    valid_at=valid_at(text, at),
                     source_message_ids=[it.message_id] if it.message_id else [],
                     extracted=it.extracted,
                 )
@@ -288,9 +289,9 @@ class MemoryStore:
                 importance=max(1, min(10, int(it.importance))),
                 persona=it.persona,
                 created_at=now,
-                updated_at=_as_utc(it.valid_from) if it.valid_from else now,
+                updated_at=_as_utc(it.valid_at) if it.valid_at else now,
                 last_accessed_at=now,
-                valid_from=_as_utc(it.valid_from),
+                valid_at=_as_utc(it.valid_at) if it.valid_at else valid_at(text, now),
                 source_message_ids=list(it.source_message_ids),
             )
             for it, text in zip(items, texts, strict=True)
@@ -327,13 +328,23 @@ class MemoryStore:
         return fact
 
     def invalidate_fact(
-        self, user_id: str, fact_id: str, superseded_by: str | None = None, at: datetime | None = None
+        self,
+        user_id: str,
+        fact_id: str,
+        superseded_by: str | None = None,
+        at: datetime | None = None,
+        ended_at: datetime | None = None,
     ) -> Memory:
-        """Mark a fact as no longer true; it stays (visible on request and in exports)."""
+        """Retire a fact that is no longer true; it stays (visible on request and in exports).
+
+        ``at`` is when DORA retires it (``expired_at``); ``ended_at`` when it stopped being true
+        (``invalid_at``): by default the superseding fact's ``valid_at``, else ``at``."""
         cipher, fact = self._fact(user_id, fact_id)
-        fact.invalidated_at = _as_utc(at)
+        fact.expired_at = _as_utc(at)
+        newer = self.get(user_id, superseded_by) if superseded_by and ended_at is None else None
+        fact.invalid_at = _as_utc(ended_at) if ended_at else newer.valid_at if newer else fact.expired_at
         fact.superseded_by = superseded_by
-        fact.history.append(HistoryEntry(text=fact.text, changed_at=fact.invalidated_at, op="invalidate"))
+        fact.history.append(HistoryEntry(text=fact.text, changed_at=fact.expired_at, op="invalidate"))
         self._rewrite(cipher, [fact])
         return fact
 
