@@ -22,13 +22,13 @@ import numpy as np
 from memory.chroma_store import ChromaStore
 from memory.crypto import Keyring, UserCipher
 from memory.embeddings import VectorEmbeddings
-from memory.lexical import asks_about_now, lemmas
+from memory.lexical import asks_about_now, asks_when, lemmas
 from memory.models import Category, HistoryEntry, Memory, MemoryKind, ScoredMemory, utcnow
 from memory.records import from_metadata, to_metadata
-from memory.retrieval import RankingWeights, rank
+from memory.retrieval import LinkRule, RankingWeights, Times, rank, restated
 from memory.text import clean_text, for_embedding
 from memory.user_index import UserIndex
-from memory.when import valid_at
+from memory.when import resolve, valid_at
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,9 @@ class MemoryStore:
         cache_check_s: float = 1.0,
         context_turns: int = CONTEXT_TURNS,
         cached_users: int = 200,
+        links: LinkRule | None = LinkRule(),  # noqa: B008 (frozen)
     ) -> None:
+        self.links = links
         self.chroma = chroma
         self.keyring = keyring
         self.embeddings = embeddings
@@ -255,8 +257,43 @@ class MemoryStore:
                 )
             )
         tokens = [self._tokens(cipher, t, c) for t, c in zip(texts, contexts, strict=True)]
+        links = self._restated(cipher.user_key, memories, vectors, [set(t[:n]) for t, n in tokens])
+        for memory, older in zip(memories, links, strict=True):
+            memory.supersedes = older
         self._write(user_id, cipher, memories, vectors, tokens)
         return memories
+
+    def _restated(
+        self, user_key: str, memories: list[Memory], vectors: np.ndarray, own: list[set[str]]
+    ) -> list[list[str]]:
+        """For each new episode, the ids of the older episodes it restates (:func:`restated`):
+        stored with it, so a question about now finds the newest word on a subject."""
+        if self.links is None:
+            return [[] for _ in memories]
+        with self._lock(user_key):
+            idx = self._index(user_key).arrays()
+            rows = [
+                r
+                for r in np.flatnonzero(~idx.is_fact & idx.valid)
+                if float(idx.metas[r].get("created") or 0.0) <= memories[0].created_at.timestamp()
+            ]
+            ids = [idx.ids[r] for r in rows]
+            old_vectors = idx.vectors[rows] if rows else np.zeros((0, vectors.shape[1]), dtype=np.float32)
+            old_words = [idx.subjects.of_row[r] for r in rows]
+            df = {t: len(idx.subjects.rows_of.get(t, ())) for words in own for t in words}
+        for words in own:
+            for t in words:
+                df[t] += 1
+        out = []
+        for i, memory in enumerate(memories):
+            earlier = [j for j in range(i) if memories[j].created_at <= memory.created_at]
+            pool_ids = ids + [memories[j].id for j in earlier]
+            pool_vectors = np.vstack([old_vectors, *(vectors[j][None, :] for j in earlier)])
+            pool_words = old_words + [own[j] for j in earlier]
+            rare = {t for t in own[i] if df[t] <= self.links.max_df}
+            found = restated(np.asarray(vectors[i]), rare, pool_vectors, pool_words, self.links)
+            out.append([pool_ids[j] for j in found])
+        return out
 
     def add_episode(self, user_id: str, text: str, **kwargs: Any) -> Memory:
         """One episode; a message stored before (same ``message_id``) gives the stored one back."""
@@ -430,6 +467,7 @@ class MemoryStore:
         query = clean_text(query)
         if cipher is None:
             return []
+        when = _as_utc(now)
         qvec = self.embeddings.query_vector(for_embedding(query))
         qtokens = [cipher.hash_token(t) for t in lemmas(query)]
         kinds = set(kinds) if kinds is not None else {MemoryKind.FACT, MemoryKind.EPISODE}
@@ -454,11 +492,12 @@ class MemoryStore:
                 eligible,
                 idx.updated,
                 idx.importance,
-                _as_utc(now).timestamp(),
+                when.timestamp(),
                 self.weights,
                 k,
                 subjects=idx.subjects,
                 about_now=asks_about_now(query),
+                times=Times(idx.valid_at, idx.created, _window(query, when), asks_when(query)),
             )
             results = [
                 ScoredMemory(
@@ -587,6 +626,12 @@ def _episode_id(user_key: str, message_id: str | None) -> str | None:
     if not message_id:
         return None
     return uuid.uuid5(uuid.NAMESPACE_URL, f"dora:episode:{user_key}:{message_id}").hex
+
+
+def _window(query: str, now: datetime) -> tuple[float, float] | None:
+    """The time a question names («что я делала в феврале», "last week"), resolved at ``now``."""
+    span = resolve(query, now)
+    return None if span is None else (span.start.timestamp(), span.end.timestamp())
 
 
 def _safe_clean(text: str) -> str:
