@@ -189,7 +189,8 @@ class Times:
             valid = self.valid_at[rows]
             out = weights.time_match * ((valid >= start) & (valid < end))
         if self.asks_when and weights.dated:
-            named = weights.dated * (np.abs(self.valid_at[rows] - self.said_at[rows]) >= _DAY_S / 2)
+            # a time other than the day it was said («сегодня» is not one: under a day away)
+            named = weights.dated * (np.abs(self.valid_at[rows] - self.said_at[rows]) >= _DAY_S)
             out = named if out is None else out + named
         return out
 

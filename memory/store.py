@@ -516,6 +516,21 @@ class MemoryStore:
                         touched[res.memory.id] = stamp
         return results
 
+    def restated_messages(self, user_id: str, message_ids: Iterable[str]) -> set[str]:
+        """The ids of older messages that these messages' episodes restate (write-time links): a
+        fact drawn from one of them may be what the new message changed."""
+        cipher = self._cipher(user_id, create=False)
+        if cipher is None:
+            return set()
+        out: set[str] = set()
+        for mid in message_ids:
+            episode = self.get(user_id, _episode_id(cipher.user_key, mid) or "")
+            for older_id in episode.supersedes if episode is not None else ():
+                older = self.get(user_id, older_id)
+                if older is not None:
+                    out.update(older.source_message_ids)
+        return out
+
     def similar_facts(
         self, user_id: str, text: str, k: int = 5, persona: str | None = None
     ) -> list[tuple[Memory, float]]:

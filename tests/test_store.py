@@ -106,6 +106,45 @@ def test_invalidation_keeps_when_it_ended_apart_from_when_it_was_retired(store: 
     assert not stale.holds_at(datetime(2026, 3, 10, tzinfo=UTC))
 
 
+def test_an_episode_is_linked_at_write_time_to_the_older_one_it_restates(store: MemoryStore) -> None:
+    start = datetime(2026, 1, 21, tzinfo=UTC)
+    home = store.add_episode("u", "живу с мамой пока, на фестивальном", at=start, message_id="a")
+    store.add_episode("u", "у меня две кошки, шпрота и килька, обе с улицы", at=start, message_id="b")
+    moved = store.add_episode(
+        "u",
+        "сняла квартиру на гидрострое, съехала от мамы наконец",
+        at=start + timedelta(days=70),
+        message_id="c",
+    )
+    assert moved.supersedes == [home.id]
+    stored = store.get("u", moved.id)
+    assert stored is not None and stored.supersedes == [home.id]
+    assert store.restated_messages("u", ["c"]) == {"a"}  # what reconciliation shows the LLM
+    meta = store._index(store.keyring.user_key("u")).metas[0]
+    assert "мам" not in json.dumps(meta, ensure_ascii=False)  # links are ids, never words
+
+
+def test_a_question_about_a_time_finds_what_held_then(store: MemoryStore) -> None:
+    march = datetime(2026, 3, 20, 12, tzinfo=UTC)
+    store.add_episodes(
+        "u",
+        [
+            EpisodeIn("в мае переезжаем в химки", at=march, message_id="plan"),
+            EpisodeIn("переезжаем, коробки уже везде", at=march + timedelta(days=40), message_id="x"),
+            EpisodeIn(
+                "сегодня опять обсуждали с пацанами, как переезжаем",
+                at=march + timedelta(days=41),
+                message_id="y",
+            ),
+        ],
+    )
+    asked = datetime(2026, 4, 30, tzinfo=UTC)
+    top = store.search("u", "что у меня в мае?", k=1, now=asked)
+    assert top[0].memory.source_message_ids == ["plan"]
+    when = store.search("u", "когда мы переезжаем?", k=1, now=asked)
+    assert when[0].memory.source_message_ids == ["plan"]  # the one that names a time
+
+
 def test_persona_scope(store: MemoryStore) -> None:
     store.add_fact("u", "Пользователь любит джаз")  # shared
     store.add_fact("u", "Пользователь называет Алису солнышком", persona="alice")
