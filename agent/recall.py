@@ -75,7 +75,7 @@ def recalled_lines(items: list[ScoredMemory], now: datetime, lang: Language) -> 
     out = []
     for item in items:
         m = item.memory
-        stamp = when(m.valid_from if m.kind == MemoryKind.FACT else m.created_at, now, lang)
+        stamp = when(m.valid_at if m.kind == MemoryKind.FACT else m.created_at, now, lang)
         if m.kind == MemoryKind.FACT:
             line = f"- {m.text} ({stamp})"
         else:

@@ -1,18 +1,21 @@
 """Retrieval evaluation on probe sets: recall@k per kind, and cross-user leaks.
 
 A probe set is ``{"users": {UID: {"sessions": [{"date": ISO, "turns": [[TURN_ID, TEXT], ...]}],
-"probes": [{"id", "ask", "evidence": [TURN_ID, ...], "kind"}]}}}``. Every turn becomes an episode
-of its user at its session's date (the turns just before it as context, as in a live chat); each
-probe is asked of its own user as of the day after that user's last session. A hit at k is any
-evidence turn among the top k. Then every probe is asked of every *other* user as well, and any
-result that is not that user's own is a leak.
+"probes": [{"id", "ask", "evidence": [TURN_ID, ...], "kind", "now"?}]}}}``. Every turn becomes an
+episode of its user at its session's date (the turns just before it as context, as in a live chat);
+each probe is asked of its own user at its ``now`` when it has one, else as of the day after that
+user's last session. A hit at k is any evidence turn among the top k. Then every probe is asked of
+every *other* user as well, and any result that is not that user's own is a leak.
+
+:func:`run_modes` stores the set once and asks the probes with each ranking mode (dense alone,
+lexical alone, the full ranking: :meth:`memory.retrieval.RankingWeights.only`).
 """
 
 from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -30,6 +33,7 @@ class Probe:
     evidence: list[str]
     kind: str
     user: str
+    now: datetime | None = None
 
 
 @dataclass
@@ -84,7 +88,14 @@ def load_probes(dataset: dict[str, Any]) -> tuple[dict[str, list[Probe]], int]:
                 skipped += 1
                 continue
             probes.setdefault(uid, []).append(
-                Probe(str(p.get("id", len(probes))), p["ask"], evidence, str(p.get("kind", "all")), uid)
+                Probe(
+                    str(p.get("id", len(probes))),
+                    p["ask"],
+                    evidence,
+                    str(p.get("kind", "all")),
+                    uid,
+                    parse_date(p["now"]) if p.get("now") else None,
+                )
             )
     return probes, skipped
 
@@ -95,7 +106,7 @@ def ingest(store: MemoryStore, dataset: dict[str, Any], as_facts: dict[str, list
     for uid, user in dataset["users"].items():
         if as_facts is not None:
             facts = [
-                FactIn(f["text"], source_message_ids=f["evidence"], valid_from=parse_date(f["date"]))
+                FactIn(f["text"], source_message_ids=f["evidence"], valid_at=parse_date(f["date"]))
                 for f in as_facts.get(uid, [])
             ]
             for start in range(0, len(facts), 100):
@@ -129,6 +140,45 @@ def run_eval(
     progress: Callable[[int], None] | None = None,
     already_stored: bool = False,
     search_kinds: list[MemoryKind] | None = None,
+    mode: str = "full",
+) -> EvalResult:
+    """Store the set (unless ``already_stored``) and ask every probe with the ``mode`` ranking."""
+    full_weights = store.weights
+    store.weights = full_weights.only(mode)
+    try:
+        return _run_eval(store, dataset, as_facts, check_leaks, progress, already_stored, search_kinds)
+    finally:
+        store.weights = full_weights
+
+
+def run_modes(
+    store: MemoryStore,
+    dataset: dict[str, Any],
+    modes: Sequence[str],
+    as_facts: dict[str, list[dict]] | None = None,
+    check_leaks: bool = True,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, EvalResult]:
+    """Store the set once, then ask every probe with each ranking mode in turn."""
+    results: dict[str, EvalResult] = {}
+    for i, mode in enumerate(modes):
+        results[mode] = run_eval(
+            store, dataset, as_facts, check_leaks, progress, already_stored=i > 0, mode=mode
+        )
+    first = results[modes[0]]
+    for result in results.values():
+        result.memories, result.ingest_s = first.memories, first.ingest_s
+    return results
+
+
+def _run_eval(
+    store: MemoryStore,
+    dataset: dict[str, Any],
+    as_facts: dict[str, list[dict]] | None,
+    check_leaks: bool,
+    progress: Callable[[int], None] | None,
+    already_stored: bool,
+    search_kinds: list[MemoryKind] | None,
 ) -> EvalResult:
     result = EvalResult()
     if not already_stored:
@@ -148,7 +198,8 @@ def run_eval(
     for uid, user_probes in probes.items():
         for probe in user_probes:
             t = time.perf_counter()
-            found = store.search(uid, probe.ask, k=max(KS), kinds=kinds, now=asked_at.get(uid), touch=False)
+            now = probe.now or asked_at.get(uid)
+            found = store.search(uid, probe.ask, k=max(KS), kinds=kinds, now=now, touch=False)
             result.search_ms.append((time.perf_counter() - t) * 1000)
             sources = [set(r.memory.source_message_ids) for r in found]
             result.probes += 1

@@ -118,6 +118,14 @@ def main(
 # -- eval -------------------------------------------------------------------------------------------
 
 
+def _modes(mode: str) -> list[str]:
+    if mode == "all":
+        return ["dense", "lexical", "full"]
+    if mode not in ("dense", "lexical", "full"):
+        _fail(f"--mode must be dense, lexical, full or all, not {mode!r}")
+    return [mode]
+
+
 def _run_eval(
     dataset: dict,
     facts: dict | None,
@@ -126,11 +134,13 @@ def _run_eval(
     as_json: bool,
     title: str,
     group_name: str | None = None,
+    modes: list[str] | None = None,
 ) -> dict:
     with _needs_checkout("dora eval"):
-        from bench.memory_eval import run_eval
+        from bench.memory_eval import run_modes
 
-    n_probes = sum(len(u.get("probes", [])) for u in dataset["users"].values())
+    modes = modes or ["full"]
+    n_probes = sum(len(u.get("probes", [])) for u in dataset["users"].values()) * len(modes)
     with tempfile.TemporaryDirectory(prefix="dora-eval-") as tmp:
         settings = _settings(data_dir or Path(tmp))
         if settings.chroma_url:
@@ -145,9 +155,10 @@ def _run_eval(
             disable=as_json and not sys.stderr.isatty(),
         ) as progress:
             task = progress.add_task(f"{title}: storing, then asking {n_probes} probes", total=n_probes)
-            result = run_eval(
+            results = run_modes(
                 store,
                 dataset,
+                modes,
                 as_facts=facts,
                 check_leaks=leaks,
                 progress=lambda n: progress.advance(task, n),
@@ -155,30 +166,43 @@ def _run_eval(
         if data_dir is None:
             for uid in dataset["users"]:
                 store.wipe_user(uid)
-    report = result.to_json()
+    reports = {mode: r.to_json() for mode, r in results.items()}
     if group_name:
-        report[group_name] = {k.removeprefix("category_"): v for k, v in report["by_kind"].items()}
+        for report in reports.values():
+            report[group_name] = {k.removeprefix("category_"): v for k, v in report["by_kind"].items()}
+    report = dict(reports[modes[-1]])  # the last mode (the full ranking with --mode all) on top
+    if len(modes) > 1:
+        report["modes"] = reports
     if as_json:
         out.print_json(json.dumps(report, ensure_ascii=False))
         return report
+    ks = (1, 3, 5, 10) if len(modes) == 1 else (1, 5, 10)
     table = Table(title=f"{title}: {report['probes']} probes, {report['memories']} memories")
     table.add_column("kind")
     table.add_column("n", justify="right")
-    for k in (1, 3, 5, 10):
-        table.add_column(f"R@{k}", justify="right")
+    for mode in modes:
+        for k in ks:
+            table.add_column(f"R@{k}" if len(modes) == 1 else f"{mode} R@{k}", justify="right")
     for kind, row in report["by_kind"].items():
-        table.add_row(kind, str(row["n"]), *(f"{row[f'recall@{k}']:.3f}" for k in (1, 3, 5, 10)))
+        cells = [f"{reports[m]['by_kind'][kind][f'recall@{k}']:.3f}" for m in modes for k in ks]
+        table.add_row(kind, str(row["n"]), *cells)
     table.add_row(
-        "[bold]all", str(report["probes"]), *(f"[bold]{report[f'recall@{k}']:.3f}" for k in (1, 3, 5, 10))
+        "[bold]all",
+        str(report["probes"]),
+        *(f"[bold]{reports[m][f'recall@{k}']:.3f}" for m in modes for k in ks),
     )
     out.print(table)
+    leak_line = ", ".join(f"{m} {reports[m]['leaks']}" for m in modes) if len(modes) > 1 else report["leaks"]
     out.print(
-        f"leaks: {report['leaks']} (over {report['leak_probes']} cross-user probes)   "
+        f"leaks: {leak_line} (over {report['leak_probes']} cross-user probes)   "
         f"ingest: {report['ingest_per_s']} memories/s   search p50/p95: "
         f"{report.get('search_p50_ms')}/{report.get('search_p95_ms')} ms   "
         f"skipped probes: {report['skipped']}"
     )
     return report
+
+
+_MODE_HELP = "Ranking: dense (e5 alone), lexical (BM25 alone), full, or all three side by side."
 
 
 @eval_app.command("memory")
@@ -189,8 +213,10 @@ def eval_memory(
     data_dir: Annotated[
         Path | None, typer.Option(help="Keep the evaluation store here (default: temporary).")
     ] = None,
+    mode: Annotated[str, typer.Option(help=_MODE_HELP)] = "full",
 ) -> None:
     """Store a probe set's turns as episodes and report recall@1/3/5/10 per kind and cross-user leaks."""
+    modes = _modes(mode)
     if not dataset.is_file():
         _fail(f"no such file: {dataset}")
     try:
@@ -198,7 +224,7 @@ def eval_memory(
         assert isinstance(data.get("users"), dict)
     except Exception as exc:
         _fail(f"{dataset} is not a probe set ({{'users': {{...}}}}): {exc}")
-    _run_eval(data, None, data_dir, not no_leaks, as_json, dataset.name)
+    _run_eval(data, None, data_dir, not no_leaks, as_json, dataset.name, modes=modes)
 
 
 @eval_app.command("locomo")
@@ -213,8 +239,10 @@ def eval_locomo(
     data_dir: Annotated[
         Path | None, typer.Option(help="Keep the evaluation store here (default: temporary).")
     ] = None,
+    mode: Annotated[str, typer.Option(help=_MODE_HELP)] = "full",
 ) -> None:
     """LoCoMo categories 1–4: turns as episodes (default) or gold observations as facts."""
+    modes = _modes(mode)
     with _needs_checkout("dora eval locomo"):
         from bench.locomo import load_locomo
 
@@ -232,6 +260,7 @@ def eval_locomo(
         as_json,
         "LoCoMo facts" if facts else "LoCoMo episodes",
         group_name="by_category",
+        modes=modes,
     )
 
 

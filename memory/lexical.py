@@ -74,6 +74,16 @@ def asks_about_now(query: str) -> bool:
     return _ABOUT_NOW.search(query) is not None
 
 
+_WHEN = re.compile(
+    r"\b(когда|какого числа|с какого|до какого|в какой день|when|what date|what day)\b", re.IGNORECASE
+)
+
+
+def asks_when(query: str) -> bool:
+    """Does the query ask when something happens or happened («когда…», «какого числа…», "when")?"""
+    return _WHEN.search(query) is not None
+
+
 class LexicalIndex:
     """BM25 (bm25s) over one user's hashed lemmas; rebuilt whole when its corpus changed."""
 

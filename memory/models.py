@@ -1,16 +1,29 @@
 """The memory data model, first: what a remembered thing is, when it held, and where it came from.
 
-Temporal fields follow graphiti's edges: a fact is *valid from* some time and may be
-*invalidated* later by another fact; nothing is silently overwritten. An UPDATE keeps the id and
-pushes the old wording into ``history`` so the user's export shows what changed.
+Two times per memory, kept apart as graphiti's edges keep them (``valid_at``, ``invalid_at``,
+``expired_at``): when the thing was true in the user's life, and when DORA learned or retired it.
+
+- ``valid_at``: when it became (or becomes) true. «в мае переезжаю», said in March, holds from
+  May: the message's own date words are resolved against its time (:mod:`memory.when`); without
+  any, the message time.
+- ``invalid_at``: when it stopped being true (the newer fact's ``valid_at``), or None.
+- ``created_at``: when DORA learned it; ``expired_at``: when DORA retired it (reconciliation
+  found it contradicted), or None. Retired memories stay, visible on request and in exports.
+
+Nothing is silently overwritten: an UPDATE keeps the id and pushes the old wording into
+``history``. An episode that restates older ones on the same subject lists them in
+``supersedes``: for a question about now, the newest statement on a subject comes first.
+Records written before the two times existed (``valid_from``, ``invalidated_at``) load as they
+were meant: ``valid_from`` is ``valid_at``, and ``invalidated_at`` was both times at once.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 
 def utcnow() -> datetime:
@@ -61,16 +74,36 @@ class Memory(BaseModel):
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     last_accessed_at: datetime = Field(default_factory=utcnow)
-    valid_from: datetime = Field(default_factory=utcnow)
-    invalidated_at: datetime | None = None
+    valid_at: datetime = Field(default_factory=utcnow)  # when it became (becomes) true
+    invalid_at: datetime | None = None  # when it stopped being true
+    expired_at: datetime | None = None  # when DORA retired it
     superseded_by: str | None = None  # id of the fact that invalidated this one
+    supersedes: list[str] = Field(default_factory=list)  # episodes: older ones this one restates
     source_message_ids: list[str] = Field(default_factory=list)
     history: list[HistoryEntry] = Field(default_factory=list)
     extracted: bool = True  # episodes: has fact extraction run over it yet?
 
+    @model_validator(mode="before")
+    @classmethod
+    def _older_names(cls, data: Any) -> Any:
+        """Exports and callers from before the two times: ``valid_from``, ``invalidated_at``."""
+        if isinstance(data, dict) and ("valid_from" in data or "invalidated_at" in data):
+            data = dict(data)
+            if (old := data.pop("valid_from", None)) is not None:
+                data.setdefault("valid_at", old)
+            if (old := data.pop("invalidated_at", None)) is not None:
+                data.setdefault("invalid_at", old)
+                data.setdefault("expired_at", old)
+        return data
+
     @property
     def is_valid(self) -> bool:
-        return self.invalidated_at is None
+        """Not retired: DORA has not found it contradicted (it may still have ended, see ``invalid_at``)."""
+        return self.expired_at is None
+
+    def holds_at(self, moment: datetime) -> bool:
+        """Was (is) it true at ``moment``, as far as DORA knows?"""
+        return self.valid_at <= moment and (self.invalid_at is None or moment < self.invalid_at)
 
 
 class ScoreParts(BaseModel):

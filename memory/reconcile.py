@@ -28,7 +28,8 @@ and one NEW fact. Answer with one action:
 - ADD: the new fact is about something not in the list.
 - UPDATE: the new fact refines or extends stored fact N and both stay true (give the merged text).
 - INVALIDATE: the new fact contradicts stored fact N, which is no longer true
-  (moved, changed job, broke up, pet died).
+  (moved, changed job, broke up, pet died). A stored fact whose message the user's new message
+  restates is the likeliest to have changed.
 - NOOP: the new fact says the same as stored fact N.
 For UPDATE, write the merged fact in the same language."""
 
@@ -54,6 +55,20 @@ class Outcome:
     fact_id: str | None  # the fact added, updated or kept
     replaced_id: str | None = None  # for INVALIDATE: the fact that stopped being true
     by_llm: bool = True
+
+
+def _dated(memory: Memory, restated: set[str] | None = None) -> str:
+    """A stored fact as the LLM sees it: the text, when it held from, when DORA learned it, and
+    whether the new fact's message restates the message it came from (a write-time link)."""
+    link = (
+        "; the user's new message restates the message it came from"
+        if restated and set(memory.source_message_ids) & restated
+        else ""
+    )
+    return (
+        f"{memory.text} (true since {memory.valid_at.date().isoformat()}, "
+        f"learned {memory.created_at.date().isoformat()}{link})"
+    )
 
 
 def _lemma_set(text: str) -> set[str]:
@@ -88,7 +103,10 @@ class Reconciler:
         self.duplicate_overlap = duplicate_overlap
 
     def decide(
-        self, candidate: CandidateFact, similar: Sequence[tuple[Memory, float]]
+        self,
+        candidate: CandidateFact,
+        similar: Sequence[tuple[Memory, float]],
+        restated: set[str] | None = None,
     ) -> tuple[ReconcileDecision, bool]:
         """The decision and whether the LLM made it (False: settled by similarity)."""
         if not similar:
@@ -98,10 +116,7 @@ class Reconciler:
                 candidate.text, memory.text, cosine, self.duplicate_cosine, self.duplicate_overlap
             ):
                 return ReconcileDecision(action=Action.NOOP, target=n), False
-        listing = "\n".join(
-            f"{n}. {m.text} (since {m.valid_from.date().isoformat()})"
-            for n, (m, _) in enumerate(similar, start=1)
-        )
+        listing = "\n".join(f"{n}. {_dated(m, restated)}" for n, (m, _) in enumerate(similar, start=1))
         decision = self._structured.invoke(
             [
                 SystemMessage(RECONCILE_SYSTEM),
@@ -120,7 +135,8 @@ class Reconciler:
         persona: str | None = None,
     ) -> Outcome:
         similar = self.store.similar_facts(user_id, candidate.text, k=self.neighbours, persona=persona)
-        decision, by_llm = self.decide(candidate, similar)
+        restated = self.store.restated_messages(user_id, source_ids) if similar else set()
+        decision, by_llm = self.decide(candidate, similar, restated)
         target: Memory | None = None
         if decision.action is not Action.ADD:
             if decision.target is None or not 1 <= decision.target <= len(similar):

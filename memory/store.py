@@ -22,12 +22,13 @@ import numpy as np
 from memory.chroma_store import ChromaStore
 from memory.crypto import Keyring, UserCipher
 from memory.embeddings import VectorEmbeddings
-from memory.lexical import asks_about_now, lemmas
+from memory.lexical import asks_about_now, asks_when, lemmas
 from memory.models import Category, HistoryEntry, Memory, MemoryKind, ScoredMemory, utcnow
 from memory.records import from_metadata, to_metadata
-from memory.retrieval import RankingWeights, rank
+from memory.retrieval import LinkRule, RankingWeights, Times, rank, restated
 from memory.text import clean_text, for_embedding
 from memory.user_index import UserIndex
+from memory.when import resolve, valid_at
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ class FactIn:
     importance: int = 5
     persona: str | None = None
     source_message_ids: Sequence[str] = ()
-    valid_from: datetime | None = None
+    valid_at: datetime | None = None  # when it holds from; None: the date words in it, else now
 
 
 @dataclass
@@ -89,7 +90,9 @@ class MemoryStore:
         cache_check_s: float = 1.0,
         context_turns: int = CONTEXT_TURNS,
         cached_users: int = 200,
+        links: LinkRule | None = LinkRule(),  # noqa: B008 (frozen)
     ) -> None:
+        self.links = links
         self.chroma = chroma
         self.keyring = keyring
         self.embeddings = embeddings
@@ -248,14 +251,49 @@ class MemoryStore:
                     created_at=at,
                     updated_at=at,
                     last_accessed_at=at,
-                    valid_from=at,
+                    valid_at=valid_at(text, at),
                     source_message_ids=[it.message_id] if it.message_id else [],
                     extracted=it.extracted,
                 )
             )
         tokens = [self._tokens(cipher, t, c) for t, c in zip(texts, contexts, strict=True)]
+        links = self._restated(cipher.user_key, memories, vectors, [set(t[:n]) for t, n in tokens])
+        for memory, older in zip(memories, links, strict=True):
+            memory.supersedes = older
         self._write(user_id, cipher, memories, vectors, tokens)
         return memories
+
+    def _restated(
+        self, user_key: str, memories: list[Memory], vectors: np.ndarray, own: list[set[str]]
+    ) -> list[list[str]]:
+        """For each new episode, the ids of the older episodes it restates (:func:`restated`):
+        stored with it, so a question about now finds the newest word on a subject."""
+        if self.links is None:
+            return [[] for _ in memories]
+        with self._lock(user_key):
+            idx = self._index(user_key).arrays()
+            rows = [
+                r
+                for r in np.flatnonzero(~idx.is_fact & idx.valid)
+                if float(idx.metas[r].get("created") or 0.0) <= memories[0].created_at.timestamp()
+            ]
+            ids = [idx.ids[r] for r in rows]
+            old_vectors = idx.vectors[rows] if rows else np.zeros((0, vectors.shape[1]), dtype=np.float32)
+            old_words = [idx.subjects.of_row[r] for r in rows]
+            df = {t: len(idx.subjects.rows_of.get(t, ())) for words in own for t in words}
+        for words in own:
+            for t in words:
+                df[t] += 1
+        out = []
+        for i, memory in enumerate(memories):
+            earlier = [j for j in range(i) if memories[j].created_at <= memory.created_at]
+            pool_ids = ids + [memories[j].id for j in earlier]
+            pool_vectors = np.vstack([old_vectors, *(vectors[j][None, :] for j in earlier)])
+            pool_words = old_words + [own[j] for j in earlier]
+            rare = {t for t in own[i] if df[t] <= self.links.max_df}
+            found = restated(np.asarray(vectors[i]), rare, pool_vectors, pool_words, self.links)
+            out.append([pool_ids[j] for j in found])
+        return out
 
     def add_episode(self, user_id: str, text: str, **kwargs: Any) -> Memory:
         """One episode; a message stored before (same ``message_id``) gives the stored one back."""
@@ -288,9 +326,9 @@ class MemoryStore:
                 importance=max(1, min(10, int(it.importance))),
                 persona=it.persona,
                 created_at=now,
-                updated_at=_as_utc(it.valid_from) if it.valid_from else now,
+                updated_at=_as_utc(it.valid_at) if it.valid_at else now,
                 last_accessed_at=now,
-                valid_from=_as_utc(it.valid_from),
+                valid_at=_as_utc(it.valid_at) if it.valid_at else valid_at(text, now),
                 source_message_ids=list(it.source_message_ids),
             )
             for it, text in zip(items, texts, strict=True)
@@ -327,13 +365,23 @@ class MemoryStore:
         return fact
 
     def invalidate_fact(
-        self, user_id: str, fact_id: str, superseded_by: str | None = None, at: datetime | None = None
+        self,
+        user_id: str,
+        fact_id: str,
+        superseded_by: str | None = None,
+        at: datetime | None = None,
+        ended_at: datetime | None = None,
     ) -> Memory:
-        """Mark a fact as no longer true; it stays (visible on request and in exports)."""
+        """Retire a fact that is no longer true; it stays (visible on request and in exports).
+
+        ``at`` is when DORA retires it (``expired_at``); ``ended_at`` when it stopped being true
+        (``invalid_at``): by default the superseding fact's ``valid_at``, else ``at``."""
         cipher, fact = self._fact(user_id, fact_id)
-        fact.invalidated_at = _as_utc(at)
+        fact.expired_at = _as_utc(at)
+        newer = self.get(user_id, superseded_by) if superseded_by and ended_at is None else None
+        fact.invalid_at = _as_utc(ended_at) if ended_at else newer.valid_at if newer else fact.expired_at
         fact.superseded_by = superseded_by
-        fact.history.append(HistoryEntry(text=fact.text, changed_at=fact.invalidated_at, op="invalidate"))
+        fact.history.append(HistoryEntry(text=fact.text, changed_at=fact.expired_at, op="invalidate"))
         self._rewrite(cipher, [fact])
         return fact
 
@@ -439,6 +487,7 @@ class MemoryStore:
         query = clean_text(query)
         if cipher is None:
             return []
+        when = _as_utc(now)
         qvec = self.embeddings.query_vector(for_embedding(query))
         qtokens = [cipher.hash_token(t) for t in lemmas(query)]
         kinds = set(kinds) if kinds is not None else {MemoryKind.FACT, MemoryKind.EPISODE}
@@ -463,11 +512,12 @@ class MemoryStore:
                 eligible,
                 idx.updated,
                 idx.importance,
-                _as_utc(now).timestamp(),
+                when.timestamp(),
                 self.weights,
                 k,
                 subjects=idx.subjects,
                 about_now=asks_about_now(query),
+                times=Times(idx.valid_at, idx.created, _window(query, when), asks_when(query)),
             )
             results = [
                 ScoredMemory(
@@ -485,6 +535,21 @@ class MemoryStore:
                     if stamp - float(idx.metas[r.row].get("accessed") or 0.0) >= ACCESS_GRANULARITY_S:
                         touched[res.memory.id] = stamp
         return results
+
+    def restated_messages(self, user_id: str, message_ids: Iterable[str]) -> set[str]:
+        """The ids of older messages that these messages' episodes restate (write-time links): a
+        fact drawn from one of them may be what the new message changed."""
+        cipher = self._cipher(user_id, create=False)
+        if cipher is None:
+            return set()
+        out: set[str] = set()
+        for mid in message_ids:
+            episode = self.get(user_id, _episode_id(cipher.user_key, mid) or "")
+            for older_id in episode.supersedes if episode is not None else ():
+                older = self.get(user_id, older_id)
+                if older is not None:
+                    out.update(older.source_message_ids)
+        return out
 
     def similar_facts(
         self, user_id: str, text: str, k: int = 5, persona: str | None = None
@@ -596,6 +661,12 @@ def _episode_id(user_key: str, message_id: str | None) -> str | None:
     if not message_id:
         return None
     return uuid.uuid5(uuid.NAMESPACE_URL, f"dora:episode:{user_key}:{message_id}").hex
+
+
+def _window(query: str, now: datetime) -> tuple[float, float] | None:
+    """The time a question names («что я делала в феврале», "last week"), resolved at ``now``."""
+    span = resolve(query, now)
+    return None if span is None else (span.start.timestamp(), span.end.timestamp())
 
 
 def _safe_clean(text: str) -> str:

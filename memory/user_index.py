@@ -15,7 +15,7 @@ import numpy as np
 
 from memory.chroma_store import Rows
 from memory.lexical import LexicalIndex
-from memory.records import subject_of, tokens_of
+from memory.records import subject_of, supersedes_of, tokens_of, valid_at_of
 from memory.retrieval import Subjects
 
 
@@ -78,12 +78,20 @@ class UserIndex:
         self.persona = np.array([m.get("persona", "") for m in self.metas], dtype=object)
         self.updated = np.array([float(m.get("updated", 0.0)) for m in self.metas], dtype=np.float64)
         self.importance = np.array([float(m.get("importance", 5)) for m in self.metas], dtype=np.float64)
+        self.created = np.array([float(m.get("created", 0.0)) for m in self.metas], dtype=np.float64)
+        self.valid_at = np.array([valid_at_of(m) for m in self.metas], dtype=np.float64)
         of_row = [subject_of(m) for m in self.metas]
         rows_of: dict[str, list[int]] = {}
         for row, subject in enumerate(of_row):
             for token in subject:
                 rows_of.setdefault(token, []).append(row)
-        self.subjects = Subjects(of_row, rows_of)
+        newer_of: dict[int, list[int]] = {}
+        for row, meta in enumerate(self.metas):
+            for old in supersedes_of(meta):
+                pos = self._pos.get(old)
+                if pos is not None:
+                    newer_of.setdefault(pos, []).append(row)
+        self.subjects = Subjects(of_row, rows_of, newer_of)
         self._arrays_dirty = False
 
     def arrays(self) -> UserIndex:

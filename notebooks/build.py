@@ -61,9 +61,13 @@ if HAS_DATA and USER:
     print(f"user {USER}: {len(facts)} facts, {len(episodes)} episodes")
     by_id = {f.id: f for f in facts}
     for f in facts:
-        until = f"{f.invalidated_at:%Y-%m-%d}" if f.invalidated_at else "now"
+        until = f"{f.invalid_at:%Y-%m-%d}" if f.invalid_at else "now"
+        retired = f", retired {f.expired_at:%Y-%m-%d}" if f.expired_at else ""
         superseded = f"  → superseded by «{by_id[f.superseded_by].text}»" if f.superseded_by in by_id else ""
-        print(f"[{f.valid_from:%Y-%m-%d} … {until}] ({f.category.value}) {f.text}{superseded}")
+        print(
+            f"[{f.valid_at:%Y-%m-%d} … {until}; learned {f.created_at:%Y-%m-%d}{retired}] "
+            f"({f.category.value}) {f.text}{superseded}"
+        )
 else:
     print("no user to show")'''
     ),
@@ -72,8 +76,8 @@ else:
     fig, ax = plt.subplots()
     ax.scatter([e.created_at for e in episodes], [0] * len(episodes), marker="|", s=200, label="episodes")
     for n, f in enumerate(facts, start=1):
-        end = f.invalidated_at or max(m.created_at for m in memories)
-        ax.plot([f.valid_from, end], [n, n], lw=4, color="grey" if f.invalidated_at else "tab:green")
+        end = f.invalid_at or max(m.created_at for m in memories)
+        ax.plot([f.valid_at, end], [n, n], lw=4, color="grey" if not f.is_valid else "tab:green")
     ax.set_yticks(range(len(facts) + 1), ["messages"] + [f.text[:30] for f in facts])
     ax.set_title(f"Timeline of user {USER}: facts (grey: no longer valid) and messages")
     fig.autofmt_xdate()

@@ -31,7 +31,7 @@ def test_demo_seed_is_reproducible_and_readable_by_the_operator_tools(tmp_path, 
     assert first == second
     texts = [sorted(f["text"] for f in e["memory"]["facts"]) for e in (exported_a, exported_b)]
     assert texts[0] == texts[1] and len(texts[0]) == 4  # three facts and the job that replaced one
-    assert sum(1 for f in exported_a["memory"]["facts"] if f["invalidated_at"]) == 1
+    assert sum(1 for f in exported_a["memory"]["facts"] if f["expired_at"]) == 1
 
     listed = cli.invoke(app, ["users", "list"])
     assert listed.exit_code == 0 and "100006" in listed.stdout

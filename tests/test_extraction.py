@@ -113,7 +113,7 @@ def test_invalidate_and_update_use_numbers_mapped_back_to_ids(store) -> None:
     assert all(moscow.id not in p and job.id not in p for p in shown)  # the LLM never sees ids
     old = store.get("u", moscow.id)
     new_id = report.outcomes[0].fact_id
-    assert old.invalidated_at is not None and old.superseded_by == new_id
+    assert old.expired_at is not None and old.invalid_at is not None and old.superseded_by == new_id
     assert store.get("u", job.id).text == "Пользователь работает senior программистом"
     assert store.get("u", job.id).history[0].text == "Пользователь работает программистом"
     valid = {f.text for f in store.list("u", kind=MemoryKind.FACT)}

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from memory.models import MemoryKind
+from memory.models import Memory, MemoryKind
 from memory.store import EpisodeIn, MemoryStore
 
 
@@ -54,7 +54,8 @@ def test_fact_update_keeps_id_and_history_and_invalidation_is_hidden_by_default(
     with_invalid = store.search("u", "в каком городе я живу?", k=5, include_invalid=True)
     assert {r.memory.id for r in with_invalid} == {old.id, new.id}
     stale = store.get("u", old.id)
-    assert stale is not None and stale.invalidated_at is not None and stale.superseded_by == new.id
+    assert stale is not None and stale.expired_at is not None and stale.invalid_at is not None
+    assert stale.superseded_by == new.id and not stale.is_valid
 
     updated = store.update_fact("u", new.id, "Пользователь переехал в Тбилиси в марте")
     assert updated.id == new.id
@@ -62,6 +63,86 @@ def test_fact_update_keeps_id_and_history_and_invalidation_is_hidden_by_default(
     assert again is not None
     assert again.text == "Пользователь переехал в Тбилиси в марте"
     assert [h.text for h in again.history] == ["Пользователь переехал в Тбилиси"]
+
+
+def test_two_times_and_rows_written_before_them(store: MemoryStore) -> None:
+    said = datetime(2026, 3, 20, 12, tzinfo=UTC)
+    plan = store.add_episode("u", "в мае переезжаю к сестре в Казань", at=said, message_id="m1")
+    plain = store.add_episode("u", "купила новые кроссовки", at=said, message_id="m2")
+    assert plan.created_at == said and plan.valid_at == datetime(2026, 5, 1, tzinfo=UTC)
+    assert plain.valid_at == said and plain.invalid_at is None and plain.expired_at is None
+    assert store.get("u", plan.id).valid_at == plan.valid_at  # type: ignore[union-attr]
+
+    # a row as the engine wrote it before: valid_from / invalidated, no valid_at, invalid_at, expired_at
+    cipher = store.keyring.cipher("u")
+    assert cipher is not None
+    idx = store._index(cipher.user_key)
+    meta = dict(idx.metas[idx.position(plain.id)])  # type: ignore[index]
+    for key in ("valid_at", "invalid_at", "expired_at", "supersedes"):
+        del meta[key]
+    retired = said + timedelta(days=3)
+    meta.update(valid_from=said.timestamp(), invalidated=retired.timestamp(), valid=False)
+    store.chroma.update_metadata(cipher.user_key, [plain.id], [meta])
+    store._indexes.clear()
+    old = store.get("u", plain.id)
+    assert old is not None and old.valid_at == said
+    assert old.invalid_at == old.expired_at == retired and not old.is_valid
+    assert [m.id for m in store.list("u", kind=MemoryKind.EPISODE)] == [plan.id]
+
+    exported = old.model_dump(mode="json")  # an export from before the two times loads too
+    exported["valid_from"], exported["invalidated_at"] = exported.pop("valid_at"), exported.pop("expired_at")
+    del exported["invalid_at"]
+    again = Memory.model_validate(exported)
+    assert again.valid_at == said and again.invalid_at == again.expired_at == retired
+
+
+def test_invalidation_keeps_when_it_ended_apart_from_when_it_was_retired(store: MemoryStore) -> None:
+    old = store.add_fact("u", "Пользователь работает курьером", valid_at=datetime(2026, 1, 5, tzinfo=UTC))
+    new = store.add_fact("u", "Пользователь работает водителем", valid_at=datetime(2026, 3, 9, tzinfo=UTC))
+    retired_at = datetime(2026, 3, 20, tzinfo=UTC)
+    stale = store.invalidate_fact("u", old.id, superseded_by=new.id, at=retired_at)
+    assert stale.invalid_at == new.valid_at and stale.expired_at == retired_at
+    assert stale.holds_at(datetime(2026, 3, 1, tzinfo=UTC))
+    assert not stale.holds_at(datetime(2026, 3, 10, tzinfo=UTC))
+
+
+def test_an_episode_is_linked_at_write_time_to_the_older_one_it_restates(store: MemoryStore) -> None:
+    start = datetime(2026, 1, 21, tzinfo=UTC)
+    home = store.add_episode("u", "живу с мамой пока, на фестивальном", at=start, message_id="a")
+    store.add_episode("u", "у меня две кошки, шпрота и килька, обе с улицы", at=start, message_id="b")
+    moved = store.add_episode(
+        "u",
+        "сняла квартиру на гидрострое, съехала от мамы наконец",
+        at=start + timedelta(days=70),
+        message_id="c",
+    )
+    assert moved.supersedes == [home.id]
+    stored = store.get("u", moved.id)
+    assert stored is not None and stored.supersedes == [home.id]
+    assert store.restated_messages("u", ["c"]) == {"a"}  # what reconciliation shows the LLM
+    meta = store._index(store.keyring.user_key("u")).metas[0]
+    assert "мам" not in json.dumps(meta, ensure_ascii=False)  # links are ids, never words
+
+
+def test_a_question_about_a_time_finds_what_held_then(store: MemoryStore) -> None:
+    march = datetime(2026, 3, 20, 12, tzinfo=UTC)
+    store.add_episodes(
+        "u",
+        [
+            EpisodeIn("в мае переезжаем в химки", at=march, message_id="plan"),
+            EpisodeIn("переезжаем, коробки уже везде", at=march + timedelta(days=40), message_id="x"),
+            EpisodeIn(
+                "сегодня опять обсуждали с пацанами, как переезжаем",
+                at=march + timedelta(days=41),
+                message_id="y",
+            ),
+        ],
+    )
+    asked = datetime(2026, 4, 30, tzinfo=UTC)
+    top = store.search("u", "что у меня в мае?", k=1, now=asked)
+    assert top[0].memory.source_message_ids == ["plan"]
+    when = store.search("u", "когда мы переезжаем?", k=1, now=asked)
+    assert when[0].memory.source_message_ids == ["plan"]  # the one that names a time
 
 
 def test_persona_scope(store: MemoryStore) -> None:
