@@ -16,6 +16,7 @@ beat the newer one that replaced it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -113,24 +114,25 @@ class LinkRule:
 
 
 def restated(
-    vec: np.ndarray,
+    sims: np.ndarray,
     rare: set[str],
-    vectors: np.ndarray,
-    subjects: list[set[str]],
+    words_of: Callable[[int], set[str]],
     rule: LinkRule,
+    allowed: np.ndarray | None = None,
 ) -> list[int]:
-    """The rows of ``vectors`` (older episodes, with their own words in ``subjects``) that the
-    message with ``vec`` restates, closest first; ``rare`` are its own words that are rare."""
-    if vectors.shape[0] == 0:
-        return []
-    sims = vectors @ vec
+    """The older episodes a new message restates, closest first: ``sims`` are its cosines to
+    them, ``words_of(j)`` episode j's own words, ``rare`` the message's own rare words, and
+    ``allowed`` (optional) which of them may be linked."""
     close = np.flatnonzero(sims >= min(rule.cosine, rule.shared_cosine))
-    hits = [
-        (float(sims[j]), int(j))
-        for j in close
-        if sims[j] >= rule.cosine or (sims[j] >= rule.shared_cosine and subjects[j] & rare)
-    ]
-    return [j for _, j in sorted(hits, reverse=True)[: rule.max_links]]
+    if allowed is not None:
+        close = close[allowed[close]]
+    hits: list[int] = []
+    for j in close[np.argsort(-sims[close], kind="stable")]:  # closest first; stop at max_links
+        if sims[j] >= rule.cosine or (sims[j] >= rule.shared_cosine and words_of(int(j)) & rare):
+            hits.append(int(j))
+            if len(hits) == rule.max_links:
+                break
+    return hits
 
 
 def follow_ups(

@@ -272,27 +272,30 @@ class MemoryStore:
             return [[] for _ in memories]
         with self._lock(user_key):
             idx = self._index(user_key).arrays()
-            rows = [
-                r
-                for r in np.flatnonzero(~idx.is_fact & idx.valid)
-                if float(idx.metas[r].get("created") or 0.0) <= memories[0].created_at.timestamp()
-            ]
-            ids = [idx.ids[r] for r in rows]
-            old_vectors = idx.vectors[rows] if rows else np.zeros((0, vectors.shape[1]), dtype=np.float32)
-            old_words = [idx.subjects.of_row[r] for r in rows]
+            n_old = len(idx)
+            old_sims = idx.vectors @ vectors.T if n_old else np.zeros((0, len(memories)), dtype=np.float32)
+            pool = ~idx.is_fact & idx.valid & (idx.created <= memories[0].created_at.timestamp())
+            ids = list(idx.ids)
+            old_words = idx.subjects.of_row
             df = {t: len(idx.subjects.rows_of.get(t, ())) for words in own for t in words}
         for words in own:
             for t in words:
                 df[t] += 1
+        batch_sims = vectors @ vectors.T
         out = []
         for i, memory in enumerate(memories):
             earlier = [j for j in range(i) if memories[j].created_at <= memory.created_at]
-            pool_ids = ids + [memories[j].id for j in earlier]
-            pool_vectors = np.vstack([old_vectors, *(vectors[j][None, :] for j in earlier)])
-            pool_words = old_words + [own[j] for j in earlier]
+            sims = np.concatenate([old_sims[:, i], batch_sims[earlier, i]])
+            allowed = np.concatenate([pool, np.ones(len(earlier), dtype=bool)])
             rare = {t for t in own[i] if df[t] <= self.links.max_df}
-            found = restated(np.asarray(vectors[i]), rare, pool_vectors, pool_words, self.links)
-            out.append([pool_ids[j] for j in found])
+            found = restated(
+                sims,
+                rare,
+                lambda j, earlier=earlier: old_words[j] if j < n_old else own[earlier[j - n_old]],
+                self.links,
+                allowed,
+            )
+            out.append([ids[j] if j < n_old else memories[earlier[j - n_old]].id for j in found])
         return out
 
     def add_episode(self, user_id: str, text: str, **kwargs: Any) -> Memory:

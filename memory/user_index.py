@@ -36,6 +36,8 @@ class UserIndex:
         return len(self.ids)
 
     def upsert(self, ids: list[str], vectors: np.ndarray | None, metas: list[dict[str, Any]]) -> None:
+        first_new = len(self.ids)
+        only_new = all(mid not in self._pos for mid in ids)
         for i, (mid, meta) in enumerate(zip(ids, metas, strict=True)):
             pos = self._pos.get(mid)
             vec = None if vectors is None else np.asarray(vectors[i], dtype=np.float32)
@@ -50,7 +52,10 @@ class UserIndex:
                 self.metas[pos] = meta
                 if vec is not None:
                     self._vectors[pos] = vec
-        self._arrays_dirty = True
+        if only_new and not self._arrays_dirty and first_new > 0:
+            self._append_arrays(first_new)  # a message added: extend the arrays, don't rebuild them
+        else:
+            self._arrays_dirty = True
         self._lexical_dirty = True
 
     def remove(self, ids: list[str]) -> None:
@@ -71,28 +76,42 @@ class UserIndex:
     def _refresh_arrays(self) -> None:
         if not self._arrays_dirty:
             return
-        n = len(self.ids)
-        self.vectors = np.vstack(self._vectors) if n else np.zeros((0, 1), dtype=np.float32)
-        self.is_fact = np.array([m.get("kind") == "fact" for m in self.metas], dtype=bool)
-        self.valid = np.array([bool(m.get("valid", True)) for m in self.metas], dtype=bool)
-        self.persona = np.array([m.get("persona", "") for m in self.metas], dtype=object)
-        self.updated = np.array([float(m.get("updated", 0.0)) for m in self.metas], dtype=np.float64)
-        self.importance = np.array([float(m.get("importance", 5)) for m in self.metas], dtype=np.float64)
-        self.created = np.array([float(m.get("created", 0.0)) for m in self.metas], dtype=np.float64)
-        self.valid_at = np.array([valid_at_of(m) for m in self.metas], dtype=np.float64)
-        of_row = [subject_of(m) for m in self.metas]
-        rows_of: dict[str, list[int]] = {}
-        for row, subject in enumerate(of_row):
+        self.vectors, self.is_fact, self.valid, self.persona, self.updated, self.importance = (
+            np.zeros((0, 1), dtype=np.float32),
+            *(np.zeros(0, dtype=t) for t in (bool, bool, object, np.float64, np.float64)),
+        )
+        self.created, self.valid_at = np.zeros(0), np.zeros(0)
+        self.subjects = Subjects([], {}, {})
+        self._append_arrays(0)
+        self._arrays_dirty = False
+
+    def _append_arrays(self, start: int) -> None:
+        """Bring the numpy views and subjects up to date with rows ``start`` on (all rows before are)."""
+        metas = self.metas[start:]
+        new_vectors = np.vstack(self._vectors[start:]) if metas else None
+        if new_vectors is not None:
+            self.vectors = new_vectors if start == 0 else np.vstack([self.vectors, new_vectors])
+        parts = {
+            "is_fact": (bool, [m.get("kind") == "fact" for m in metas]),
+            "valid": (bool, [bool(m.get("valid", True)) for m in metas]),
+            "persona": (object, [m.get("persona", "") for m in metas]),
+            "updated": (np.float64, [float(m.get("updated", 0.0)) for m in metas]),
+            "importance": (np.float64, [float(m.get("importance", 5)) for m in metas]),
+            "created": (np.float64, [float(m.get("created", 0.0)) for m in metas]),
+            "valid_at": (np.float64, [valid_at_of(m) for m in metas]),
+        }
+        for name, (dtype, values) in parts.items():
+            setattr(self, name, np.concatenate([getattr(self, name), np.array(values, dtype=dtype)]))
+        of_row, rows_of, newer_of = self.subjects.of_row, self.subjects.rows_of, self.subjects.newer_of
+        for row, meta in enumerate(metas, start=start):
+            subject = subject_of(meta)
+            of_row.append(subject)
             for token in subject:
                 rows_of.setdefault(token, []).append(row)
-        newer_of: dict[int, list[int]] = {}
-        for row, meta in enumerate(self.metas):
             for old in supersedes_of(meta):
                 pos = self._pos.get(old)
                 if pos is not None:
                     newer_of.setdefault(pos, []).append(row)
-        self.subjects = Subjects(of_row, rows_of, newer_of)
-        self._arrays_dirty = False
 
     def arrays(self) -> UserIndex:
         """Make sure the numpy views (vectors, is_fact, valid, persona, updated, importance) are current."""
