@@ -27,7 +27,7 @@ from agent.forget_request import ForgetRequest, parse_forget_request
 from agent.graph import AgentDeps, build_graph, build_profile_graph
 from agent.language import Language, detect_language
 from agent.llm.structured import structured
-from agent.memory_view import MemoryLine, line_for, quoted
+from agent.memory_view import MemoryLine, memory_lines, quoted
 from agent.photo_choice import PhotoOut
 from agent.prompts import (
     APOLOGY,
@@ -410,18 +410,8 @@ class Companion:
     # -- what the user can see and delete ---------------------------------------------------------
 
     def memory_lines(self, user_id: str, lang: Language = "ru", query: str | None = None) -> list[MemoryLine]:
-        """What DORA knows about the user, newest first, put to them as a friend would: facts (those
-        no longer true with what replaced them) and their own remembered messages. With ``query``,
-        only what is about it (the same match a forget uses, so what is shown is what would go)."""
-        memory = self.deps.memory
-        everything = memory.list(user_id, include_invalid=True)
-        if query and query.strip():
-            shown = list(forgetting.about(memory, user_id, query).memories)
-        else:
-            shown = everything
-        by_id = {m.id: m for m in everything}
-        lines = [line_for(m, lang, by_id.get(m.superseded_by or "")) for m in shown]
-        return sorted(lines, key=lambda line: line.when, reverse=True)
+        """What DORA knows about the user, as /memory shows it (:func:`agent.memory_view.memory_lines`)."""
+        return memory_lines(self.deps.memory, user_id, lang, query)
 
     def facts(self, user_id: str) -> list[Memory]:
         """The facts DORA keeps about the user (valid ones, all personas), newest first."""
@@ -529,11 +519,6 @@ class Companion:
             rewritten += 1
         await vacuum(self.checkpointer)
         return rewritten
-
-    def forget_fact(self, user_id: str, memory_id: str) -> bool:
-        """Delete one memory row only (operators' ``dora memory forget USER ID --only``); users'
-        deletes go through :meth:`forget_memory`, which also takes its sources."""
-        return self.deps.memory.delete(user_id, memory_id)
 
     # -- data rights -------------------------------------------------------------------------------
 

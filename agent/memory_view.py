@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from agent.language import Language
+from memory import forgetting
 from memory.lexical import analyzers
 from memory.models import Memory, MemoryKind
+from memory.store import MemoryStore
 
 _RU_USER = re.compile(r"^(?:пользовател|собеседник)", re.IGNORECASE)
 _RU_PRONOUN = {"nomn": "ты", "gent": "тебя", "datv": "тебе", "accs": "тебя", "ablt": "тобой", "loct": "тебе"}
@@ -154,3 +156,16 @@ def render(line: MemoryLine, lang: Language) -> str:
         return f"{day} · {was}: {line.text} → {now}: {line.replaced_by}"
     gone = "уже не так" if lang == "ru" else "no longer true"
     return f"{day} · {was}: {line.text} ({gone})"
+
+
+def memory_lines(
+    store: MemoryStore, user_id: str, lang: Language, query: str | None = None
+) -> list[MemoryLine]:
+    """What DORA knows about the user, newest first, put to them: facts (those no longer true with
+    what replaced them) and their own messages. With ``query``, only what is about it (the same
+    match a forget uses, so what is shown is what would go)."""
+    everything = store.list(user_id, include_invalid=True)
+    shown = list(forgetting.about(store, user_id, query).memories) if query and query.strip() else everything
+    by_id = {m.id: m for m in everything}
+    lines = [line_for(m, lang, by_id.get(m.superseded_by or "")) for m in shown]
+    return sorted(lines, key=lambda line: line.when, reverse=True)

@@ -589,20 +589,10 @@ def memory_list(
 ) -> None:
     """What DORA knows about USER, newest first, as /memory shows it: facts (those no longer true
     with what replaced them) and the user's own remembered messages; ids for `dora memory forget`."""
-    from agent.memory_view import MemoryLine, line_for
-    from memory import forgetting
+    from agent.memory_view import memory_lines
 
     store = build_memory(_settings())
-    uid = agent_user(user_id)
-    everything = store.list(uid, include_invalid=True)
-    shown = list(forgetting.about(store, uid, about).memories) if about and about.strip() else everything
-    by_id = {m.id: m for m in everything}
-    word = "ru" if lang != "en" else "en"
-    lines: list[MemoryLine] = sorted(
-        (line_for(m, word, by_id.get(m.superseded_by or "")) for m in shown),
-        key=lambda line: line.when,
-        reverse=True,
-    )
+    lines = memory_lines(store, agent_user(user_id), "en" if lang == "en" else "ru", about)
     if not lines:
         what = f" about {about!r}" if about else ""
         console.print(f"[yellow]no memories{what} for user {user_id}[/]")
