@@ -50,7 +50,7 @@ from memory.extraction import FactExtractor
 from memory.models import Memory, MemoryKind
 from memory.pipeline import MemoryWriter
 from memory.reconcile import Reconciler
-from memory.text import EmptyTextError, clean_text
+from memory.text import EmptyTextError, clean_text, for_embedding
 from personas.library import PersonaLibrary
 
 log = logging.getLogger(__name__)
@@ -272,7 +272,7 @@ class Companion:
             text = text[: self.message_max_chars]
             yield TurnEvent("notice", TRIMMED_NOTICE[lang].format(n=self.message_max_chars))
         request = parse_forget_request(text)
-        if request is not None and not self._sounds_like_crisis(text):
+        if request is not None and not await self._sounds_like_crisis(text):
             # a command, not conversation: never stored (it names what is to be forgotten)
             yield await self._forget_question(user_id, request, lang)
             return
@@ -421,10 +421,19 @@ class Companion:
     def _user_lock(self, user_id: str) -> asyncio.Lock:
         return self._user_locks.setdefault(user_id, asyncio.Lock())
 
-    def _sounds_like_crisis(self, text: str) -> bool:
-        """«забудь про меня, меня скоро не будет» is not a privacy request: the safety rules hear
-        every message that looks like one first, and a sign of crisis sends it to the conversation."""
-        assessment = (self.deps.safety or SafetyClassifier(None)).assess(text)
+    async def _sounds_like_crisis(self, text: str) -> bool:
+        """«забудь про меня, меня скоро не будет» is not a privacy request: the same safety rules the
+        graph runs (the lexicon and, with a bank, the meaning model) hear every message that looks
+        like one first, and a sign of crisis sends it to the conversation."""
+        safety = self.deps.safety or SafetyClassifier(None)
+        vector = None
+        if safety.bank is not None:
+            try:
+                embed = self.deps.memory.embeddings.query_vector
+                vector = await asyncio.to_thread(embed, for_embedding(text))
+            except Exception as exc:  # the lexicon still runs
+                log.warning("agent: embedding for the safety rules failed (%s)", type(exc).__name__)
+        assessment = safety.assess(text, vector)
         return assessment.crisis is not None or bool(assessment.concerns)
 
     async def _forget_question(self, user_id: str, request: ForgetRequest, lang: Language) -> TurnEvent:
