@@ -17,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from dora.cli_chat import chat
+from dora.cli_dialogue import eval_dialogue
 from dora.cli_models import models_app
 from dora.cli_personas import personas_app
 from dora.cli_users import users_app
@@ -325,6 +326,9 @@ def eval_safety(
         )
     for e in result.get("errors", []):
         out.print(f"  [{e['label']}] got {e['got'] or '-'}: {e['text']}", markup=False)
+
+
+eval_app.command("dialogue")(eval_dialogue)
 
 
 # -- bench ------------------------------------------------------------------------------------------

@@ -1,0 +1,156 @@
+"""`dora eval dialogue`: the judge (by lemma, old values of changed facts), the scenario file's
+checks, and a real run of the command against the loopback OpenAI-compatible server, which shows
+that the question is asked where only long-term memory holds the telling."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.dialogue import Scenario, ScenarioError, judge, load_scenarios, mentions
+from tests.openai_server import OpenAIServer
+
+ROOT = Path(__file__).resolve().parents[1]
+SETS = [ROOT / "tests" / "fixtures" / "dialogue.json", ROOT / "tests" / "fixtures" / "dialogue_heldout.json"]
+
+
+def test_a_word_counts_in_any_of_its_forms_and_only_as_a_word() -> None:
+    assert mentions("Конечно помню, ты рассказывала про Бублика!", "Бублик")
+    assert mentions("Ты живёшь в Казани, верно?", "Казань")
+    assert mentions("you said you were allergic to SHELLFISH", "shellfish")
+    assert mentions("у тебя день рождения 14 марта", "14 марта")
+    assert not mentions("у тебя день рождения 15 марта", "14 марта")
+    assert not mentions("бублики с маком вкусные", "Бубликов переулок")
+    assert not mentions("Я не могу уточнить имя кота", "Бублик")
+
+
+def test_an_old_value_in_the_reply_fails_a_changed_fact() -> None:
+    s = Scenario(
+        "x",
+        "ru",
+        ("живу в Самаре", "переехала в Екатеринбург"),
+        "где я живу?",
+        ("Екатеринбург",),
+        ("Самара",),
+    )
+    assert judge(s, "Ты теперь в Екатеринбурге!")[0]
+    passed, found, contradicted = judge(s, "В Екатеринбурге, а раньше в Самаре")
+    assert not passed and found == ["Екатеринбург"] and contradicted == ["Самара"]
+    assert not judge(s, "Не помню, прости")[0]
+
+
+@pytest.mark.parametrize("path", SETS, ids=lambda p: p.name)
+def test_the_scenario_sets_load_and_cover_what_the_issue_asks(path: Path) -> None:
+    scenarios = load_scenarios(path)
+    assert len(scenarios) >= 20
+    assert {s.lang for s in scenarios} == {"ru", "en"}
+    assert sum(s.lang == "ru" for s in scenarios) > len(scenarios) / 2  # Russian first
+    assert any(s.expect_none for s in scenarios), "a changed fact"
+    assert any(s.ask_persona and s.ask_persona != s.persona for s in scenarios), "another persona asks"
+
+
+def test_the_held_out_scenarios_are_apart_from_the_tuning_ones() -> None:
+    tuning, heldout = (load_scenarios(p) for p in SETS)
+    assert not {s.ask for s in tuning} & {s.ask for s in heldout}
+    assert not {t for s in tuning for t in s.tell} & {t for s in heldout for t in s.tell}
+    assert len(tuning) + len(heldout) >= 60
+
+
+def test_a_bad_scenario_file_says_what_is_wrong(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    for content, words in [
+        ("{", "not JSON"),
+        ('{"cases": []}', "expected"),
+        ('{"scenarios": [{"id": "a", "tell": [], "ask": "?", "expect_any": ["x"]}]}', "'tell'"),
+        ('{"scenarios": [{"id": "a", "tell": ["t"], "ask": "?", "expect_any": []}]}', "'expect_any'"),
+        (
+            '{"scenarios": [{"id": "a", "tell": ["t"], "ask": "?", "expect_any": ["x"], "lang": "de"}]}',
+            "lang",
+        ),
+    ]:
+        bad.write_text(content, encoding="utf-8")
+        with pytest.raises(ScenarioError, match=words):
+            load_scenarios(bad)
+
+
+def _run(dataset: Path, data_dir: Path, llm: OpenAIServer, *extra: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "DORA_DATA_DIR": str(data_dir),
+        "DORA_LLM": "openai",
+        "DORA_LLM_BASE_URL": llm.base_url,
+        "DORA_LLM_MODEL": "test-model",
+        "HF_HUB_OFFLINE": "1",
+    }
+    exe = Path(sys.executable).with_name("dora")
+    return subprocess.run(
+        [str(exe), "eval", "dialogue", str(dataset), *extra],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+
+
+def test_dora_eval_dialogue_asks_where_only_long_term_memory_knows(tmp_path: Path) -> None:
+    """The model (a loopback server answering «Бублик!» every time) passes the scenario that
+    expects Бублик and fails the one that expects Казань; the ask never carries the telling as a
+    recent turn, for the same persona (its thread started anew) or for another persona of the same
+    user, and the same persona gets it back from memory."""
+    dataset = tmp_path / "s.json"
+    dataset.write_text(
+        json.dumps(
+            {
+                "scenarios": [
+                    {
+                        "id": "cat",
+                        "lang": "ru",
+                        "tell": ["у меня рыжий кот Бублик"],
+                        "ask": "как зовут кота?",
+                        "expect_any": ["Бублик"],
+                    },
+                    {
+                        "id": "city",
+                        "lang": "ru",
+                        "tell": ["я живу в Казани"],
+                        "ask": "где я живу?",
+                        "expect_any": ["Казань"],
+                        "ask_persona": "coach",
+                    },
+                ]
+            },
+            ensure_ascii=False,
+        ),
+        encoding="utf-8",
+    )
+    with OpenAIServer() as llm:
+        llm.ignore_tools = True  # extraction gets no facts: the episodes must carry the memory
+        llm.text = "Бублик!"
+        done = _run(dataset, tmp_path / "operator-data", llm, "--json")
+        requests = list(llm.requests)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["n"] == 2 and result["hit_rate"] == 0.5
+    assert result["by_lang"] == {"ru": {"hit_rate": 0.5, "n": 2}}
+    assert [f["id"] for f in result["failures"]] == ["city"]
+    assert result["mean_reply_s"] > 0
+    asks = {
+        ask: [r for r in requests if r.get("messages") and r["messages"][-1].get("content") == ask]
+        for ask in ("как зовут кота?", "где я живу?")
+    }
+    for ask, told in (("как зовут кота?", "у меня рыжий кот Бублик"), ("где я живу?", "я живу в Казани")):
+        assert asks[ask], f"the ask {ask!r} never reached the model"
+        turns = [m for m in asks[ask][-1]["messages"] if m["role"] != "system"]
+        assert all(told not in str(m.get("content")) for m in turns), "the telling is still a recent turn"
+    # the same persona in a new thread: the telling comes back from long-term memory (the episode);
+    # another persona sees only shared facts, which this model (answering no tool calls) never gives
+    system = [m for m in asks["как зовут кота?"][-1]["messages"] if m["role"] == "system"]
+    assert any("у меня рыжий кот Бублик" in str(m.get("content")) for m in system)
+    system = [m for m in asks["где я живу?"][-1]["messages"] if m["role"] == "system"]
+    assert all("Казан" not in str(m.get("content")) for m in system)
+    assert not (tmp_path / "operator-data").exists(), "the evaluation wrote into the operator's data dir"
