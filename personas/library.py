@@ -10,10 +10,14 @@ when it does).
 A broken card (or a missing folder) is a :class:`CardError`, not a skipped persona: an operator
 who dropped a card in a folder would otherwise see it silently missing from the picker. Plain
 pictures next to cards (PNG without card chunks) are ignored.
+
+A persona's standalone lorebook (a SillyTavern World Info JSON) sits in the same folder as
+``lorebooks/<id>.json``: in a subfolder, so it is never mistaken for a card.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Iterable, Iterator
@@ -25,6 +29,22 @@ from personas.io import CardError, is_card_png, load_card
 log = logging.getLogger(__name__)
 
 BUILTIN_DIR = Path(__file__).resolve().parent / "builtin"
+LOREBOOKS = "lorebooks"
+
+
+def lorebook_path(folder: Path, persona_id: str) -> Path:
+    """Where a persona's World Info file lives in a persona folder."""
+    return folder / LOREBOOKS / f"{persona_id}.json"
+
+
+def _attach_world(card: PersonaCard, folder: Path) -> PersonaCard:
+    path = lorebook_path(folder, card.id)
+    if path.is_file():
+        try:
+            card.set_world(json.loads(path.read_bytes()))
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise CardError(str(path), [("", f"not a readable World Info JSON ({exc})")]) from exc
+    return card
 
 
 class PersonaNotFoundError(LookupError):
@@ -61,7 +81,7 @@ class PersonaLibrary:
         cards: dict[str, PersonaCard] = {}
         origin: dict[str, Path] = {}
         for path in card_files(self.builtin_dir):
-            card = load_card(path)
+            card = _attach_world(load_card(path), self.builtin_dir)
             if card.id in cards:  # our own bug: the tests catch it
                 raise CardError(
                     str(path), [("data.extensions.dora.id", f"{card.id!r} is also in {origin[card.id]}")]
@@ -72,7 +92,7 @@ class PersonaLibrary:
             if not folder.is_dir():
                 raise CardError(str(folder), [("", "the persona folder does not exist or is not a folder")])
             for path in card_files(folder):
-                card = load_card(path)
+                card = _attach_world(load_card(path), folder)
                 if card.id in cards:
                     log.warning("persona %r from %s replaces the one from %s", card.id, path, origin[card.id])
                 cards[card.id], origin[card.id] = card, path
