@@ -112,9 +112,9 @@ _MALE = re.compile(r"(?<!\w)(?:он|его|ему|he|him|his|himself)(?!\w)", re
 def _guess_gender(text: str) -> str | None:
     """The character's grammatical gender from pronouns, when they clearly lean one way."""
     f, m = len(_FEMALE.findall(text)), len(_MALE.findall(text))
-    if f >= 3 and f >= 2 * m:
+    if (f >= 3 and f >= 2 * m) or (f >= 2 and m == 0):
         return "female"
-    if m >= 3 and m >= 2 * f:
+    if (m >= 3 and m >= 2 * f) or (m >= 2 and f == 0):
         return "male"
     return None
 

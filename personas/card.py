@@ -344,7 +344,7 @@ class PersonaCard(_Open):
             return ""
         index = choice if choice is not None else self.dora.greeting
         text = lines[index % len(lines)] if isinstance(index, int) else lines[0]
-        return self.substitute(text, user_name, lang)
+        return self.substitute(text, user_name, main)  # an unnamed {{user}} in the card's own language
 
     def tagline(self, lang: str) -> str:
         """A one-line pitch for the persona picker; falls back to the first line of the description."""
