@@ -60,7 +60,7 @@ def v3_card_with_assets_and_lore() -> tuple[dict[str, Any], dict[str, bytes]]:
         "data": {
             "name": "Марина",
             "nickname": "Мариша",
-            "description": "{{char}} — океанолог, ей 33. Она ныряет к затонувшим городам и пишет о них книги.",
+            "description": "{{char}} — океанолог, ей 33. Она ныряет к затонувшим городам и пишет книги.",
             "personality": "любопытная, спокойная",
             "scenario": "{{user}} переписывается с {{char}} между её экспедициями.",
             "first_mes": "Привет, {{user}}! Я только что с погружения.",
