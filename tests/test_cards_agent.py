@@ -22,9 +22,9 @@ from dora.wiring.agent import open_companion
 from dora.wiring.memory import build_memory
 from personas import PersonaLibrary
 from personas.modules import rules_for
+from testkit.fake_chat import scripted
 from tests.cardkit import FIXTURES, fixture
 from tests.test_agent import Script, reply_of
-from testkit.fake_chat import scripted
 
 HOSTILE = {
     "spec": "chara_card_v2",
@@ -182,4 +182,5 @@ def test_a_hostile_support_card_keeps_the_not_a_therapist_rule(tmp_path, cards, 
 
     system = run(go())
     assert "licensed psychotherapist" in system
-    assert system.index("licensed psychotherapist") < system.index("Ты не врач, не психолог и не психотерапевт")
+    rule = "Ты не врач, не психолог и не психотерапевт"
+    assert system.index("licensed psychotherapist") < system.index(rule)
