@@ -19,6 +19,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from agent.prompts import static_prompt
@@ -42,7 +43,7 @@ from personas.modules import Module
 
 personas_app = typer.Typer(help="The persona library: list, import and export cards.", no_args_is_help=True)
 out = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # one notice a line, whatever the terminal's width
 
 CardPath = Annotated[Path, typer.Argument(help="A card: .json (V1/V2/V3), or .png with a chara/ccv3 chunk.")]
 ModuleOpt = Annotated[
@@ -124,9 +125,9 @@ def _adopt(path: Path, overrides: Overrides) -> tuple[Any, PersonaCard]:
 
 def _report(card: PersonaCard, extra: list[str] | None = None) -> None:
     for line in card.assumed:
-        err.print(f"[cyan]assumed[/] {line}")
+        err.print(f"[cyan]assumed[/] {escape(line)}")
     for line in [*card.ignored, *(extra or [])]:
-        err.print(f"[dim]ignored {line}[/]")
+        err.print(f"[dim]ignored {escape(line)}[/]")
 
 
 @personas_app.command("validate")
@@ -148,17 +149,17 @@ def validate_card(
     missing = [p.file for p in card.photo_library if not (path.parent / p.file).is_file()]
     book = card.lorebook()
     err.print(
-        f"ok: {card.name} ('{card.id}', {card.module.value}, {len(card.photo_library)} photos, "
+        f"ok: {escape(card.name)} ('{card.id}', {card.module.value}, {len(card.photo_library)} photos, "
         f"{len(book.entries)} lorebook entries)"
     )
     _report(card, [f"lorebook: {what}" for what in book.ignored])
     if path.suffix.lower() == ".png" or (card.data.model_extra and "assets" in card.data.model_extra):
         images = _images(path, card)
         if images.images:
-            names = ", ".join(f"{i.caption} ({i.source})" for i in images.images)
-            err.print(f"photos on import: {names}")
+            names = ", ".join(f"{i.caption} ({i.source[:60]})" for i in images.images)
+            err.print(f"photos on import: {escape(names)}")
         for note in images.notes:
-            err.print(f"[yellow]{note}[/]")
+            err.print(f"[yellow]{escape(note)}[/]")
     if missing:
         err.print(f"[yellow]photos not found beside the card: {', '.join(missing)}[/]")
     prefix = {lang: approx_tokens(static_prompt(card, lang, adult_unlocked=False)) for lang in ("ru", "en")}
@@ -167,7 +168,7 @@ def validate_card(
         f"{len(card.opening_lines())}"
     )
     if card.data.creator_notes.strip():
-        err.print(f"creator's notes: {card.data.creator_notes.strip()}")
+        err.print(f"creator's notes: {escape(card.data.creator_notes.strip())}")
 
 
 def _images(path: Path, card: PersonaCard) -> Any:
@@ -217,9 +218,9 @@ def import_card(
     final.set_world(world)
     _report(card)
     for note in notes:
-        err.print(f"[yellow]{note}[/]")
+        err.print(f"[yellow]{escape(note)}[/]")
     err.print(
-        f"imported {card.name} as '{card.id}' ({card.module.value}, {len(final.dora.photos)} photos, "
+        f"imported {escape(card.name)} as '{card.id}' ({card.module.value}, {len(final.dora.photos)} photos, "
         f"{len(final.lorebook().entries)} lorebook entries) into {target_dir}"
     )
 

@@ -262,6 +262,8 @@ def _fill_dora(dora: dict[str, Any], data: dict[str, Any], ov: Overrides, adopti
     if ov.adult_content is not None:
         if dora.get("adult_content") and not ov.adult_content:
             note("adult content: off (the card asked for it; the operator turns it on with --adult)")
+        elif not ov.adult_content and not native:
+            note("adult content: off (the operator turns it on with --adult)")
         dora["adult_content"] = ov.adult_content
     elif "adult_content" not in dora and not native:
         dora["adult_content"] = False
