@@ -32,7 +32,7 @@ from pydantic import (
 )
 
 from personas.lorebook import Lorebook, parse_lorebook
-from personas.minor import read_age
+from personas.minor import AgeReading, read_age
 from personas.modules import Module, normalize_lang
 
 SPEC_V2: Final = "chara_card_v2"
@@ -196,9 +196,7 @@ class PersonaCard(_Open):
                 "data.extensions.dora.age: a Partner persona needs the character's age (18 or older); "
                 "set it with --age when importing"
             )
-        d = self.data
-        texts = [d.description, d.personality, d.scenario, d.first_mes, d.system_prompt, d.mes_example]
-        reading = read_age([*texts, *d.alternate_greetings], d.tags)
+        reading = self._age_reading()
         if reading.minor:
             raise ValueError(
                 "data.description: the card says or implies the character is under 18 ("
@@ -295,6 +293,17 @@ class PersonaCard(_Open):
     @property
     def age(self) -> int | None:
         return self.dora.age
+
+    @property
+    def minor_implied(self) -> bool:
+        """Whether the card's own text says or implies the character is under 18 (never drawn, never
+        a Partner: see :mod:`personas.minor`)."""
+        return self._age_reading().minor
+
+    def _age_reading(self) -> AgeReading:
+        d = self.data
+        texts = [d.description, d.personality, d.scenario, d.first_mes, d.system_prompt, d.mes_example]
+        return read_age([*texts, *d.alternate_greetings], d.tags)
 
     @property
     def display_name(self) -> str:

@@ -227,3 +227,17 @@ def test_a_card_that_is_not_a_card_still_names_the_problem(tmp_path: Path) -> No
     with pytest.raises(CardError) as err:
         load_card(tmp_path / "x.json")
     assert err.value.field == "data.name"
+
+
+def test_a_card_that_implies_a_minor_is_never_drawn() -> None:
+    from tools.imagegen import ImageRejectedError, build_prompt
+
+    nika = load_card(FIXTURES / "nika_minor_v2.json")
+    assert nika.minor_implied
+    with pytest.raises(ImageRejectedError) as err:
+        build_prompt(nika, "в парке", "ru")
+    assert err.value.reason == "minor"
+    miles = load_card(FIXTURES / "miles_v1_pyg.json")
+    assert build_prompt(miles, "in the garage", "en")[0].startswith("illustration of a 67-year-old man")
+    ageless = card_from_dict({"name": "Vex", "description": "A courier who talks fast."}, "v.json")
+    assert build_prompt(ageless, "on a bike", "en")[0].startswith("illustration of an adult person")
