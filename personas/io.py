@@ -89,6 +89,17 @@ def card_from_dict(
     ``source`` names it in error messages, and the card says what was assumed (``card.assumed``)."""
     if not isinstance(raw, dict):
         raise CardError(source, [("", "a card must be a JSON object")])
+    if "entries" in raw and "data" not in raw and "name" not in raw:
+        raise CardError(
+            source,
+            [
+                (
+                    "",
+                    "this is a lorebook (World Info), not a card: import it with --lorebook, or put it in "
+                    "the persona folder as lorebooks/<persona id>.json",
+                )
+            ],
+        )
     adoption = adopt(raw, overrides)
     try:
         card = PersonaCard.from_dict(adoption.raw, base_dir=base_dir)

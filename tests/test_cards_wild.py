@@ -241,3 +241,8 @@ def test_a_card_that_implies_a_minor_is_never_drawn() -> None:
     assert build_prompt(miles, "in the garage", "en")[0].startswith("illustration of a 67-year-old man")
     ageless = card_from_dict({"name": "Vex", "description": "A courier who talks fast."}, "v.json")
     assert build_prompt(ageless, "on a bike", "en")[0].startswith("illustration of an adult person")
+
+
+def test_a_world_info_file_mistaken_for_a_card_says_so(tmp_path: Path) -> None:
+    with pytest.raises(CardError, match="lorebook"):
+        load_card(FIXTURES / "atlantis_world.json")
