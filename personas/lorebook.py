@@ -26,13 +26,14 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
 DEFAULT_SCAN_DEPTH = 2  # SillyTavern's default: the last two messages
 MAX_RECURSION = 3
 _WORD = re.compile(r"[0-9a-zа-яё]+(?:['’][a-z]+)?", re.IGNORECASE)
+_JOINER = "\n\x01"  # between scanned messages, as SillyTavern joins them: no key spans two messages
 _DECORATOR = re.compile(r"^@@\w+.*$\n?", re.MULTILINE)  # V3 decorators (@@depth 4): not DORA's
 
 
@@ -229,7 +230,7 @@ class _Text:
 
     raw: str
     lower: str
-    words: list[tuple[str, frozenset[str]]] = field(default_factory=list)
+    words: list[list[tuple[str, frozenset[str]]]] | None = None  # per message
 
 
 class LoreMatcher:
@@ -286,12 +287,14 @@ class LoreMatcher:
         key_words = self._words(key)
         if not key_words:
             return False
-        if not text.words:
-            text.words = self._words(text.raw)
+        if text.words is None:
+            text.words = [self._words(part) for part in text.raw.split(_JOINER)]
         n = len(key_words)
-        for start in range(len(text.words) - n + 1):
-            window = text.words[start : start + n]
-            if all(kw[1] & tw[1] for kw, tw in zip(key_words, window, strict=True)):
+        for words in text.words:
+            for start in range(len(words) - n + 1):
+                window = words[start : start + n]
+                if not all(kw[1] & tw[1] for kw, tw in zip(key_words, window, strict=True)):
+                    continue
                 if case and any(kw[0][:1] != tw[0][:1] for kw, tw in zip(key_words, window, strict=True)):
                     continue
                 return True
@@ -322,8 +325,9 @@ class LoreMatcher:
         the order they go into the prompt: lowest ``insertion_order`` first, so the highest ends up
         nearest the conversation, as in SillyTavern.
 
-        The budget (the smaller of the book's and ``token_budget``) is filled by priority: constant
-        entries, then higher insertion order; the first entry that does not fit stops it.
+        The budget (the smaller of the book's and ``token_budget``) is filled from the highest
+        insertion order down, constant entries included; the first entry that does not fit stops it
+        (SillyTavern's overflow rule).
         """
         if not book.entries:
             return []
@@ -332,7 +336,7 @@ class LoreMatcher:
 
         def scanned(d: int) -> _Text:
             if d not in texts:
-                raw = "\n".join(messages[-d:]) if d > 0 else ""
+                raw = _JOINER.join(messages[-d:]) if d > 0 else ""
                 texts[d] = _Text(raw, raw.lower())
             return texts[d]
 
@@ -345,14 +349,16 @@ class LoreMatcher:
             if why is not None:
                 fired[entry.uid] = LoreHit(entry, f"key «{why}»")
         if book.recursive:
-            self._recurse(book, fired)
+            self._recurse(book, fired, scanned(depth).raw)
         hits = [h for h in fired.values() if h.entry.probability >= 100 or self._roll(h.entry)]
         return self._within_budget(hits, _budget(book.token_budget, token_budget))
 
-    def _recurse(self, book: Lorebook, fired: dict[str, LoreHit]) -> None:
-        """Entries whose keys appear in the text of entries that fired (a few rounds at most)."""
+    def _recurse(self, book: Lorebook, fired: dict[str, LoreHit], messages: str) -> None:
+        """Entries whose keys appear in the messages together with the text of entries that fired
+        (SillyTavern's recursion buffer), a few rounds at most."""
         for _ in range(MAX_RECURSION):
-            source = "\n".join(h.entry.content for h in fired.values() if not h.entry.prevent_recursion)
+            contents = [h.entry.content for h in fired.values() if not h.entry.prevent_recursion]
+            source = _JOINER.join([messages, *contents])
             text = _Text(source, source.lower())
             new = {}
             for entry in book.entries:
@@ -369,7 +375,7 @@ class LoreMatcher:
         return self.rng.random() * 100 < entry.probability
 
     def _within_budget(self, hits: list[LoreHit], budget: int | None) -> list[LoreHit]:
-        by_priority = sorted(hits, key=lambda h: (not h.entry.constant, -h.entry.order))
+        by_priority = sorted(hits, key=lambda h: -h.entry.order)  # stable: the book's order on ties
         kept: list[LoreHit] = []
         used = 0
         for hit in by_priority:

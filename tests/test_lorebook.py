@@ -52,6 +52,7 @@ def test_multi_word_keys_match_by_lemma_in_order(ru: LoreMatcher) -> None:
     lorebook = book(entry(["красная площадь"], name="square"))
     assert fired(ru, lorebook, "гуляли по Красной площади") == ["square"]
     assert fired(ru, lorebook, "площадь была красной") == []
+    assert fired(ru, lorebook, "мяч был красный", "площади рядом нет") == []  # never across two messages
 
 
 @pytest.mark.parametrize(
@@ -128,8 +129,10 @@ def test_insertion_order_and_token_budget(plain: LoreMatcher) -> None:
     )
     # the prompt order: lowest insertion order first, highest nearest the conversation
     assert fired(plain, lorebook, "the sea") == ["const", "low", "mid", "high"]
-    # 100 tokens apiece: a budget of 250 keeps the constant and then the highest orders that fit
-    assert fired(plain, lorebook, "the sea", budget=250) == ["const", "mid", "high"]
+    # 100 tokens apiece (the constant 10): filled from the highest order down, stopping at the first
+    # entry that does not fit, constants included, as SillyTavern does
+    assert fired(plain, lorebook, "the sea", budget=250) == ["mid", "high"]
+    assert fired(plain, lorebook, "the sea", budget=310) == ["const", "low", "mid", "high"]
     # the book's own budget counts too: the smaller wins
     small = parse_lorebook([{"token_budget": 120, "entries": [entry(["sea"], "x" * 350, name="x")]}])
     assert fired(plain, small, "sea", budget=1000) == ["x"]
