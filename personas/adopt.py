@@ -158,15 +158,33 @@ def _clean_data(data: dict[str, Any]) -> None:
         data["extensions"] = {}
 
 
-def _spec_version(raw: dict[str, Any]) -> None:
+def _spec_version(raw: dict[str, Any], adoption: Adoption) -> None:
+    """``2``, ``"2"``, ``"2.0.1"``, a missing or a V1 version on a V2 card: the version its spec has."""
+    if raw.get("spec") not in ("chara_card_v2", "chara_card_v3"):
+        return  # validation names an unknown spec
     version = raw.get("spec_version")
     default = "3.0" if raw.get("spec") == "chara_card_v3" else "2.0"
-    if version is None:
-        raw["spec_version"] = default
-    elif isinstance(version, int | float) and not isinstance(version, bool):
-        raw["spec_version"] = f"{float(version):.1f}"
-    elif isinstance(version, str) and re.fullmatch(r"[23]", version.strip()):
-        raw["spec_version"] = f"{version.strip()}.0"
+    text = (
+        f"{float(version):.1f}"
+        if isinstance(version, int | float) and not isinstance(version, bool)
+        else version
+    )
+    if isinstance(text, str) and (m := re.fullmatch(r"\s*([23])(?:\.(\d+))?(?:\.\d+)*\s*", text)):
+        fixed = f"{m.group(1)}.{m.group(2) or 0}"
+    else:
+        fixed = default
+    if fixed != version:
+        raw["spec_version"] = fixed
+        if version is not None:
+            adoption.assumed.append(f"spec_version: {fixed} (the card says {version!r})")
+
+
+def _root_name(raw: dict[str, Any], data: dict[str, Any], adoption: Adoption) -> None:
+    """Some exporters put the name only at the root, beside ``data`` (the V1 duplicate)."""
+    named = isinstance(data.get("name"), str) and data["name"].strip()
+    if not named and isinstance(raw.get("name"), str) and raw["name"].strip():
+        data["name"] = raw["name"]
+        adoption.assumed.append("data.name: taken from the card's root (V1 field)")
 
 
 def card_texts(data: dict[str, Any]) -> list[str]:
@@ -207,12 +225,13 @@ def adopt(raw: Any, overrides: Overrides | None = None) -> Adoption:
     if not isinstance(data, dict):
         adoption.raw = raw
         return adoption
-    _spec_version(raw)
+    _spec_version(raw, adoption)
+    _root_name(raw, data, adoption)
     _clean_data(data)
     extensions = data["extensions"]
-    if not isinstance(extensions, dict):
-        adoption.raw = raw
-        return adoption
+    if not isinstance(extensions, dict):  # a list or a string where the spec wants an object
+        adoption.assumed.append(f"data.extensions: was {type(extensions).__name__}, not an object; dropped")
+        extensions = data["extensions"] = {}
     dora = extensions.get("dora")
     if dora is None:
         dora = extensions["dora"] = {}

@@ -163,16 +163,23 @@ def png_chunks(path: Path) -> dict[str, bytes]:
         raise CardError(str(path), [("", f"unreadable PNG ({exc})")]) from exc
 
 
+def _chunk_text(value: bytes, source: str, key: str) -> bytes:
+    """The card JSON in a chunk: base64 (the spec), wrapped over lines or not; a few old tools wrote
+    the JSON itself."""
+    if value.lstrip().startswith(b"{"):
+        return value
+    try:
+        return base64.b64decode(b"".join(value.split()), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise CardError(source, [(key, "PNG chunk is not valid base64")]) from exc
+
+
 def _card_json_from_png(path: Path) -> tuple[Any, str]:
     source = str(path)
     chunks = png_chunks(path)
     for key in CARD_CHUNKS:
         if key in chunks:
-            try:
-                text = base64.b64decode(chunks[key].strip(), validate=True)
-            except (binascii.Error, ValueError) as exc:
-                raise CardError(source, [(key, "PNG chunk is not valid base64")]) from exc
-            return _parse_json(text, source, f"{key} chunk"), key
+            return _parse_json(_chunk_text(chunks[key], source, key), source, f"{key} chunk"), key
     raise CardError(source, [("", "the PNG holds no character card (no 'ccv3' or 'chara' text chunk)")])
 
 

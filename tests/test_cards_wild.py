@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -246,3 +247,27 @@ def test_a_card_that_implies_a_minor_is_never_drawn() -> None:
 def test_a_world_info_file_mistaken_for_a_card_says_so(tmp_path: Path) -> None:
     with pytest.raises(CardError, match="lorebook"):
         load_card(FIXTURES / "atlantis_world.json")
+
+
+def test_what_exporters_get_wrong_is_read_as_meant(tmp_path: Path) -> None:
+    raw = fixture("alisa_v2_stock.json")
+    raw["spec_version"] = "2.0.1"
+    raw["data"]["name"] = ""  # the name only at the root, as some exporters leave it
+    raw["data"]["extensions"] = []
+    card = card_from_dict(raw, "quirks.json")
+    assert (card.spec_version, card.name, card.id) == ("2.0", "Алиса Громова", "alisa-gromova")
+    assert any("spec_version" in line for line in card.assumed)
+    # a chara chunk wrapped over lines, and one holding the JSON itself (old tools)
+    import base64
+
+    from PIL import Image
+    from PIL.PngImagePlugin import PngInfo
+
+    for name, payload in (
+        ("wrapped.png", "\n".join(textwrap.wrap(base64.b64encode(json.dumps(raw).encode()).decode(), 76))),
+        ("plain.png", json.dumps(fixture("miles_v1_pyg.json"))),
+    ):
+        info = PngInfo()
+        info.add_text("chara", payload)
+        Image.new("RGB", (8, 8)).save(tmp_path / name, pnginfo=info)
+        assert load_card(tmp_path / name).name in ("Алиса Громова", "Miles")
