@@ -36,7 +36,7 @@ from personas.io import (
     png_chunks,
     read_card_json,
 )
-from personas.library import lorebook_path
+from personas.library import PersonaLibrary, lorebook_path
 from personas.lorebook import approx_tokens, parse_lorebook
 from personas.minor import ADULT
 from personas.modules import Module
@@ -114,13 +114,15 @@ def _adopt(path: Path, overrides: Overrides) -> tuple[Any, PersonaCard]:
     terminal (a minor implied by the card is refused by the card model whatever the answer)."""
     raw = read_card_json(path)
     try:
-        return raw, card_from_dict(raw, str(path), base_dir=path.parent.resolve(), overrides=overrides)
+        card = card_from_dict(raw, str(path), base_dir=path.parent.resolve(), overrides=overrides)
     except CardError as exc:
         if exc.field != "data.extensions.dora.age" or overrides.age is not None or not sys.stdin.isatty():
             raise
-    answer = typer.prompt(f"How old is the character? ({ADULT} or older for a Partner persona)", type=int)
-    overrides.age = answer
-    return raw, card_from_dict(raw, str(path), base_dir=path.parent.resolve(), overrides=overrides)
+        answer = typer.prompt(f"How old is the character? ({ADULT} or older for a Partner persona)", type=int)
+        overrides.age = answer
+        card = card_from_dict(raw, str(path), base_dir=path.parent.resolve(), overrides=overrides)
+    card.avoid_ids(PersonaLibrary().ids())  # the built-ins
+    return raw, card
 
 
 def _report(card: PersonaCard, extra: list[str] | None = None) -> None:

@@ -82,6 +82,7 @@ class Adoption:
     raw: Any
     assumed: list[str] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
+    id_assumed: bool = False  # the id was made from the name: it must not silently take a built-in's place
 
 
 def _text(value: Any) -> str:
@@ -255,6 +256,7 @@ def _fill_dora(dora: dict[str, Any], data: dict[str, Any], ov: Overrides, adopti
         dora["id"] = ov.id
     elif not dora.get("id") and name:
         dora["id"] = slugify(name)
+        adoption.id_assumed = True
         note(f"id: '{dora['id']}' (from the name; --id sets another)")
     if ov.module:
         dora["module"] = ov.module

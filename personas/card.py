@@ -184,6 +184,7 @@ class PersonaCard(_Open):
     _world: Any = PrivateAttr(default=None)  # a standalone World Info file's JSON, if the persona has one
     _lorebook: Lorebook | None = PrivateAttr(default=None)
     _avatar: Photo | None = PrivateAttr(default=None)  # a PNG card's own picture, when it has no photos
+    _id_assumed: bool = PrivateAttr(default=False)
 
     @model_validator(mode="after")
     def _no_minor_partner(self) -> PersonaCard:
@@ -224,8 +225,24 @@ class PersonaCard(_Open):
         """What of the card DORA does not use (kept on export all the same)."""
         return list(self._ignored)
 
-    def set_notes(self, assumed: list[str], ignored: list[str]) -> None:
-        self._assumed, self._ignored = list(assumed), list(ignored)
+    def set_notes(self, assumed: list[str], ignored: list[str], *, id_assumed: bool = False) -> None:
+        self._assumed, self._ignored, self._id_assumed = list(assumed), list(ignored), id_assumed
+
+    def avoid_ids(self, taken: set[str] | list[str]) -> None:
+        """A card whose id was made from its name gets ``-2``, ``-3``… when that id is taken (a stock
+        card named «Mark» must not replace the built-in Марк unless the operator says ``--id mark``)."""
+        if not self._id_assumed or self.id not in taken:
+            return
+        base, n = self.id, 2
+        while f"{base}-{n}" in taken:
+            n += 1
+        self.dora.id = f"{base}-{n}"
+        self._assumed = [
+            f"id: '{self.id}' ('{base}' is taken by another persona; --id {base} replaces it)"
+            if line.startswith("id: ")
+            else line
+            for line in self._assumed
+        ]
 
     def set_world(self, world: Any) -> None:
         """Attach a standalone World Info file (SillyTavern's lorebook JSON) to this persona."""
@@ -258,7 +275,7 @@ class PersonaCard(_Open):
         card = self.model_copy(deep=True)
         card._base_dir = base_dir
         card._assumed, card._ignored, card._world = list(self._assumed), list(self._ignored), self._world
-        card._avatar = self._avatar
+        card._avatar, card._id_assumed = self._avatar, self._id_assumed
         return card
 
     def set_avatar(self, photo: Photo | None) -> None:

@@ -105,7 +105,7 @@ def card_from_dict(
         card = PersonaCard.from_dict(adoption.raw, base_dir=base_dir)
     except ValidationError as exc:
         raise CardError(source, _model_error(exc)) from exc
-    card.set_notes(adoption.assumed, adoption.ignored)
+    card.set_notes(adoption.assumed, adoption.ignored, id_assumed=adoption.id_assumed)
     return card
 
 

@@ -92,7 +92,9 @@ class PersonaLibrary:
             if not folder.is_dir():
                 raise CardError(str(folder), [("", "the persona folder does not exist or is not a folder")])
             for path in card_files(folder):
-                card = _attach_world(load_card(path), folder)
+                card = load_card(path)
+                card.avoid_ids(builtin_ids)
+                card = _attach_world(card, folder)
                 if card.id in cards:
                     log.warning("persona %r from %s replaces the one from %s", card.id, path, origin[card.id])
                 cards[card.id], origin[card.id] = card, path

@@ -271,3 +271,16 @@ def test_what_exporters_get_wrong_is_read_as_meant(tmp_path: Path) -> None:
         info.add_text("chara", payload)
         Image.new("RGB", (8, 8)).save(tmp_path / name, pnginfo=info)
         assert load_card(tmp_path / name).name in ("Алиса Громова", "Miles")
+
+
+def test_a_stock_card_named_like_a_built_in_does_not_replace_it(tmp_path: Path) -> None:
+    raw = {"name": "Mark", "description": "Mark is a chess coach from Riga.", "first_mes": "Your move."}
+    (tmp_path / "mark.json").write_text(json.dumps(raw), encoding="utf-8")
+    library = PersonaLibrary([tmp_path])
+    assert library.get("mark").name == "Марк"  # the built-in stays
+    assert library.get("mark-2").name == "Mark"
+    assert any("'mark' is taken" in line for line in library.get("mark-2").assumed)
+    raw["data"] = {"name": "Mark", "extensions": {"dora": {"id": "mark", "module": "support"}}}
+    raw["spec"] = "chara_card_v2"
+    (tmp_path / "mark.json").write_text(json.dumps(raw), encoding="utf-8")
+    assert PersonaLibrary([tmp_path]).get("mark").name == "Mark"  # an id the card states does replace it

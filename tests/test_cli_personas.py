@@ -141,3 +141,13 @@ def test_stock_card_answers_in_dora_chat_and_shows_its_lore(tmp_path: Path) -> N
     assert len([b for b in chat.stdout.split("\n\n") if b.strip()]) == 2
     assert chat.stderr.count("lorebook entries given to this reply") >= 1
     assert "Атлантида (key «Атлантида»)" in chat.stderr
+
+
+def test_import_keeps_the_built_ins_unless_told(cli: CliRunner, tmp_path: Path) -> None:
+    source = tmp_path / "dora.json"
+    source.write_text(json.dumps({"name": "Dora", "description": "An explorer."}), encoding="utf-8")
+    result = cli.invoke(app, ["personas", "import", str(source)])
+    assert result.exit_code == 0, result.output
+    assert "id: 'dora-2'" in result.output and (tmp_path / "data" / "personas" / "dora-2.json").is_file()
+    replaced = cli.invoke(app, ["personas", "import", str(source), "--id", "dora"])
+    assert replaced.exit_code == 0 and (tmp_path / "data" / "personas" / "dora.json").is_file()
