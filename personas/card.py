@@ -376,7 +376,8 @@ class PersonaCard(_Open):
         """A one-line pitch for the persona picker; falls back to the first line of the description."""
         if self.dora.tagline:
             return pick_language(self.dora.tagline, lang)
-        return self.data.description.strip().split("\n", 1)[0]
+        first = self.data.description.strip().split("\n", 1)[0]
+        return self.substitute(first, lang=self.languages[0] if self.languages else lang)
 
     def examples(self, user_name: str | None = None) -> list[tuple[str, str]]:
         """``mes_example`` as (user_text, char_text) pairs, macros substituted.

@@ -284,3 +284,8 @@ def test_a_stock_card_named_like_a_built_in_does_not_replace_it(tmp_path: Path) 
     raw["spec"] = "chara_card_v2"
     (tmp_path / "mark.json").write_text(json.dumps(raw), encoding="utf-8")
     assert PersonaLibrary([tmp_path]).get("mark").name == "Mark"  # an id the card states does replace it
+
+
+def test_the_picker_line_of_a_stock_card_has_no_macros() -> None:
+    card = load_card(FIXTURES / "alisa_v2_stock.json")
+    assert card.tagline("ru").startswith("Алиса Громова — бариста")
