@@ -31,9 +31,9 @@ from personas.card import PersonaCard
 from personas.io import (
     CardError,
     card_from_dict,
+    embedded_files,
     export_card_json,
     export_card_png,
-    png_chunks,
     read_card_json,
 )
 from personas.library import PersonaLibrary, lorebook_path
@@ -45,7 +45,9 @@ personas_app = typer.Typer(help="The persona library: list, import and export ca
 out = Console()
 err = Console(stderr=True, soft_wrap=True)  # one notice a line, whatever the terminal's width
 
-CardPath = Annotated[Path, typer.Argument(help="A card: .json (V1/V2/V3), or .png with a chara/ccv3 chunk.")]
+CardPath = Annotated[
+    Path, typer.Argument(help="A card: .json (V1/V2/V3), .png with a chara/ccv3 chunk, or a V3 .charx.")
+]
 ModuleOpt = Annotated[
     Module | None,
     typer.Option(help="The module; default: the card's own, else support.", case_sensitive=False),
@@ -155,7 +157,7 @@ def validate_card(
         f"{len(book.entries)} lorebook entries)"
     )
     _report(card, [f"lorebook: {what}" for what in book.ignored])
-    if path.suffix.lower() == ".png" or (card.data.model_extra and "assets" in card.data.model_extra):
+    if path.suffix.lower() != ".json" or (card.data.model_extra and "assets" in card.data.model_extra):
         images = _images(path, card)
         if images.images:
             names = ", ".join(f"{i.caption} ({i.source[:60]})" for i in images.images)
@@ -174,12 +176,13 @@ def validate_card(
 
 
 def _images(path: Path, card: PersonaCard) -> Any:
-    is_png = path.suffix.lower() == ".png"
+    chunks, files = embedded_files(path)
     return card_images(
         card.data.model_dump(mode="json"),
         card.name,
-        chunks=png_chunks(path) if is_png else None,
-        card_png=path.read_bytes() if is_png else None,
+        chunks=chunks,
+        files=files,
+        card_png=path.read_bytes() if path.suffix.lower() == ".png" else None,
     )
 
 

@@ -4,10 +4,11 @@ Why: the photo selector (``tools/photos.py``) picks from ``extensions.dora.photo
 captions and tags. A card from elsewhere brings its pictures in other ways: the PNG card *is* the
 avatar; a V3 card lists ``assets`` (``{"type": "icon"|"image"|..., "uri", "name", "ext"}``) whose
 ``uri`` is ``ccdefault:`` (the PNG itself), ``embeded://path`` (sic, the spec's spelling: bytes in a
-``chara-ext-asset_:path`` chunk of the same PNG), ``__asset:N`` (RisuAI's older spelling), a
-``data:`` URI, or a web address. The import turns those it can read into files beside the
-persona's card, with a caption from the asset's name that the operator may edit in the card JSON
-afterwards. Web addresses are not fetched: DORA downloads nothing at run time or import.
+``chara-ext-asset_:path`` chunk of the same PNG, or a file at that path in a CHARX archive),
+``__asset:N`` (RisuAI's older spelling), a ``data:`` URI, or a web address. The import turns those
+it can read into files beside the persona's card, with a caption from the asset's name that the
+operator may edit in the card JSON afterwards. Web addresses are not fetched: DORA downloads
+nothing at run time or import.
 """
 
 from __future__ import annotations
@@ -87,14 +88,16 @@ def _caption(name: str, fallback: str) -> tuple[str, tuple[str, ...]]:
     return " ".join(words), tuple(w.lower() for w in words if len(w) > 2)
 
 
-def _bytes_for(uri: str, chunks: dict[str, bytes], card_png: bytes | None) -> tuple[bytes | None, str]:
+def _bytes_for(
+    uri: str, chunks: dict[str, bytes], files: dict[str, bytes], card_png: bytes | None
+) -> tuple[bytes | None, str]:
     """The asset's bytes, or None with the reason."""
     if uri.startswith("ccdefault:"):
         return (_plain_png(card_png), "") if card_png else (None, "ccdefault: the card is not a PNG")
     if uri.startswith("embeded://") or uri.startswith("embedded://"):
         path = uri.split("://", 1)[1]
-        data = _asset_chunk(chunks, path)
-        return (data, "") if data else (None, "its chunk is not in the PNG (a CHARX archive is not read)")
+        data = _asset_chunk(chunks, path) or files.get(path.lstrip("/"))
+        return (data, "") if data else (None, "not in the card (no such PNG chunk or archive file)")
     if uri.startswith("__asset:"):
         data = _asset_chunk(chunks, uri.split(":", 1)[1])
         return (data, "") if data else (None, "its chunk is not in the PNG")
@@ -109,10 +112,18 @@ def _bytes_for(uri: str, chunks: dict[str, bytes], card_png: bytes | None) -> tu
 
 
 def card_images(
-    data: dict[str, Any], name: str, *, chunks: dict[str, bytes] | None = None, card_png: bytes | None = None
+    data: dict[str, Any],
+    name: str,
+    *,
+    chunks: dict[str, bytes] | None = None,
+    files: dict[str, bytes] | None = None,
+    card_png: bytes | None = None,
 ) -> CardImages:
-    """The pictures of a card: its V3 icon/image assets, or else the PNG card's own image."""
-    chunks = chunks or {}
+    """The pictures of a card: its V3 icon/image assets, or else the PNG card's own image.
+
+    ``chunks`` are a PNG card's text chunks (embedded assets in base64), ``files`` a CHARX archive's
+    files by path (raw bytes)."""
+    chunks, files = chunks or {}, files or {}
     found = CardImages()
     assets = data.get("assets")
     seen: set[bytes] = set()
@@ -124,7 +135,7 @@ def card_images(
         if kind not in PHOTO_TYPES:
             found.notes.append(f"asset '{label}' ({kind or 'no type'}): not a photo type, left out")
             continue
-        raw, why = _bytes_for(asset["uri"], chunks, card_png)
+        raw, why = _bytes_for(asset["uri"], chunks, files, card_png)
         ext = _image_ext(raw) if raw else None
         if raw is None or ext is None:
             found.notes.append(f"asset '{label}': {why or 'not a picture Pillow can read'}")

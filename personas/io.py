@@ -2,7 +2,8 @@
 
 A PNG card is an ordinary picture with the card in text chunks: ``chara`` holds base64 of the V2
 JSON and ``ccv3`` base64 of the V3 JSON. We write both, so old and new readers each find theirs,
-and read ``ccv3`` first because it is the newer, richer one.
+and read ``ccv3`` first because it is the newer, richer one. A CHARX file (V3's archive: a zip with
+``card.json`` and its assets) is read too, never written.
 
 Every failure is a :class:`CardError` whose message names the file and the field (``data.name:
 field required``), because the person reading it is an operator who dropped a card into a folder
@@ -17,6 +18,7 @@ import json
 import os
 import struct
 import tempfile
+import zipfile
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,7 +35,8 @@ from personas.modules import Module
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 CARD_CHUNKS = ("ccv3", "chara")  # in order of preference
 MAX_CARD_BYTES = 16 * 1024 * 1024  # a card with a big lorebook is a few MB; more is not a card
-MAX_FILE_BYTES = 64 * 1024 * 1024  # a PNG card is a picture plus the card
+MAX_FILE_BYTES = 64 * 1024 * 1024  # a PNG card is a picture plus the card; a CHARX, plus its assets
+CARD_SUFFIXES = (".json", ".png", ".charx")
 
 
 class CardError(ValueError):
@@ -194,24 +197,58 @@ def is_card_png(path: str | Path) -> bool:
 # -- public API ------------------------------------------------------------------------------------
 
 
+def charx_files(path: Path) -> dict[str, bytes]:
+    """A CHARX archive's files by path (``card.json``, ``assets/icon/images/main.png``…), size-capped."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            infos = [i for i in archive.infolist() if not i.is_dir()]
+            if sum(i.file_size for i in infos) > MAX_FILE_BYTES:
+                raise CardError(
+                    str(path), [("", f"the archive unpacks to over {MAX_FILE_BYTES // 2**20} MB")]
+                )
+            return {i.filename.lstrip("/"): archive.read(i) for i in infos}
+    except (zipfile.BadZipFile, NotImplementedError, RuntimeError) as exc:  # broken, odd or encrypted
+        raise CardError(str(path), [("", f"not a readable CHARX archive ({exc})")]) from exc
+
+
+def _card_json_from_charx(path: Path) -> Any:
+    files = charx_files(path)
+    if "card.json" not in files:
+        raise CardError(str(path), [("", "the CHARX archive holds no card.json")])
+    return _parse_json(files["card.json"], str(path), "card.json")
+
+
+def embedded_files(path: Path) -> tuple[dict[str, bytes], dict[str, bytes]]:
+    """What a card file carries besides its JSON: (PNG text chunks, CHARX files); empty for JSON."""
+    suffix = path.suffix.lower()
+    if suffix == ".png":
+        return png_chunks(path), {}
+    if suffix == ".charx":
+        return {}, charx_files(path)
+    return {}, {}
+
+
 def read_card_json(path: str | Path) -> Any:
-    """The card's JSON as it is in the file (a ``.json``, or a PNG's ``ccv3``/``chara`` chunk)."""
+    """The card's JSON as it is in the file (a ``.json``, a PNG's ``ccv3``/``chara`` chunk, a CHARX's
+    ``card.json``)."""
     path = Path(path)
     source = str(path)
     suffix = path.suffix.lower()
-    if suffix not in (".json", ".png"):
-        raise CardError(source, [("", "a card must be a .json or .png file")])
+    if suffix not in CARD_SUFFIXES:
+        raise CardError(source, [("", "a card must be a .json, .png or .charx file")])
     try:
         limit = MAX_CARD_BYTES if suffix == ".json" else MAX_FILE_BYTES
         if path.stat().st_size > limit:
             raise CardError(source, [("", f"too large for a card (over {limit // 2**20} MB)")])
-        return _parse_json(path.read_bytes(), source) if suffix == ".json" else _card_json_from_png(path)[0]
+        if suffix == ".json":
+            return _parse_json(path.read_bytes(), source)
+        return _card_json_from_png(path)[0] if suffix == ".png" else _card_json_from_charx(path)
     except OSError as exc:
         raise CardError(source, [("", f"cannot read the file ({exc.strerror or exc})")]) from exc
 
 
 def load_card(path: str | Path, overrides: Overrides | None = None) -> PersonaCard:
-    """A card from a ``.json`` or ``.png`` file; photo paths resolve against the file's folder.
+    """A card from a ``.json``, ``.png`` or ``.charx`` file; photo paths resolve against its folder.
 
     A PNG card with no photos of its own gets its picture as a one-photo library, so a stock card
     dropped into a persona folder can still send how it looks.

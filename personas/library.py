@@ -24,7 +24,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from personas.card import PersonaCard
-from personas.io import CardError, is_card_png, load_card
+from personas.io import CARD_SUFFIXES, CardError, is_card_png, load_card
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +57,8 @@ class PersonaNotFoundError(LookupError):
 
 def card_files(folder: Path) -> list[Path]:
     """The card files directly in ``folder`` (not in subfolders, where photos live), sorted."""
-    files = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in (".json", ".png")]
-    return sorted(p for p in files if p.suffix.lower() == ".json" or is_card_png(p))
+    files = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in CARD_SUFFIXES]
+    return sorted(p for p in files if p.suffix.lower() != ".png" or is_card_png(p))
 
 
 class PersonaLibrary:

@@ -16,11 +16,11 @@ from agent.prompts import static_prompt
 from personas import CardError, PersonaLibrary, export_card_json, export_card_png, load_card
 from personas.adopt import Overrides
 from personas.assets import card_images, write_photos
-from personas.io import card_from_dict, iter_png_text, png_chunks
+from personas.io import card_from_dict, embedded_files, iter_png_text, png_chunks
 from personas.minor import read_age
 from personas.modules import Module
 from personas.translit import slugify
-from tests.cardkit import FIXTURES, fixture, png_card, v3_card_with_assets_and_lore
+from tests.cardkit import FIXTURES, fixture, picture, png_card, v3_card_with_assets_and_lore
 
 STOCK = ["alisa_v2_stock.json", "miles_v1_pyg.json", "nika_minor_v2.json", "captain_chub_v2.json"]
 
@@ -289,3 +289,27 @@ def test_a_stock_card_named_like_a_built_in_does_not_replace_it(tmp_path: Path) 
 def test_the_picker_line_of_a_stock_card_has_no_macros() -> None:
     card = load_card(FIXTURES / "alisa_v2_stock.json")
     assert card.tagline("ru").startswith("Алиса Громова — бариста")
+
+
+def test_a_charx_archive_is_read_with_its_assets(tmp_path: Path) -> None:
+    import zipfile
+
+    raw, _ = v3_card_with_assets_and_lore()
+    raw["data"]["assets"] = [
+        {"type": "icon", "uri": "embeded://assets/icon/images/main.png", "name": "main", "ext": "png"},
+        {"type": "image", "uri": "embeded://assets/other/images/cafe.png", "name": "cafe", "ext": "png"},
+    ]
+    path = tmp_path / "marina.charx"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("card.json", json.dumps(raw, ensure_ascii=False))
+        archive.writestr("assets/icon/images/main.png", picture((1, 2, 3)))
+        archive.writestr("assets/other/images/cafe.png", picture((4, 5, 6)))
+    card = load_card(path)
+    assert card.id == "marina" and card.lorebook().entries[0].name == "Атлантида"
+    chunks, files = embedded_files(path)
+    found = card_images(card.data.model_dump(mode="json"), card.name, chunks=chunks, files=files)
+    assert [i.caption for i in found.images] == ["Марина", "cafe"]
+    assert PersonaLibrary([tmp_path]).get("marina").name == "Марина"
+    (tmp_path / "broken.charx").write_bytes(b"PK\x03\x04 not really")
+    with pytest.raises(CardError, match="CHARX"):
+        load_card(tmp_path / "broken.charx")
