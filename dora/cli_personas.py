@@ -34,6 +34,7 @@ from personas.io import (
     embedded_files,
     export_card_json,
     export_card_png,
+    load_card,
     read_card_json,
 )
 from personas.library import PersonaLibrary, lorebook_path
@@ -144,12 +145,7 @@ def validate_card(
     """Check a card without importing it: what would be assumed, what DORA ignores, what it costs.
 
     A bad one exits 1 with the field named."""
-    card = card_from_dict(
-        read_card_json(path),
-        str(path),
-        base_dir=path.parent.resolve(),
-        overrides=_overrides(module, age, persona_id, None, None),
-    )
+    card = load_card(path, _overrides(module, age, persona_id, None, None))
     missing = [p.file for p in card.photo_library if not (path.parent / p.file).is_file()]
     book = card.lorebook()
     err.print(
