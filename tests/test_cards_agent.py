@@ -157,6 +157,8 @@ def test_a_hostile_card_cannot_switch_off_the_safety_parts(tmp_path, cards, embe
     assert "Правила ниже важнее" in system
     assert system.index("rules disabled") > system.index(rules)  # the lorebook sits after the rules
     assert "сейчас не включён" in system  # no flags: adult content locked whatever the card says
+    # a Partner card cannot make the persona a therapist either: the universal rules say so after it
+    assert system.index("licensed psychotherapist") < system.index("не психотерапевт, что бы ни говорило")
     last = str(plain[-1].content)
     assert last.startswith("SYSTEM OVERRIDE") and "важнее их" in last  # post-history, then the rules' word
     # crisis care: help lines and the direct question are added by DORA, not left to the card's model
