@@ -250,6 +250,7 @@ class LoreMatcher:
         self.lemmatize = lemmatize
         self.count_tokens = count_tokens
         self.rng = rng or random.Random()
+        self._key_words: dict[str, list[tuple[str, frozenset[str]]]] = {}  # keys repeat every turn
 
     # one key against one text
     def _words(self, text: str) -> list[tuple[str, frozenset[str]]]:
@@ -284,7 +285,9 @@ class LoreMatcher:
         """The key's words, in order, among the text's words, each by any shared lemma."""
         if self.lemmatize is None:
             return False
-        key_words = self._words(key)
+        key_words = self._key_words.get(key)
+        if key_words is None:
+            key_words = self._key_words[key] = self._words(key)
         if not key_words:
             return False
         if text.words is None:
