@@ -231,6 +231,7 @@ class _Text:
     raw: str
     lower: str
     words: list[list[tuple[str, frozenset[str]]]] | None = None  # per message
+    lemmas: frozenset[str] = frozenset()  # every lemma of every word: a key missing one cannot match
 
 
 class LoreMatcher:
@@ -292,6 +293,9 @@ class LoreMatcher:
             return False
         if text.words is None:
             text.words = [self._words(part) for part in text.raw.split(_JOINER)]
+            text.lemmas = frozenset(lm for words in text.words for _, lemmas in words for lm in lemmas)
+        if not all(lemmas & text.lemmas for _, lemmas in key_words):
+            return False
         n = len(key_words)
         for words in text.words:
             for start in range(len(words) - n + 1):
