@@ -20,10 +20,10 @@ from agent.safety import UserFlags
 from dora.config import Settings
 from dora.wiring.agent import open_companion
 from dora.wiring.memory import build_memory
-from personas import PersonaLibrary
+from personas import PersonaLibrary, export_card_json, load_card
 from personas.modules import rules_for
 from testkit.fake_chat import scripted
-from tests.cardkit import FIXTURES, fixture
+from tests.cardkit import FIXTURES, fixture, png_card, v3_card_with_assets_and_lore
 from tests.test_agent import Script, reply_of
 
 HOSTILE = {
@@ -186,3 +186,48 @@ def test_a_hostile_support_card_keeps_the_not_a_therapist_rule(tmp_path, cards, 
     assert "licensed psychotherapist" in system
     rule = "Ты не врач, не психолог и не психотерапевт"
     assert system.index("licensed psychotherapist") < system.index(rule)
+
+
+def test_every_kind_of_card_plays_a_turn_and_round_trips(tmp_path, embeddings, script):
+    """The issue's fixtures in one folder: V2 JSON, V2 PNG, V3 PNG with assets and a lorebook, V1
+    with legacy macros, the 16-year-old as Support; each answers, and each exports as it came."""
+    folder = tmp_path / "cards"
+    folder.mkdir()
+    shutil.copy(FIXTURES / "captain_chub_v2.json", folder / "captain.json")
+    shutil.copy(FIXTURES / "miles_v1_pyg.json", folder / "miles.json")
+    shutil.copy(FIXTURES / "nika_minor_v2.json", folder / "nika.json")
+    png_card(folder / "alisa.png", chara=fixture("alisa_v2_stock.json"))
+    v3, assets = v3_card_with_assets_and_lore()
+    png_card(folder / "marina.png", ccv3=v3, assets=assets)
+    script.chat = lambda m: "Ответ."
+    ids = ["captain-elena-voss", "miles", "nika", "alisa-gromova", "marina"]
+
+    async def go() -> dict[str, tuple[str, str, str]]:
+        settings = Settings(data_dir=tmp_path / "data", personas_dir=folder)
+        model = scripted(script)
+        out = {}
+        async with open_companion(
+            settings, memory=build_memory(settings, embeddings), llm_for=lambda role: model
+        ) as c:
+            for persona in ids:
+                greeting = await c.greet("u1", persona) or ""
+                events = await talk(c, "Привет! Расскажи про Атлантиду и the ship", persona)
+                out[persona] = (greeting, reply_of(events), script.system)
+        return out
+
+    played = run(go())
+    for persona in ids:
+        greeting, reply, system = played[persona]
+        assert reply == "Ответ." and greeting
+        for text in (greeting, system):
+            assert "{{" not in text and "<USER>" not in text and "<BOT>" not in text, persona
+    assert "Atlantis" not in played["miles"][2]  # no lorebook, no lore
+    assert "Санторини" in played["marina"][2]  # V3 character_book, by lemma
+    assert "Meridian is a 90-metre" in played["captain-elena-voss"][2]
+    assert "Ты — Ника." in played["nika"][2]  # no age invented for the 16-year-old
+    library = PersonaLibrary([folder])
+    for persona in ids:
+        card = library.get(persona)
+        out = tmp_path / "export" / f"{persona}.json"
+        export_card_json(card, out)
+        assert load_card(out).to_dict() == card.to_dict()
