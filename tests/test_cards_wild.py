@@ -4,13 +4,16 @@ everything the card came with."""
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import textwrap
+import zipfile
 from pathlib import Path
 
 import pytest
 from PIL import Image
+from PIL.PngImagePlugin import PngInfo
 
 from agent.prompts import static_prompt
 from personas import CardError, PersonaLibrary, export_card_json, export_card_png, load_card
@@ -21,6 +24,7 @@ from personas.minor import read_age
 from personas.modules import Module
 from personas.translit import slugify
 from tests.cardkit import FIXTURES, fixture, picture, png_card, v3_card_with_assets_and_lore
+from tools.imagegen import ImageRejectedError, build_prompt
 
 STOCK = ["alisa_v2_stock.json", "miles_v1_pyg.json", "nika_minor_v2.json", "captain_chub_v2.json"]
 
@@ -231,8 +235,6 @@ def test_a_card_that_is_not_a_card_still_names_the_problem(tmp_path: Path) -> No
 
 
 def test_a_card_that_implies_a_minor_is_never_drawn() -> None:
-    from tools.imagegen import ImageRejectedError, build_prompt
-
     nika = load_card(FIXTURES / "nika_minor_v2.json")
     assert nika.minor_implied
     with pytest.raises(ImageRejectedError) as err:
@@ -258,11 +260,6 @@ def test_what_exporters_get_wrong_is_read_as_meant(tmp_path: Path) -> None:
     assert (card.spec_version, card.name, card.id) == ("2.0", "Алиса Громова", "alisa-gromova")
     assert any("spec_version" in line for line in card.assumed)
     # a chara chunk wrapped over lines, and one holding the JSON itself (old tools)
-    import base64
-
-    from PIL import Image
-    from PIL.PngImagePlugin import PngInfo
-
     for name, payload in (
         ("wrapped.png", "\n".join(textwrap.wrap(base64.b64encode(json.dumps(raw).encode()).decode(), 76))),
         ("plain.png", json.dumps(fixture("miles_v1_pyg.json"))),
@@ -292,8 +289,6 @@ def test_the_picker_line_of_a_stock_card_has_no_macros() -> None:
 
 
 def test_a_charx_archive_is_read_with_its_assets(tmp_path: Path) -> None:
-    import zipfile
-
     raw, _ = v3_card_with_assets_and_lore()
     raw["data"]["assets"] = [
         {"type": "icon", "uri": "embeded://assets/icon/images/main.png", "name": "main", "ext": "png"},
