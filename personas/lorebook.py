@@ -130,13 +130,23 @@ _UNSUPPORTED = {
 }
 
 
-def _entry(raw: dict[str, Any], index: int, ignored: set[str]) -> LoreEntry | None:
+def _decorators(content: str) -> set[str]:
+    """V3's ``@@name`` lines at the top of an entry's content (``@@activate``, ``@@dont_activate``…)."""
+    return {m.group(1).lower() for m in re.finditer(r"^@@(\w+)", content, re.MULTILINE)}
+
+
+def _entry(raw: dict[str, Any], index: int, book: int, ignored: set[str]) -> LoreEntry | None:
     enabled = _get(raw, "enabled", default=True)
     if _get(raw, "disable", default=False) is True or enabled is False:
         return None
     content = raw.get("content")
     if not isinstance(content, str) or not content.strip():
         return None
+    decorators = _decorators(content)
+    if "dont_activate" in decorators:
+        return None
+    if decorators - {"activate", "dont_activate"}:
+        ignored.add("V3 decorators other than @@activate / @@dont_activate")
     for key, what in _UNSUPPORTED.items():
         if _get(raw, key) not in (None, "", 0, False):
             ignored.add(what)
@@ -150,14 +160,14 @@ def _entry(raw: dict[str, Any], index: int, ignored: set[str]) -> LoreEntry | No
     logic = _int(_get(raw, "selectiveLogic", "selective_logic"), 0)
     name = _get(raw, "comment", "name", default="") or ""
     return LoreEntry(
-        uid=str(_get(raw, "uid", "id", default=index)),
+        uid=f"{book}:{_get(raw, 'uid', 'id', default=index)}",  # two books may both have a uid 0
         name=str(name).strip() or f"#{index}",
         keys=_keys(_get(raw, "keys", "key")),
         secondary=_keys(_get(raw, "secondary_keys", "keysecondary")),
         content=_DECORATOR.sub("", content).strip(),
         selective=bool(_get(raw, "selective", default=True)),
         logic=Logic(logic) if logic in (0, 1, 2, 3) else Logic.AND_ANY,
-        constant=_get(raw, "constant", default=False) is True,
+        constant=_get(raw, "constant", default=False) is True or "activate" in decorators,
         order=_int(_get(raw, "insertion_order", "order"), 100) or 0,
         case_sensitive=_bool(_get(raw, "case_sensitive", "caseSensitive"), None),
         whole_words=_bool(_get(raw, "match_whole_words", "matchWholeWords"), None),
@@ -196,7 +206,7 @@ def parse_lorebook(books: Iterable[Any]) -> Lorebook:
     scan_depth: int | None = None
     budget: int | None = None
     recursive = False
-    for book in books:
+    for number, book in enumerate(books):
         if isinstance(book, list):  # a bare list of entries
             book = {"entries": book}
         if not isinstance(book, dict):
@@ -205,7 +215,7 @@ def parse_lorebook(books: Iterable[Any]) -> Lorebook:
         budget = _int(book.get("token_budget"), budget)
         recursive = recursive or book.get("recursive_scanning") is True
         for i, raw in enumerate(_raw_entries(book)):
-            entry = _entry(raw, len(entries) + i, ignored)
+            entry = _entry(raw, i, number, ignored)
             if entry is not None and (entry.keys or entry.constant):
                 entries.append(entry)
     return Lorebook(tuple(entries), scan_depth, budget, recursive, tuple(sorted(ignored)))

@@ -172,3 +172,22 @@ def test_priests_need_both_keys(ru: LoreMatcher) -> None:
     world = parse_lorebook([json.loads((FIXTURES / "atlantis_world.json").read_text("utf-8"))])
     assert fired(ru, world, "кто такие жрецы?") == []
     assert fired(ru, world, "кем были жрецы Атлантиды?") == ["Жрецы Атлантиды", "Атлантида"]
+
+
+def test_a_card_book_and_a_world_file_both_fire(ru: LoreMatcher) -> None:
+    """Both books number their entries from 0: neither hides the other."""
+    card_book = {"entries": [entry(["Санторини"], name="card", id=0)]}
+    world = json.loads((FIXTURES / "atlantis_world.json").read_text("utf-8"))
+    both = parse_lorebook([card_book, world])
+    assert sorted(fired(ru, both, "Атлантида — это Санторини?")) == ["card", "Атлантида"]
+
+
+def test_v3_decorators(plain: LoreMatcher) -> None:
+    lorebook = book(
+        entry(["x"], "@@dont_activate\nnever", name="never"),
+        entry([], "@@activate\nalways", name="always"),
+        entry(["sea"], "@@depth 4\nthe sea is cold", name="sea"),
+    )
+    assert fired(plain, lorebook, "the sea, x") == ["always", "sea"]
+    assert [e.content for e in lorebook.entries] == ["always", "the sea is cold"]
+    assert any("decorators" in what for what in lorebook.ignored)
