@@ -198,16 +198,17 @@ def import_card(
     target_dir = imported_personas_dir(load_settings())
     target_dir.mkdir(parents=True, exist_ok=True)
     notes: list[str] = []
-    if card.dora.photos:  # a card made for DORA: its photos travel with it when they sit beside it
-        for photo in card.dora.photos:
-            source = path.parent / photo.file
-            if source.is_file():
-                (target_dir / photo.file).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(source, target_dir / photo.file)
+    beside = [p for p in card.dora.photos if (path.parent / p.file).is_file()]
+    if beside:  # a card made for DORA: its photos travel with it when they sit beside it
+        for photo in beside:
+            (target_dir / photo.file).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path.parent / photo.file, target_dir / photo.file)
         final = card
-    else:
+    else:  # the pictures the card itself carries (an exported DORA PNG without its photo folder too)
         images = _images(path, card)
         notes = images.notes
+        if card.dora.photos:
+            notes.append("the card's photos are not beside it: its own pictures are used instead")
         data = card.to_dict()
         data["data"]["extensions"]["dora"]["photos"] = write_photos(images.images, target_dir, card.id)
         final = card_from_dict(data, str(path), base_dir=target_dir)

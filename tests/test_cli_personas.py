@@ -151,3 +151,14 @@ def test_import_keeps_the_built_ins_unless_told(cli: CliRunner, tmp_path: Path) 
     assert "id: 'dora-2'" in result.output and (tmp_path / "data" / "personas" / "dora-2.json").is_file()
     replaced = cli.invoke(app, ["personas", "import", str(source), "--id", "dora"])
     assert replaced.exit_code == 0 and (tmp_path / "data" / "personas" / "dora.json").is_file()
+
+
+def test_an_exported_png_imported_elsewhere_keeps_its_picture(cli: CliRunner, tmp_path: Path) -> None:
+    png = tmp_path / "away" / "mark.png"
+    assert cli.invoke(app, ["personas", "export", "mark", str(png)]).exit_code == 0
+    result = cli.invoke(app, ["personas", "import", str(png), "--id", "mark-copy", "--adult"])
+    assert result.exit_code == 0, result.output
+    assert "photos are not beside it" in result.output
+    saved = load_card(tmp_path / "data" / "personas" / "mark-copy.json")
+    assert [p.file for p in saved.dora.photos] == ["photos/mark-copy/avatar.png"]
+    assert saved.photo_path(saved.dora.photos[0]).is_file() and saved.adult_content
