@@ -45,7 +45,6 @@ _OLD_NAMES = {
     "char_greeting": "first_mes",
     "example_dialogue": "mes_example",
 }
-_V1_FIELDS = ("name", "description", "personality", "scenario", "first_mes", "mes_example")
 
 # What DORA reads of a card; everything else is kept on export but plays no part.
 _USED = {
@@ -133,10 +132,11 @@ def _to_v2_shape(raw: dict[str, Any], adoption: Adoption) -> dict[str, Any]:
         for old, new in _OLD_NAMES.items():
             if old in raw and new not in raw:
                 new_data[new] = raw[old]
-        for key in _V1_FIELDS:
+        moved = (*_V2_TEXT_FIELDS, *_LIST_FIELDS, "character_book", "extensions")
+        for key in moved:
             if key in raw:
                 new_data[key] = raw[key]
-        rest = {k: v for k, v in raw.items() if k not in _V1_FIELDS and k not in _OLD_NAMES}
+        rest = {k: v for k, v in raw.items() if k not in moved and k not in _OLD_NAMES}
         adoption.assumed.append("a V1 card (no 'data' block): read as a Character Card V2")
         return {"spec": "chara_card_v2", "spec_version": "2.0", **rest, "data": new_data}
     return raw
@@ -153,8 +153,8 @@ def _clean_data(data: dict[str, Any]) -> None:
             data[key] = []
         elif isinstance(value, str):
             data[key] = [t.strip() for t in value.split(",") if t.strip()] if key == "tags" else [value]
-        elif isinstance(value, list):
-            data[key] = [_text(v) for v in value if v is not None and _text(v) != ""]
+        elif isinstance(value, list):  # objects in a tag list are dropped, numbers become text
+            data[key] = [_text(v) for v in value if isinstance(v, str | int | float) and _text(v) != ""]
     if data.get("extensions") is None:
         data["extensions"] = {}
 

@@ -49,6 +49,7 @@ _START = re.compile(r"^\s*<start>\s*$", re.IGNORECASE | re.MULTILINE)
 # rules are always there, so the macro just goes.
 _ORIGINAL_MACRO = re.compile(r"\{\{original\}\}", re.IGNORECASE)
 _DEFAULT_USER = {"ru": "ты", "en": "you"}
+_PLAIN_GREETING = {"ru": "Привет! Я {name}.", "en": "Hi! I'm {name}."}
 
 
 def _localized(value: Any) -> str | dict[str, str]:
@@ -366,8 +367,8 @@ class PersonaCard(_Open):
         main = normalize_lang(self.languages[0]) if self.languages else "ru"
         if own and (normalize_lang(lang) != main or not lines):
             return self.substitute(own, user_name, lang)
-        if not lines:
-            return ""
+        if not lines:  # a card with no greeting at all still opens the conversation
+            return _PLAIN_GREETING.get(normalize_lang(lang), _PLAIN_GREETING["en"]).format(name=self.name)
         index = choice if choice is not None else self.dora.greeting
         text = lines[index % len(lines)] if isinstance(index, int) else lines[0]
         return self.substitute(text, user_name, main)  # an unnamed {{user}} in the card's own language

@@ -308,3 +308,9 @@ def test_a_charx_archive_is_read_with_its_assets(tmp_path: Path) -> None:
     (tmp_path / "broken.charx").write_bytes(b"PK\x03\x04 not really")
     with pytest.raises(CardError, match="CHARX"):
         load_card(tmp_path / "broken.charx")
+
+
+def test_a_card_without_any_greeting_still_opens_and_odd_tags_are_dropped() -> None:
+    card = card_from_dict({"name": "Vex", "tags": ["ok", {"id": 3}, 7, None]}, "v.json")
+    assert card.greeting("ru") == "Привет! Я Vex." and card.greeting("en") == "Hi! I'm Vex."
+    assert card.data.tags == ["ok", "7"]
