@@ -112,6 +112,11 @@ def _overrides(
     )
 
 
+def _interactive() -> bool:
+    """Whether someone can answer a question (a terminal), or the import must say what to pass."""
+    return sys.stdin.isatty()
+
+
 def _adopt(path: Path, overrides: Overrides) -> tuple[Any, PersonaCard]:
     """The card's JSON and the validated card; a Partner import without an age asks for one on a
     terminal (a minor implied by the card is refused by the card model whatever the answer)."""
@@ -119,7 +124,7 @@ def _adopt(path: Path, overrides: Overrides) -> tuple[Any, PersonaCard]:
     try:
         card = card_from_dict(raw, str(path), base_dir=path.parent.resolve(), overrides=overrides)
     except CardError as exc:
-        if exc.field != "data.extensions.dora.age" or overrides.age is not None or not sys.stdin.isatty():
+        if exc.field != "data.extensions.dora.age" or overrides.age is not None or not _interactive():
             raise
         answer = typer.prompt(f"How old is the character? ({ADULT} or older for a Partner persona)", type=int)
         overrides.age = answer

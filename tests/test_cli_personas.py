@@ -162,3 +162,20 @@ def test_an_exported_png_imported_elsewhere_keeps_its_picture(cli: CliRunner, tm
     saved = load_card(tmp_path / "data" / "personas" / "mark-copy.json")
     assert [p.file for p in saved.dora.photos] == ["photos/mark-copy/avatar.png"]
     assert saved.photo_path(saved.dora.photos[0]).is_file() and saved.adult_content
+
+
+def test_a_partner_import_on_a_terminal_asks_the_age(
+    cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("dora.cli_personas._interactive", lambda: True)
+    raw = fixture("alisa_v2_stock.json")
+    raw["data"]["description"] = "{{char}} — бариста."
+    source = tmp_path / "barista.json"
+    source.write_text(json.dumps(raw, ensure_ascii=False), encoding="utf-8")
+    young = cli.invoke(app, ["personas", "import", str(source), "--module", "partner"], input="17\n")
+    assert young.exit_code != 0  # an answer under 18 is refused like any other
+    result = cli.invoke(app, ["personas", "import", str(source), "--module", "partner"], input="29\n")
+    assert result.exit_code == 0, result.output
+    assert "How old is the character?" in result.output
+    saved = json.loads((tmp_path / "data" / "personas" / "alisa-gromova.json").read_text("utf-8"))
+    assert saved["data"]["extensions"]["dora"]["age"] == 29
