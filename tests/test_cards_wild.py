@@ -314,3 +314,12 @@ def test_a_card_without_any_greeting_still_opens_and_odd_tags_are_dropped() -> N
     card = card_from_dict({"name": "Vex", "tags": ["ok", {"id": 3}, 7, None]}, "v.json")
     assert card.greeting("ru") == "Привет! Я Vex." and card.greeting("en") == "Hi! I'm Vex."
     assert card.data.tags == ["ok", "7"]
+
+
+def test_other_macros_cards_use() -> None:
+    card = card_from_dict({"name": "Vex"}, "v.json")
+    text = "{{// a note for editors}}Hi{{newline}}I'm {{charIfNotGroup}}. {{random:tea,coffee}} {{trim}}!"
+    out = card.substitute(text, lang="en")
+    assert out.startswith("Hi\nI'm Vex. ") and out.endswith("!") and "{{" not in out
+    assert out == card.substitute(text, lang="en")  # the same every time: the prompt prefix stays cached
+    assert card.substitute("{{random::a, b::c}}") in ("a, b", "c")
