@@ -323,3 +323,21 @@ def test_other_macros_cards_use() -> None:
     assert out.startswith("Hi\nI'm Vex. ") and out.endswith("!") and "{{" not in out
     assert out == card.substitute(text, lang="en")  # the same every time: the prompt prefix stays cached
     assert card.substitute("{{random::a, b::c}}") in ("a, b", "c")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "They met in high school and lost touch; now {{char}} is 27.",
+        "She teaches at a high school in Tver.",
+        "{{char}} is 5'7\" tall, 30 years old.",
+        "У неё есть сын, ему 5 лет; ей самой 34.",
+    ],
+)
+def test_adult_backstories_are_not_read_as_minors(text: str) -> None:
+    assert not read_age([text]).minor
+
+
+@pytest.mark.parametrize("text", ["She is still in high school.", "He goes to middle school."])
+def test_present_school_is_a_minor(text: str) -> None:
+    assert read_age([text]).minor
