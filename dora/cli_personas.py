@@ -158,6 +158,11 @@ def validate_card(
         f"{len(book.entries)} lorebook entries)"
     )
     _report(card, [f"lorebook: {what}" for what in book.ignored])
+    for entry in book.entries:
+        keys = "constant" if entry.constant else ", ".join(entry.keys)
+        err.print(
+            f"lorebook entry {escape(entry.name)}: {escape(keys)} (≈{approx_tokens(entry.content)} tokens)"
+        )
     if path.suffix.lower() != ".json" or (card.data.model_extra and "assets" in card.data.model_extra):
         images = _images(path, card)
         if images.images:

@@ -103,6 +103,7 @@ def test_a_v3_png_brings_its_pictures_and_a_world_file_its_lore(cli: CliRunner, 
     checked = cli.invoke(app, ["personas", "validate", str(png)])
     assert checked.exit_code == 0, checked.output
     assert "1 lorebook entries" in checked.output and "persona prefix ≈" in checked.output
+    assert "lorebook entry Атлантида: Атлантида (≈" in checked.output
     assert "downloads nothing" in checked.output and "погружение" in checked.output
     world = str(FIXTURES / "atlantis_world.json")
     result = cli.invoke(app, ["personas", "import", str(png), "--lorebook", world, "--greeting", "1"])
