@@ -18,7 +18,6 @@ fields survive, and no defaults are invented on the way out.
 from __future__ import annotations
 
 import re
-import zlib
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, Final, Literal
 
@@ -33,6 +32,7 @@ from pydantic import (
 )
 
 from personas.lorebook import Lorebook, parse_lorebook
+from personas.macros import render
 from personas.minor import AgeReading, read_age
 from personas.modules import Module, normalize_lang
 
@@ -42,28 +42,7 @@ Spec = Literal["chara_card_v2", "chara_card_v3"]
 MIN_AGE = 18
 ID_PATTERN = r"^[a-z0-9_-]+$"
 
-# SillyTavern's macros are case-insensitive; <USER>/<BOT> are the legacy spellings.
-_CHAR_MACRO = re.compile(r"\{\{(?:char|charIfNotGroup)\}\}|<bot>", re.IGNORECASE)
-_USER_MACRO = re.compile(r"\{\{user\}\}|<user>", re.IGNORECASE)
 _START = re.compile(r"^\s*<start>\s*$", re.IGNORECASE | re.MULTILINE)
-# SillyTavern's {{original}} in a card's system prompt stands for the app's own default prompt; DORA's
-# rules are always there, so the macro just goes.
-_ORIGINAL_MACRO = re.compile(r"\{\{original\}\}", re.IGNORECASE)
-# A few more of SillyTavern's macros that cards use in their text: comments, line breaks, trims and a
-# pick among options ({{random:a,b}} / {{random::a::b}} / {{pick:…}}). The pick is made from the text
-# itself, not by chance, so a persona's prompt stays byte-identical from turn to turn (prefix cache).
-_COMMENT_MACRO = re.compile(r"\{\{//.*?\}\}", re.DOTALL)
-_NEWLINE_MACRO = re.compile(r"\{\{newline\}\}", re.IGNORECASE)
-_TRIM_MACRO = re.compile(r"\s*\{\{trim\}\}\s*", re.IGNORECASE)
-_PICK_MACRO = re.compile(r"\{\{(?:random|pick)\s*:(:?)(.*?)\}\}", re.IGNORECASE | re.DOTALL)
-
-
-def _pick(match: re.Match[str]) -> str:
-    options = match.group(2).split("::") if match.group(1) else match.group(2).split(",")
-    options = [o.strip() for o in options] or [""]
-    return options[zlib.crc32(match.group(0).encode()) % len(options)]
-
-
 _DEFAULT_USER = {"ru": "ты", "en": "you"}
 _PLAIN_GREETING = {"ru": "Привет! Я {name}.", "en": "Hi! I'm {name}."}
 
@@ -358,12 +337,10 @@ class PersonaCard(_Open):
         return user_unlocked and self.adult_content and self.module is Module.PARTNER
 
     def substitute(self, text: str, user_name: str | None = None, lang: str = "ru") -> str:
-        """SillyTavern macros: ``{{char}}`` → the persona's name, ``{{user}}`` → the user's name or "ты"."""
+        """SillyTavern macros (:mod:`personas.macros`): ``{{char}}`` → the persona's name, ``{{user}}`` →
+        the user's name or "ты"/"you"."""
         user = user_name or _DEFAULT_USER.get(normalize_lang(lang), "you")
-        text = _ORIGINAL_MACRO.sub("", _COMMENT_MACRO.sub("", text))
-        text = _PICK_MACRO.sub(_pick, _TRIM_MACRO.sub("", _NEWLINE_MACRO.sub("\n", text)))
-        text = _CHAR_MACRO.sub(lambda _: self.display_name, text)
-        return _USER_MACRO.sub(lambda _: user, text)
+        return render(text, self.display_name, user)
 
     def opening_lines(self) -> list[str]:
         """The card's greetings as written: ``first_mes``, then ``alternate_greetings`` (empty: dropped)."""
