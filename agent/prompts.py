@@ -3,14 +3,16 @@
 Layout of the one system message: [persona card + module rules + style examples] (byte-identical
 every turn for a given persona, language and unlock state, so a reused ``Llama`` skips it), then
 [today, rolling summary, lorebook entries that fired, recalled memories, safety notes,
-answer-language line]; then the recent turns verbatim; then, only when the card has them, its
-``post_history_instructions`` as a last system message, where SillyTavern puts them.
+answer-language line]; then the recent turns verbatim, with the card's character's note
+(``extensions.depth_prompt``) that many messages from the end; then, only when the card has them,
+its ``post_history_instructions`` as a last system message, where SillyTavern puts them.
 
 Card text comes from strangers on the internet, so it is placed where it cannot outrank DORA: the
 card's ``system_prompt`` and description come *before* the universal and module rules, which say
 they win; lorebook entries are framed as reference, not instructions, and sit before the safety
-notes; post-history instructions are followed by a reminder that the rules and this turn's safety
-notes come first (and the notes themselves are repeated after them). Crisis answers, help lines and
+notes; the character's note and post-history instructions are followed by a reminder that the
+rules and this turn's safety notes come first (and after the post-history instructions, the notes
+themselves again). Crisis answers, help lines and
 the adult gate are decided in code (``agent/safety``) and never depend on what the model reads.
 """
 
@@ -125,9 +127,14 @@ def post_history(card: PersonaCard, lang: Language, safety_notes: list[str] | No
     if not text:
         return ""
     t = _LABELS.get(lang, _LABELS["ru"])
-    user = t["user"].lower() if lang == "ru" else "the user"
-    parts = [card.substitute(text, user_name=user, lang=lang), t["post_history_rules"], *(safety_notes or [])]
+    parts = [_card_text(card, text, lang), t["post_history_rules"], *(safety_notes or [])]
     return "\n\n".join(parts)
+
+
+def _card_text(card: PersonaCard, text: str, lang: Language) -> str:
+    """A card's text with its macros rendered, the user named as the prompt names them."""
+    user = _LABELS["ru"]["user"].lower() if lang == "ru" else "the user"
+    return card.substitute(text.strip(), user_name=user, lang=lang)
 
 
 def dynamic_prompt(
@@ -186,6 +193,10 @@ def build_prompt(
         + dynamic_prompt(now, summary, memories, lang, photo_note, safety_notes, lore_text)
     )
     messages: list[AnyMessage] = [SystemMessage(content=system), *recent]
+    if note := card.depth_note:  # the character's note, that many messages from the end
+        text, depth = note
+        framed = f"{_card_text(card, text, lang)}\n\n{_LABELS.get(lang, _LABELS['ru'])['post_history_rules']}"
+        messages.insert(max(1, len(messages) - depth), SystemMessage(content=framed))
     if after := post_history(card, lang, safety_notes):
         messages.append(SystemMessage(content=after))
     return messages

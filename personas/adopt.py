@@ -56,7 +56,6 @@ _USED = {
     "nickname",
 }
 _IGNORED_EXTENSIONS = {
-    "depth_prompt": "the character's note at a depth (SillyTavern's depth_prompt)",
     "regex_scripts": "regex scripts",
     "talkativeness": "talkativeness (group chats)",
     "fav": "favourite mark",
@@ -209,7 +208,9 @@ def _ignored(raw: dict[str, Any], data: dict[str, Any]) -> list[str]:
     for key, what in _IGNORED_EXTENSIONS.items():
         if extensions.get(key):
             out.append(f"data.extensions.{key}: {what} (kept on export)")
-    other = sorted(k for k in extensions if k != "dora" and k not in _IGNORED_EXTENSIONS)
+    other = sorted(
+        k for k in extensions if k not in _IGNORED_EXTENSIONS and k not in ("dora", "depth_prompt")
+    )
     if other:
         out.append("other tools' extensions kept on export: " + ", ".join(other))
     return out

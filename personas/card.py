@@ -319,6 +319,21 @@ class PersonaCard(_Open):
         return read_age([*texts, *d.alternate_greetings], d.tags)
 
     @property
+    def depth_note(self) -> tuple[str, int] | None:
+        """SillyTavern's character's note (``extensions.depth_prompt``): its text and how many
+        messages from the end of the chat it goes (4 when the card does not say)."""
+        note = (self.data.extensions.model_extra or {}).get("depth_prompt")
+        if (
+            not isinstance(note, dict)
+            or not isinstance(note.get("prompt"), str)
+            or not note["prompt"].strip()
+        ):
+            return None
+        depth = note.get("depth")
+        depth = depth if isinstance(depth, int) and not isinstance(depth, bool) and depth >= 0 else 4
+        return note["prompt"].strip(), depth
+
+    @property
     def display_name(self) -> str:
         """What ``{{char}}`` stands for: V3's ``nickname`` when the card has one, else the name."""
         nickname = getattr(self.data, "nickname", None)

@@ -9,12 +9,15 @@ import copy
 import json
 import textwrap
 import zipfile
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
+from agent.prompts import build_prompt as build_prompt_messages
 from agent.prompts import static_prompt
 from personas import CardError, PersonaLibrary, export_card_json, export_card_png, load_card
 from personas.adopt import Overrides
@@ -57,7 +60,7 @@ def test_stock_cards_load_with_stated_defaults(
 def test_what_is_ignored_is_reported() -> None:
     card = load_card(FIXTURES / "captain_chub_v2.json")
     ignored = "\n".join(card.ignored)
-    assert "creator_notes" in ignored and "depth_prompt" in ignored and "chub" in ignored
+    assert "creator_notes" in ignored and "chub" in ignored and "depth_prompt" not in ignored  # used
 
 
 def test_minor_is_never_a_partner_whatever_the_card_claims() -> None:
@@ -341,3 +344,22 @@ def test_adult_backstories_are_not_read_as_minors(text: str) -> None:
 @pytest.mark.parametrize("text", ["She is still in high school.", "He goes to middle school."])
 def test_present_school_is_a_minor(text: str) -> None:
     assert read_age([text]).minor
+
+
+def test_the_characters_note_goes_that_many_messages_from_the_end() -> None:
+    card = load_card(FIXTURES / "captain_chub_v2.json")  # depth_prompt: "{{char}} is tired…", depth 4
+    recent = [HumanMessage(f"u{i}") if i % 2 == 0 else AIMessage(f"a{i}") for i in range(6)]
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    prompt = build_prompt_messages(
+        card, "en", adult_unlocked=False, now=now, summary="", memories="", recent=recent
+    )
+    assert [type(m).__name__ for m in prompt] == [
+        "SystemMessage", "HumanMessage", "AIMessage", "SystemMessage",
+        "HumanMessage", "AIMessage", "HumanMessage", "AIMessage",
+    ]  # fmt: skip
+    note = str(prompt[3].content)
+    assert note.startswith("Captain Elena Voss is tired after a double shift.") and "come first" in note
+    short = build_prompt_messages(
+        card, "en", adult_unlocked=False, now=now, summary="", memories="", recent=recent[-1:]
+    )
+    assert isinstance(short[1], SystemMessage) and str(short[0].content).startswith("You are")
