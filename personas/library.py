@@ -37,9 +37,24 @@ def lorebook_path(folder: Path, persona_id: str) -> Path:
     return folder / LOREBOOKS / f"{persona_id}.json"
 
 
+def _world_file(card: PersonaCard, folder: Path) -> Path | None:
+    """``lorebooks/<id>.json``, else the World Info the card names (SillyTavern's ``extensions.world``)
+    as ``lorebooks/<name>.json``: a card exported with a linked world says which file it wants."""
+    candidates = [lorebook_path(folder, card.id)]
+    world = (card.data.extensions.model_extra or {}).get("world")
+    if (
+        isinstance(world, str)
+        and world.strip()
+        and not {"/", "\\", "\0"} & set(world)
+        and world not in (".", "..")
+    ):
+        candidates.append(folder / LOREBOOKS / f"{world.strip()}.json")
+    return next((p for p in candidates if p.is_file()), None)
+
+
 def _attach_world(card: PersonaCard, folder: Path) -> PersonaCard:
-    path = lorebook_path(folder, card.id)
-    if path.is_file():
+    path = _world_file(card, folder)
+    if path is not None:
         try:
             card.set_world(json.loads(path.read_bytes()))
         except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:

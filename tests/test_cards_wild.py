@@ -363,3 +363,13 @@ def test_the_characters_note_goes_that_many_messages_from_the_end() -> None:
         card, "en", adult_unlocked=False, now=now, summary="", memories="", recent=recent[-1:]
     )
     assert isinstance(short[1], SystemMessage) and str(short[0].content).startswith("You are")
+
+
+def test_a_world_the_card_names_is_found_in_lorebooks(tmp_path: Path) -> None:
+    (tmp_path / "lorebooks").mkdir()
+    (tmp_path / "captain.json").write_text(json.dumps(fixture("captain_chub_v2.json")), encoding="utf-8")
+    world = {"entries": {"0": {"uid": 0, "key": ["Ceres"], "content": "Ceres has a water market."}}}
+    (tmp_path / "lorebooks" / "Meridian.json").write_text(json.dumps(world), encoding="utf-8")  # its "world"
+    card = PersonaLibrary([tmp_path]).get("captain-elena-voss")
+    assert [e.name for e in card.lorebook().entries][-1] == "#0"
+    assert len(card.lorebook().entries) == 4  # three of its own book, one of the world file
