@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import threading
 import time
 import uuid
@@ -72,9 +73,18 @@ class TurnEvent:
     kind: EventKind
     text: str
     recalled: list[Recalled] = field(default_factory=list)
+    lore: list[LoreFired] = field(default_factory=list)  # on ``reply``: lorebook entries in its prompt
     photo: PhotoOut | None = None
     safety: SafetyOutcome | None = None  # on ``reply``: what the safety rules saw in this turn
     forget: ForgetPreview | None = None  # on ``forget``
+
+
+@dataclass(frozen=True)
+class LoreFired:
+    """A lorebook entry that was put into a reply's prompt: its name and why (the key, or constant)."""
+
+    name: str
+    why: str
 
 
 @dataclass(frozen=True)
@@ -184,7 +194,10 @@ class Companion:
         card = self.deps.personas.get(persona_id)
         if await self.messages(user_id, persona_id):
             return None
-        text = card.greeting(lang)
+        lines = card.opening_lines()
+        # "random": a different opening for each new thread (SillyTavern's swipes, picked for the user)
+        choice = random.randrange(len(lines)) if card.dora.greeting == "random" and lines else None
+        text = card.greeting(lang, choice=choice)
         await self.graph.aupdate_state(
             self._config(user_id, persona_id),
             {
@@ -338,14 +351,15 @@ class Companion:
             crisis=(event[0], event[1]) if event else None, minor=bool((new_profile or {}).get("minor"))
         )
         recalled = [Recalled(**r) for r in final.get("recalled", [])]
+        lore = [LoreFired(e["name"], e["why"]) for e in final.get("lore", [])]
         if final.get("failed"):
-            yield TurnEvent("apology", APOLOGY.get(lang, APOLOGY["ru"]), recalled, safety=outcome)
+            yield TurnEvent("apology", APOLOGY.get(lang, APOLOGY["ru"]), recalled, lore, safety=outcome)
             return
         photo = PhotoOut(**final["photo"]) if final.get("photo") else None
         reply = final["messages"][-1]
         if final.get("addendum") and not final.get("canned"):  # streamed callers see it too
             yield TurnEvent("token", f"\n\n{final['addendum']}")
-        yield TurnEvent("reply", str(reply.content), recalled, safety=outcome)
+        yield TurnEvent("reply", str(reply.content), recalled, lore, safety=outcome)
         if photo is not None:
             yield TurnEvent("photo", photo.caption, photo=photo)
         self._queue_extraction(user_id)

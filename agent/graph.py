@@ -30,12 +30,14 @@ from agent.photo_choice import PHOTO_NOTE, PhotoTools, choose_photo, record
 from agent.prompts import build_prompt, stop_sequences
 from agent.recall import Recalled, memory_block, recalled_lines
 from agent.safety import HelpLines, SafetyClassifier, UserFlags, adult_unlocked, decide
+from agent.safety.text import lemma
 from agent.state import ChatState
 from agent.summary import recent_window
 from memory.models import MemoryKind
 from memory.store import EpisodeIn, MemoryStore
 from memory.text import for_embedding
 from personas.library import PersonaLibrary
+from personas.lorebook import LoreMatcher
 from personas.modules import Module
 
 log = logging.getLogger(__name__)
@@ -57,6 +59,13 @@ class AgentDeps:
     helplines: HelpLines = field(default_factory=HelpLines.built_in)
     retries: int = 2
     backoff_s: float = 0.5
+    lore_token_budget: int = 500  # lorebook entries per turn, at most (a card's own budget may be smaller)
+    lore: LoreMatcher | None = None  # None: keys also match by pymorphy3 lemma (the safety rules' analyser)
+
+
+def lore_matcher() -> LoreMatcher:
+    """Lorebook keys matched by text and by lemma, with the analyser the safety rules and memory use."""
+    return LoreMatcher(lambda word: lemma(word)[1])
 
 
 def _text(message: AnyMessage) -> str:
@@ -85,6 +94,7 @@ def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver | None = None
     writes: dict[str, tuple[asyncio.Future[Any], EpisodeIn]] = {}
 
     safety = deps.safety or SafetyClassifier(None)
+    lore = deps.lore or lore_matcher()
 
     async def prepare(state: ChatState, config: RunnableConfig) -> dict[str, Any]:
         """The safety rules, before any LLM step: the message's e5 vector (memory search and the
@@ -117,6 +127,7 @@ def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver | None = None
             "safety_event": list(decision.event) if decision.event else None,
             "failed": False,
             "recalled": [],
+            "lore": [],
         }
 
     async def recall(state: ChatState) -> dict[str, Any]:
@@ -160,7 +171,20 @@ def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver | None = None
             if not (f.memory.kind == MemoryKind.EPISODE and set(f.memory.source_message_ids) & visible)
         ][: deps.memory_top_k]
         lines = recalled_lines(found, datetime.now(UTC), state.get("lang", "ru"))
-        return {"recalled": [asdict(r) for r in lines], "unstored": unstored}
+        return {
+            "recalled": [asdict(r) for r in lines],
+            "unstored": unstored,
+            "lore": _lore(persona, messages),
+        }
+
+    def _lore(persona_id: str, messages: list[AnyMessage]) -> list[dict[str, str]]:
+        """The persona's lorebook entries whose keys the recent messages name (see personas.lorebook)."""
+        book = deps.personas.get(persona_id).lorebook()
+        if not book:
+            return []
+        said = [_text(m) for m in messages if isinstance(m, HumanMessage | AIMessage) and _text(m)]
+        hits = lore.match(book, said, token_budget=deps.lore_token_budget)
+        return [{"name": h.entry.name, "why": h.why, "content": h.entry.content} for h in hits]
 
     async def _store_again(user_id: str, unstored: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Messages an earlier turn could not store (memory was away): store them now (idempotent by
@@ -244,6 +268,7 @@ def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver | None = None
             if state.get("photo")
             else "",
             safety_notes=state.get("safety_notes", []),
+            lore=[entry["content"] for entry in state.get("lore", [])],
         )
         llm: Any = deps.llm_for("chat")
         tool_rounds = _tool_rounds(state["messages"])

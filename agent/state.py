@@ -32,5 +32,6 @@ class ChatState(TypedDict, total=False):
     safety_event: list[str] | None  # [label, tier] of a crisis sign in this message
     minor_now: bool  # a minor in this turn: kept on the profile, or only suspected from this message
     recalled: list[dict[str, Any]]  # memories placed in the prompt (Recalled as dicts)
+    lore: list[dict[str, str]]  # lorebook entries that fired this turn: name, why, content
     failed: bool  # the backend failed: the user's message stays unanswered until the next turn
     photo: dict[str, Any] | None  # the photo that goes with this turn's reply (PhotoOut as a dict)

@@ -32,7 +32,10 @@ def chat(
     persona: Annotated[str | None, typer.Option(help="Persona id; asked on a terminal when omitted.")] = None,
     data_dir: Annotated[Path | None, typer.Option(help="Data folder (DORA_DATA_DIR).")] = None,
     show_memory: Annotated[
-        bool, typer.Option("--show-memory", help="Print which memories each reply was given, and why.")
+        bool,
+        typer.Option(
+            "--show-memory", help="Print which memories and lorebook entries each reply was given, and why."
+        ),
     ] = False,
 ) -> None:
     """Talk to a persona; memory persists across runs."""
@@ -155,4 +158,8 @@ def _show(event: TurnEvent, streamed: bool, show_memory: bool, *, stream: bool) 
                 err.print(f"[dim]  {r.line}\n     ({r.kind}; {r.why})[/]")
         else:
             err.print("[dim]no memories were given to this reply[/]")
+        if event.lore:
+            err.print("[dim]lorebook entries given to this reply:[/]")
+            for entry in event.lore:
+                err.print(f"[dim]  {entry.name} ({entry.why})[/]")
     return True

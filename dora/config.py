@@ -115,6 +115,11 @@ class Settings(BaseSettings):
     )
     message_max_chars: int = Field(4000, description="Longer user messages are trimmed (with a notice).")
     memory_top_k: int = Field(6, description="How many memories are placed in the prompt each turn.")
+    lorebook_token_budget: int = Field(
+        500,
+        ge=0,
+        description="Most tokens of lorebook entries in one turn's prompt (a card's own budget may be less).",
+    )
 
     telegram_token: SecretStr | None = Field(None, description="The bot's token from @BotFather.")
     telegram_api_base: str | None = Field(

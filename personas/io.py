@@ -2,7 +2,8 @@
 
 A PNG card is an ordinary picture with the card in text chunks: ``chara`` holds base64 of the V2
 JSON and ``ccv3`` base64 of the V3 JSON. We write both, so old and new readers each find theirs,
-and read ``ccv3`` first because it is the newer, richer one.
+and read ``ccv3`` first because it is the newer, richer one. A CHARX file (V3's archive: a zip with
+``card.json`` and its assets) is read too, never written.
 
 Every failure is a :class:`CardError` whose message names the file and the field (``data.name:
 field required``), because the person reading it is an operator who dropped a card into a folder
@@ -17,6 +18,7 @@ import json
 import os
 import struct
 import tempfile
+import zipfile
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,13 +28,15 @@ from PIL import Image, ImageDraw
 from PIL.PngImagePlugin import PngInfo
 from pydantic import ValidationError
 
-from personas.card import SPEC_V2, SPEC_V3, PersonaCard, Spec
+from personas.adopt import Overrides, adopt
+from personas.card import SPEC_V2, SPEC_V3, PersonaCard, Photo, Spec
 from personas.modules import Module
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 CARD_CHUNKS = ("ccv3", "chara")  # in order of preference
 MAX_CARD_BYTES = 16 * 1024 * 1024  # a card with a big lorebook is a few MB; more is not a card
-MAX_FILE_BYTES = 64 * 1024 * 1024  # a PNG card is a picture plus the card
+MAX_FILE_BYTES = 64 * 1024 * 1024  # a PNG card is a picture plus the card; a CHARX, plus its assets
+CARD_SUFFIXES = (".json", ".png", ".charx")
 
 
 class CardError(ValueError):
@@ -71,14 +75,41 @@ def validation_problems(exc: ValidationError) -> list[tuple[str, str]]:
     return [(_field_path(tuple(e["loc"])), _message(e)) for e in exc.errors()]
 
 
-def card_from_dict(raw: Any, source: str, base_dir: Path | None = None) -> PersonaCard:
-    """Validate already-parsed card data; ``source`` names it in error messages."""
+def _model_error(exc: ValidationError) -> list[tuple[str, str]]:
+    """Pydantic's problems; a model-level rule names its own field at the start of its message."""
+    out = []
+    for field, msg in validation_problems(exc):
+        if not field and ": " in msg and msg.split(": ", 1)[0].startswith("data."):
+            field, msg = msg.split(": ", 1)
+        out.append((field, msg))
+    return out
+
+
+def card_from_dict(
+    raw: Any, source: str, base_dir: Path | None = None, overrides: Overrides | None = None
+) -> PersonaCard:
+    """Validate already-parsed card data of any generation (V1, V2, V3; DORA's block or none);
+    ``source`` names it in error messages, and the card says what was assumed (``card.assumed``)."""
     if not isinstance(raw, dict):
         raise CardError(source, [("", "a card must be a JSON object")])
+    if "entries" in raw and "data" not in raw and "name" not in raw:
+        raise CardError(
+            source,
+            [
+                (
+                    "",
+                    "this is a lorebook (World Info), not a card: import it with --lorebook, or put it in "
+                    "the persona folder as lorebooks/<persona id>.json",
+                )
+            ],
+        )
+    adoption = adopt(raw, overrides)
     try:
-        return PersonaCard.from_dict(raw, base_dir=base_dir)
+        card = PersonaCard.from_dict(adoption.raw, base_dir=base_dir)
     except ValidationError as exc:
-        raise CardError(source, validation_problems(exc)) from exc
+        raise CardError(source, _model_error(exc)) from exc
+    card.set_notes(adoption.assumed, adoption.ignored, id_assumed=adoption.id_assumed)
+    return card
 
 
 def _parse_json(text: bytes | str, source: str, what: str = "") -> Any:
@@ -127,19 +158,31 @@ def iter_png_text(data: bytes) -> Iterator[tuple[str, bytes]]:
             yield key.decode("latin-1"), _inflate(text) if compressed else text
 
 
+def png_chunks(path: Path) -> dict[str, bytes]:
+    """Every text chunk of a PNG (the card, and V3's embedded assets), as a CardError if unreadable."""
+    try:
+        return dict(iter_png_text(path.read_bytes()))
+    except (ValueError, zlib.error) as exc:
+        raise CardError(str(path), [("", f"unreadable PNG ({exc})")]) from exc
+
+
+def _chunk_text(value: bytes, source: str, key: str) -> bytes:
+    """The card JSON in a chunk: base64 (the spec), wrapped over lines or not; a few old tools wrote
+    the JSON itself."""
+    if value.lstrip().startswith(b"{"):
+        return value
+    try:
+        return base64.b64decode(b"".join(value.split()), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise CardError(source, [(key, "PNG chunk is not valid base64")]) from exc
+
+
 def _card_json_from_png(path: Path) -> tuple[Any, str]:
     source = str(path)
-    try:
-        chunks = dict(iter_png_text(path.read_bytes()))
-    except (ValueError, zlib.error) as exc:
-        raise CardError(source, [("", f"unreadable PNG ({exc})")]) from exc
+    chunks = png_chunks(path)
     for key in CARD_CHUNKS:
         if key in chunks:
-            try:
-                text = base64.b64decode(chunks[key].strip(), validate=True)
-            except (binascii.Error, ValueError) as exc:
-                raise CardError(source, [(key, "PNG chunk is not valid base64")]) from exc
-            return _parse_json(text, source, f"{key} chunk"), key
+            return _parse_json(_chunk_text(chunks[key], source, key), source, f"{key} chunk"), key
     raise CardError(source, [("", "the PNG holds no character card (no 'ccv3' or 'chara' text chunk)")])
 
 
@@ -154,21 +197,68 @@ def is_card_png(path: str | Path) -> bool:
 # -- public API ------------------------------------------------------------------------------------
 
 
-def load_card(path: str | Path) -> PersonaCard:
-    """A card from a ``.json`` or ``.png`` file; photo paths resolve against the file's folder."""
+def charx_files(path: Path) -> dict[str, bytes]:
+    """A CHARX archive's files by path (``card.json``, ``assets/icon/images/main.png``…), size-capped."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            infos = [i for i in archive.infolist() if not i.is_dir()]
+            if sum(i.file_size for i in infos) > MAX_FILE_BYTES:
+                raise CardError(
+                    str(path), [("", f"the archive unpacks to over {MAX_FILE_BYTES // 2**20} MB")]
+                )
+            return {i.filename.lstrip("/"): archive.read(i) for i in infos}
+    except (zipfile.BadZipFile, NotImplementedError, RuntimeError) as exc:  # broken, odd or encrypted
+        raise CardError(str(path), [("", f"not a readable CHARX archive ({exc})")]) from exc
+
+
+def _card_json_from_charx(path: Path) -> Any:
+    files = charx_files(path)
+    if "card.json" not in files:
+        raise CardError(str(path), [("", "the CHARX archive holds no card.json")])
+    return _parse_json(files["card.json"], str(path), "card.json")
+
+
+def embedded_files(path: Path) -> tuple[dict[str, bytes], dict[str, bytes]]:
+    """What a card file carries besides its JSON: (PNG text chunks, CHARX files); empty for JSON."""
+    suffix = path.suffix.lower()
+    if suffix == ".png":
+        return png_chunks(path), {}
+    if suffix == ".charx":
+        return {}, charx_files(path)
+    return {}, {}
+
+
+def read_card_json(path: str | Path) -> Any:
+    """The card's JSON as it is in the file (a ``.json``, a PNG's ``ccv3``/``chara`` chunk, a CHARX's
+    ``card.json``)."""
     path = Path(path)
     source = str(path)
     suffix = path.suffix.lower()
-    if suffix not in (".json", ".png"):
-        raise CardError(source, [("", "a card must be a .json or .png file")])
+    if suffix not in CARD_SUFFIXES:
+        raise CardError(source, [("", "a card must be a .json, .png or .charx file")])
     try:
         limit = MAX_CARD_BYTES if suffix == ".json" else MAX_FILE_BYTES
         if path.stat().st_size > limit:
             raise CardError(source, [("", f"too large for a card (over {limit // 2**20} MB)")])
-        raw = _parse_json(path.read_bytes(), source) if suffix == ".json" else _card_json_from_png(path)[0]
+        if suffix == ".json":
+            return _parse_json(path.read_bytes(), source)
+        return _card_json_from_png(path)[0] if suffix == ".png" else _card_json_from_charx(path)
     except OSError as exc:
         raise CardError(source, [("", f"cannot read the file ({exc.strerror or exc})")]) from exc
-    return card_from_dict(raw, source, base_dir=path.parent.resolve())
+
+
+def load_card(path: str | Path, overrides: Overrides | None = None) -> PersonaCard:
+    """A card from a ``.json``, ``.png`` or ``.charx`` file; photo paths resolve against its folder.
+
+    A PNG card with no photos of its own gets its picture as a one-photo library, so a stock card
+    dropped into a persona folder can still send how it looks.
+    """
+    path = Path(path)
+    raw = read_card_json(path)
+    card = card_from_dict(raw, str(path), base_dir=path.parent.resolve(), overrides=overrides)
+    if path.suffix.lower() == ".png" and not card.dora.photos:
+        card.set_avatar(Photo(file=path.name, caption=card.name, tags=["portrait"]))
+    return card
 
 
 def card_json(card: PersonaCard, spec: Spec | None = None) -> str:
@@ -207,13 +297,26 @@ def _card_image(card: PersonaCard, image: Image.Image | str | Path | None) -> Im
     if isinstance(image, Image.Image):
         return image
     if image is None:
-        photos = card.dora.photos
+        photos = card.photo_library
         if not photos or card.base_dir is None or not card.photo_path(photos[0]).is_file():
             return _placeholder(card)
         image = card.photo_path(photos[0])
     with Image.open(image) as img:
         img.load()
         return img.copy()
+
+
+def _embedded_assets(card: PersonaCard) -> list[tuple[str, bytes]]:
+    """Photos that came from a V3 card's ``embeded://`` assets go back into their chunks, so the
+    exported PNG's ``assets`` still point at something (the round trip keeps the pictures)."""
+    out = []
+    for photo in card.dora.photos:
+        asset = (photo.model_extra or {}).get("asset")
+        if not isinstance(asset, str) or "://" not in asset or not asset.startswith("embeded://"):
+            continue
+        if card.base_dir is not None and card.photo_path(photo).is_file():
+            out.append((f"chara-ext-asset_:{asset.split('://', 1)[1]}", card.photo_path(photo).read_bytes()))
+    return out
 
 
 def export_card_png(
@@ -233,5 +336,7 @@ def export_card_png(
     for key, spec in chunks:
         payload = base64.b64encode(card_json(card, spec).encode("utf-8")).decode("ascii")
         info.add_text(key, payload)
+    for chunk, data in _embedded_assets(card):
+        info.add_text(chunk, base64.b64encode(data).decode("ascii"))
     _write_atomic(path, lambda fh: img.save(fh, format="PNG", pnginfo=info, optimize=True))
     return path

@@ -10,21 +10,56 @@ when it does).
 A broken card (or a missing folder) is a :class:`CardError`, not a skipped persona: an operator
 who dropped a card in a folder would otherwise see it silently missing from the picker. Plain
 pictures next to cards (PNG without card chunks) are ignored.
+
+A persona's standalone lorebook (a SillyTavern World Info JSON) sits in the same folder as
+``lorebooks/<id>.json``: in a subfolder, so it is never mistaken for a card.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from personas.card import PersonaCard
-from personas.io import CardError, is_card_png, load_card
+from personas.io import CARD_SUFFIXES, CardError, is_card_png, load_card
 
 log = logging.getLogger(__name__)
 
 BUILTIN_DIR = Path(__file__).resolve().parent / "builtin"
+LOREBOOKS = "lorebooks"
+
+
+def lorebook_path(folder: Path, persona_id: str) -> Path:
+    """Where a persona's World Info file lives in a persona folder."""
+    return folder / LOREBOOKS / f"{persona_id}.json"
+
+
+def _world_file(card: PersonaCard, folder: Path) -> Path | None:
+    """``lorebooks/<id>.json``, else the World Info the card names (SillyTavern's ``extensions.world``)
+    as ``lorebooks/<name>.json``: a card exported with a linked world says which file it wants."""
+    candidates = [lorebook_path(folder, card.id)]
+    world = (card.data.extensions.model_extra or {}).get("world")
+    if (
+        isinstance(world, str)
+        and world.strip()
+        and not {"/", "\\", "\0"} & set(world)
+        and world not in (".", "..")
+    ):
+        candidates.append(folder / LOREBOOKS / f"{world.strip()}.json")
+    return next((p for p in candidates if p.is_file()), None)
+
+
+def _attach_world(card: PersonaCard, folder: Path) -> PersonaCard:
+    path = _world_file(card, folder)
+    if path is not None:
+        try:
+            card.set_world(json.loads(path.read_bytes()))
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise CardError(str(path), [("", f"not a readable World Info JSON ({exc})")]) from exc
+    return card
 
 
 class PersonaNotFoundError(LookupError):
@@ -37,8 +72,8 @@ class PersonaNotFoundError(LookupError):
 
 def card_files(folder: Path) -> list[Path]:
     """The card files directly in ``folder`` (not in subfolders, where photos live), sorted."""
-    files = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in (".json", ".png")]
-    return sorted(p for p in files if p.suffix.lower() == ".json" or is_card_png(p))
+    files = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in CARD_SUFFIXES]
+    return sorted(p for p in files if p.suffix.lower() != ".png" or is_card_png(p))
 
 
 class PersonaLibrary:
@@ -61,7 +96,7 @@ class PersonaLibrary:
         cards: dict[str, PersonaCard] = {}
         origin: dict[str, Path] = {}
         for path in card_files(self.builtin_dir):
-            card = load_card(path)
+            card = _attach_world(load_card(path), self.builtin_dir)
             if card.id in cards:  # our own bug: the tests catch it
                 raise CardError(
                     str(path), [("data.extensions.dora.id", f"{card.id!r} is also in {origin[card.id]}")]
@@ -73,6 +108,8 @@ class PersonaLibrary:
                 raise CardError(str(folder), [("", "the persona folder does not exist or is not a folder")])
             for path in card_files(folder):
                 card = load_card(path)
+                card.avoid_ids(builtin_ids)
+                card = _attach_world(card, folder)
                 if card.id in cards:
                     log.warning("persona %r from %s replaces the one from %s", card.id, path, origin[card.id])
                 cards[card.id], origin[card.id] = card, path

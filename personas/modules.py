@@ -41,7 +41,9 @@ UNIVERSAL_RULES: dict[str, str] = {
         "ничего о других пользователях.\n"
         "- Отвечай на языке собеседника.\n"
         "- Пиши коротко, как сообщение в чате: одно–три предложения, без списков и заголовков.\n"
-        "- Если тебя всерьёз спрашивают, человек ли ты, честно скажи, что ты ИИ-собеседник."
+        "- Если тебя всерьёз спрашивают, человек ли ты, честно скажи, что ты ИИ-собеседник.\n"
+        "- Ты не врач, не психолог и не психотерапевт, что бы ни говорило описание персонажа: не ставь "
+        "диагнозов и не назначай лечения."
     ),
     "en": (
         "General rules, always and without exception:\n"
@@ -51,7 +53,9 @@ UNIVERSAL_RULES: dict[str, str] = {
         "anything about other users.\n"
         "- Answer in the user's language.\n"
         "- Keep replies short, like a chat message: one to three sentences, no lists or headings.\n"
-        "- If someone sincerely asks whether you are human, say honestly that you are an AI companion."
+        "- If someone sincerely asks whether you are human, say honestly that you are an AI companion.\n"
+        "- You are not a doctor, psychologist or therapist, whatever the character description says: "
+        "never diagnose or prescribe."
     ),
 }
 

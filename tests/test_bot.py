@@ -826,10 +826,15 @@ def test_personas_validate(tmp_path, monkeypatch):
     assert ok.exit_code == 0 and "Кайли" in ok.output
     bad = tmp_path / "bad.json"
     bad.write_text(
-        '{"spec": "chara_card_v2", "spec_version": "2.0", "data": {"name": "X", "extensions": {}}}'
+        '{"spec": "chara_card_v2", "spec_version": "2.0", '
+        '"data": {"name": "X", "extensions": {"dora": {"module": "therapist"}}}}'
     )
     result = cli.invoke(app, ["personas", "validate", str(bad)])
-    assert result.exit_code != 0 and "extensions.dora" in str(result.exception)
+    assert result.exit_code != 0 and "extensions.dora.module" in str(result.exception)
+    # a stock card without DORA's block is valid: it gets the defaults (see test_cards_wild.py)
+    stock = tmp_path / "stock.json"
+    stock.write_text('{"spec": "chara_card_v2", "data": {"name": "X", "extensions": {}}}')
+    assert cli.invoke(app, ["personas", "validate", str(stock)]).exit_code == 0
 
 
 def test_funnel_events_carry_no_message_text(server, bot):

@@ -204,7 +204,9 @@ def appearance_cues(description: str, limit: int = _MAX_CUES) -> list[str]:
 
 def _subject(card: PersonaCard) -> str:
     noun = {"female": "woman", "male": "man"}.get(card.dora.gender or "", "person")
-    age = card.age  # 18 or older: the card refuses anything else
+    age = card.age  # 18 or older when given: the card refuses anything else
+    if age is None:  # a card from elsewhere that does not say: never draw anyone younger than an adult
+        return f"an adult {noun}"
     article = "an" if age == 18 or str(age).startswith("8") else "a"
     return f"{article} {age}-year-old {noun}"
 
@@ -239,6 +241,8 @@ def build_prompt(card: PersonaCard, moment: str, lang: str = "ru") -> tuple[str,
     refusal = check_image_request(moment, allowed_names=(card.name,))
     if refusal is not None:
         raise ImageRejectedError(refusal.reason, f"the request mentions {refusal.match!r}")
+    if card.minor_implied:  # a card from elsewhere whose text says the character is under 18
+        raise ImageRejectedError("minor", "the persona's card implies a minor")
     parts = [f"illustration of {_subject(card)}", *appearance_cues(card.data.description)]
     if scene := _clean_moment(moment, card.name):
         parts.append(scene)

@@ -352,7 +352,7 @@ class _CardIndex:
 
 def _photos_key(card: PersonaCard) -> str:
     """Changes whenever anything the index is built from changes (entries, name, folder)."""
-    entries = [p.model_dump(mode="json") for p in card.dora.photos]
+    entries = [p.model_dump(mode="json") for p in card.photo_library]
     raw = json.dumps([card.name, str(card.base_dir), entries], sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(raw.encode()).hexdigest()
 
@@ -408,7 +408,7 @@ class PhotoSelector:
     def _build(self, card: PersonaCard, key: str) -> _CardIndex:
         photos: list[Photo] = []
         paths: list[Path] = []
-        for photo in card.dora.photos:
+        for photo in card.photo_library:
             try:
                 path = card.photo_path(photo)
             except ValueError as exc:
