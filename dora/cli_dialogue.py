@@ -57,11 +57,15 @@ def eval_dialogue(
     """Does the reply use what DORA remembers? Tell, start a new thread, ask: hit rate per language."""
     try:
         from bench.dialogue import ScenarioError, load_scenarios, report
-    except ModuleNotFoundError as exc:
+    except ModuleNotFoundError as exc:  # an installed copy: bench/ is not in the wheel
         if exc.name not in ("bench", "testkit"):
             raise
-        _fail("dora eval dialogue needs a source checkout: run it from a clone set up with `make setup`")
-        raise
+        console.print(
+            "[bold red]error:[/] dora eval dialogue needs a source checkout: "
+            "run it from a clone set up with `make setup`",
+            soft_wrap=True,
+        )
+        raise typer.Exit(2) from None
     from dora.wiring.runtime import limit_threads
 
     limit_threads()
