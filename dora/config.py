@@ -152,6 +152,14 @@ class Settings(BaseSettings):
         "model folder.",
     )
     throttle_messages_per_minute: int = Field(20, description="Per-user flood limit.")
+    stream_replies: bool = Field(
+        True,
+        description="Replies grow in the chat while they are written (drafts, or edits where the Bot "
+        "API server has no drafts). Off: each reply is sent whole when done.",
+    )
+    stream_edit_interval_s: float = Field(
+        1.0, description="Where replies stream by editing a message: at most one edit per chat this often."
+    )
 
     image_model: Path | None = Field(
         None,

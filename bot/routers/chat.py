@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from aiogram import Bot, F, Router
 from aiogram.types import Message, Update
+from aiogram.utils.chat_action import ChatActionSender
 from aiogram.utils.i18n import gettext as _
 
 from bot.conversation import TurnRequest
@@ -85,11 +86,13 @@ async def voice_message(
         await message.answer(_("I can't listen to voice messages here yet. Could you type it, please?"))
         return
     buffer = io.BytesIO()
-    await bot.download(voice.file_id, destination=buffer)
     try:
-        transcript = await deps.transcriber.transcribe_async(
-            buffer.getvalue(), language=account.language, max_seconds=limit
-        )
+        # "typing…" while it listens: transcription takes seconds on a CPU, and silence reads as ignored
+        async with ChatActionSender.typing(bot=bot, chat_id=message.chat.id):
+            await bot.download(voice.file_id, destination=buffer)
+            transcript = await deps.transcriber.transcribe_async(
+                buffer.getvalue(), language=account.language, max_seconds=limit
+            )
     except AudioTooLongError:
         await message.answer(
             _("That voice message is too long for me: up to {n} seconds, please.").format(n=limit)

@@ -24,6 +24,7 @@ from bot.db.inbox import Inbox
 from bot.db.repo import Accounts
 from bot.deps import BotDeps
 from bot.identity import agent_user_id
+from bot.streaming import StreamOptions
 from common.errors import ModelMissingError
 from dora.config import Settings
 from dora.errors import TokenMissingError
@@ -143,6 +144,7 @@ async def running_bot(
                 locks=build_locks(redis, settings),
                 on_minor=minor,
                 on_crisis=crisis,
+                streaming=StreamOptions(settings.stream_replies, settings.stream_edit_interval_s),
             )
             deps = BotDeps(
                 config=bot_config(settings),
