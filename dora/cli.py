@@ -17,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from dora.cli_chat import chat
+from dora.cli_checkins import checkins_app
 from dora.cli_dialogue import eval_dialogue
 from dora.cli_models import models_app
 from dora.cli_personas import personas_app
@@ -68,6 +69,7 @@ app.add_typer(bench_app, name="bench")
 app.add_typer(keys_app, name="keys")
 app.add_typer(memory_app, name="memory")
 app.add_typer(demo_app, name="demo")
+app.add_typer(checkins_app, name="checkins")
 
 console = Console(stderr=True)
 out = Console()

@@ -17,6 +17,7 @@ from sqlalchemy.exc import OperationalError as SQLAlchemyOperationalError
 
 from agent.llm.roles import Role
 from bot.app import build_bot, build_dispatcher, poll, serve_webhook
+from bot.checkins import CheckinSender
 from bot.config import BotConfig, TelegramConfig
 from bot.conversation import Conversations
 from bot.db.engine import create_engine_and_sessions, migrate
@@ -129,6 +130,11 @@ async def running_bot(
 
             async def blocked(chat_id: int) -> None:
                 await accounts.mark_blocked(chat_id, True)
+                if companion.checkins is not None:  # no check-ins to a user who blocked the bot
+                    await companion.checkins.store.set_blocked(agent_user_id(chat_id), True)
+
+            async def checkin_event(account_id: int, name: str, reason: str, persona_id: str) -> None:
+                await accounts.record_event(account_id, name, kind=reason, persona_id=persona_id)
 
             async def minor(account_id: int) -> None:
                 await accounts.mark_minor(account_id)
@@ -156,9 +162,23 @@ async def running_bot(
             dp = build_dispatcher(deps, redis)
             every = settings.recover_every_s
             recovering = asyncio.create_task(conversations.recover(every_s=every, older_than_s=every))
+            sender = None
+            if companion.checkins is not None and settings.checkins:
+                sender = CheckinSender(
+                    bot,
+                    companion,
+                    companion.checkins,
+                    build_locks(redis, settings),
+                    on_event=checkin_event,
+                    on_blocked=lambda chat_id: accounts.mark_blocked(chat_id, True),
+                )
+                sender.start(settings.checkins_every_s)
+            deps.checkin_sender = sender
             try:
                 yield bot, dp, deps
             finally:
+                if sender is not None:
+                    sender.stop()
                 recovering.cancel()
                 await conversations.idle()  # the Redis client closes with open_redis, after the agent
     finally:
