@@ -632,6 +632,7 @@ class Companion:
             "memory": self.deps.memory.export_user(user_id),
             "conversations": conversations,
             "profile": await self.profile(user_id),
+            "presence": await self.checkins.export(user_id) if self.checkins is not None else {},
         }
 
     async def wipe_user(self, user_id: str) -> dict[str, int]:

@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 # the funnel: (Telegram user, event, reason, persona id)
 OnEvent = Callable[[int, str, str, str], Awaitable[None]]
 OnBlocked = Callable[[int], Awaitable[None]]
+# the operator's plan rules: may this Telegram user get a check-in for this reason ("event"/"silence")?
+Allowed = Callable[[int, str], Awaitable[bool]]
 
 
 def worker_name() -> str:
@@ -51,11 +53,12 @@ class CheckinSender:
         worker: str | None = None,
         on_event: OnEvent | None = None,
         on_blocked: OnBlocked | None = None,
+        allowed: Allowed | None = None,
     ) -> None:
         self.bot, self.companion, self.checkins = bot, companion, checkins
         self.locks = locks or LocalUserLocks()
         self.worker = worker or worker_name()
-        self.on_event, self.on_blocked = on_event, on_blocked
+        self.on_event, self.on_blocked, self.allowed = on_event, on_blocked, allowed
         self._scheduler: AsyncIOScheduler | None = None
 
     def start(self, every_s: float) -> None:
@@ -95,6 +98,9 @@ class CheckinSender:
         chat_id = telegram_id(due.user_id)
         if chat_id is None:
             await self.checkins.cancel(due, "not a telegram user")
+            return 0
+        if self.allowed is not None and not await self.allowed(chat_id, due.reason):
+            await self.checkins.cancel(due, "not in the user's plan")
             return 0
         try:
             async with self.locks.hold(f"turn:{chat_id}"):

@@ -11,8 +11,10 @@ previewed is never taken as the answer.
 Why a pump task: Telegram calls take tens of milliseconds to seconds (the retry middleware waits out
 a 429), and the agent's stream must never wait for them. Tokens only update ``text``; one task per
 reply sends the newest text at most once per interval, so a fast model costs the same few calls as a
-slow one. Edits go at most about once a second per chat (Telegram's flood limits answer 429 beyond
-roughly that for edits of one chat); drafts, made for this, a little more often.
+slow one. At most one preview a second per chat by default: Telegram's flood limits answer 429 beyond
+roughly that for edits of one chat, and each preview is a Bot API request the bot pays for (under
+``dora bench bot``, drafts every 0.4 s cost 3–10 % of a turn's CPU; a reply a CPU model writes for 10 s
+would make that dozens of requests). Once a second still reads as writing.
 """
 
 from __future__ import annotations
@@ -38,17 +40,14 @@ from bot.replies import split_message
 
 log = logging.getLogger(__name__)
 
-DRAFT_INTERVAL_S = 0.4  # drafts animate between updates; more often than this only costs requests
-
 
 @dataclass
 class StreamOptions:
     """How replies stream: ``enabled`` off sends each reply whole when it is done (as before);
-    ``edit_interval_s`` spaces the edits of the fallback."""
+    ``interval_s`` spaces a chat's previews, drafts and edits alike (see the module docstring)."""
 
     enabled: bool = True
-    edit_interval_s: float = 1.0
-    draft_interval_s: float = DRAFT_INTERVAL_S
+    interval_s: float = 1.0
 
 
 class DraftSupport:
@@ -164,8 +163,7 @@ class ReplyStream:
                     return
                 self._changed.set()  # show the text again, now by edits
                 continue
-            interval = self.options.draft_interval_s if self.mode == "draft" else self.options.edit_interval_s
-            self._next_at = self.clock() + interval
+            self._next_at = self.clock() + self.options.interval_s
 
     def _fell_back(self, exc: BaseException) -> bool:
         """A draft failed: edits from now on (True). An edit failed: no more previews (False); the

@@ -164,13 +164,17 @@ class Settings(BaseSettings):
         4.0, description="Days of silence before one warm message about something remembered (0: never)."
     )
     checkins_every_s: float = Field(60.0, description="How often a bot worker looks for due check-ins.")
+    checkins_free: Literal["all", "events", "none"] = Field(
+        "all",
+        description="What free users get: all check-ins, only event follow-ups, or none (PRO users: all).",
+    )
     stream_replies: bool = Field(
         True,
         description="Replies grow in the chat while they are written (drafts, or edits where the Bot "
         "API server has no drafts). Off: each reply is sent whole when done.",
     )
-    stream_edit_interval_s: float = Field(
-        1.0, description="Where replies stream by editing a message: at most one edit per chat this often."
+    stream_interval_s: float = Field(
+        1.0, description="A streamed reply's preview (draft or edit) is updated at most this often per chat."
     )
 
     image_model: Path | None = Field(

@@ -10,6 +10,7 @@ is a fake.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -145,6 +146,19 @@ def test_no_check_in_to_a_user_who_blocked_the_bot(server, bot, clock):
     assert len([c for c in server.calls("sendMessage") if not c.ok]) == 1  # not tried again
     presence = bot.call(bot.deps.companion.checkins.store.get(f"tg:{USER}"))
     assert presence.blocked
+
+
+def test_a_block_telegram_announces_stops_check_ins_before_any_is_tried(server, bot, clock):
+    onboard(server)
+    say(server, "В пятницу у меня концерт, выступаю впервые")
+    settle(bot)
+    server.block_user(USER, notify=True)  # my_chat_member: "kicked"
+    deadline = time.monotonic() + 10
+    while not bot.call(bot.deps.companion.checkins.store.get(f"tg:{USER}")).blocked:
+        assert time.monotonic() < deadline, "the block was not learned"
+        time.sleep(0.1)
+    assert tick(bot, server, datetime(2026, 12, 5, 12, 0, tzinfo=MSK)) == []
+    assert [c for c in server.calls("sendMessage") if not c.ok] == []  # not even tried
 
 
 def test_no_check_in_during_or_after_a_crisis(server, bot, clock):

@@ -186,6 +186,26 @@ class Checkins:
                 break
         return taken
 
+    async def export(self, user_id: str) -> dict[str, Any]:
+        """What the check-ins keep about the user, for their data export."""
+        presence = await self.store.get(user_id)
+        if presence is None:
+            return {}
+        return {
+            "time_zone": presence.tz,
+            "enabled": presence.enabled,
+            "last_message_at": presence.last_message_at.isoformat(),
+            "checkins": [
+                {
+                    "reason": c.reason,
+                    "about": c.about,
+                    "due_at": c.due_at.isoformat(),
+                    "status": c.status,
+                }
+                for c in await self.store.of_user(user_id)
+            ],
+        }
+
     async def sent(self, due: Due, worker: str, at: datetime) -> None:
         assert due.checkin_id is not None
         checkin = next(c for c in await self.store.of_user(due.user_id) if c.id == due.checkin_id)
@@ -221,6 +241,8 @@ class Checkins:
             for presence in users.values():
                 if presence.user_id in waiting or presence.last_message_at > quiet_since:
                     continue
+                if not presence.enabled or presence.blocked or presence.awaiting_since is not None:
+                    continue  # the rules would say no: spare the memory store the reading
                 if await self.store.sent_since(presence.user_id, presence.last_message_at):
                     continue  # one check-in per silence, answered or not
                 about = await asyncio.to_thread(self._something_to_recall, presence)

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aiogram import Router
 from aiogram.filters import Command, CommandObject
-from aiogram.types import Message
+from aiogram.types import ChatMemberUpdated, Message
 from aiogram.utils.i18n import gettext as _
 
 from bot.db.models import User
@@ -115,8 +115,20 @@ async def timezone_command(message: Message, command: CommandObject, deps: BotDe
     await message.answer(_("Done: your time zone is {zone}.").format(zone=zone))
 
 
+async def membership(event: ChatMemberUpdated, deps: BotDeps) -> None:
+    """Telegram says the user blocked (or unblocked) the bot: no check-ins to someone who blocked it,
+    learned before one is even tried."""
+    if event.chat.type != "private":
+        return
+    blocked = event.new_chat_member.status == "kicked"
+    await deps.accounts.mark_blocked(event.from_user.id, blocked)
+    if deps.companion.checkins is not None:
+        await deps.companion.checkins.store.set_blocked(agent_user_id(event.from_user.id), blocked)
+
+
 def build_router() -> Router:
     router = Router(name="presence")
     router.message.register(checkins_command, Command("checkins"))
     router.message.register(timezone_command, Command("timezone"))
+    router.my_chat_member.register(membership)
     return router

@@ -8,6 +8,7 @@ import logging
 import signal
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from aiogram import Bot, Dispatcher
@@ -136,6 +137,13 @@ async def running_bot(
             async def checkin_event(account_id: int, name: str, reason: str, persona_id: str) -> None:
                 await accounts.record_event(account_id, name, kind=reason, persona_id=persona_id)
 
+            async def checkin_allowed(account_id: int, reason: str) -> bool:
+                """DORA_CHECKINS_FREE: what a free user gets; PRO users get every check-in."""
+                plan = settings.checkins_free
+                if plan == "all" or (plan == "events" and reason == "event"):
+                    return True
+                return await accounts.is_pro(account_id, datetime.now(UTC))
+
             async def minor(account_id: int) -> None:
                 await accounts.mark_minor(account_id)
 
@@ -150,7 +158,7 @@ async def running_bot(
                 locks=build_locks(redis, settings),
                 on_minor=minor,
                 on_crisis=crisis,
-                streaming=StreamOptions(settings.stream_replies, settings.stream_edit_interval_s),
+                streaming=StreamOptions(settings.stream_replies, settings.stream_interval_s),
             )
             deps = BotDeps(
                 config=bot_config(settings),
@@ -171,6 +179,7 @@ async def running_bot(
                     build_locks(redis, settings),
                     on_event=checkin_event,
                     on_blocked=lambda chat_id: accounts.mark_blocked(chat_id, True),
+                    allowed=checkin_allowed,
                 )
                 sender.start(settings.checkins_every_s)
             deps.checkin_sender = sender
