@@ -215,3 +215,44 @@ def test_two_workers_one_killed_mid_send_one_check_in(server, bot, clock):
     assert bot.call(both(thursday + 2 * lease)) == [0, 0]
     sent = [c for c in server.calls()[mark:] if c.method == "sendMessage" and c.ok]
     assert len(sent) == 1
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    from dora.wiring.bot import database_url as url_of
+
+    if request.param == "sqlite":
+        return url_of(Settings(data_dir=tmp_path))
+    return url_of(Settings(data_dir=tmp_path, postgres_url=request.getfixturevalue("postgres_schema_url")))
+
+
+def test_many_workers_claiming_at_once_take_each_check_in_once(database_url: str) -> None:
+    """The claim itself, on both databases: eight workers race for five due check-ins, each opening
+    the tables (created once, whoever comes first); every check-in is taken by exactly one of them."""
+    from agent.presence.store import PresenceStore
+    from bot.db.engine import create_engine_and_sessions
+
+    at = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
+
+    async def run() -> list[list[int]]:
+        engines = [create_engine_and_sessions(database_url)[0] for _ in range(8)]
+        try:
+            stores = await asyncio.gather(*(PresenceStore(e).open() for e in engines))
+            for n in range(5):
+                await stores[0].plan(
+                    f"u{n}", "dora", "event", f"m{n}", f"event:m{n}", at, at + timedelta(days=3), at
+                )
+            assert not await stores[1].plan("u0", "dora", "event", "m0", "event:m0", at, at, at)  # idempotent
+            due = await stores[0].planned(at)
+
+            async def worker(i: int) -> list[int]:
+                return [c.id for c in due if await stores[i].claim(c.id, f"w{i}", at, 60)]
+
+            return list(await asyncio.gather(*(worker(i) for i in range(8))))
+        finally:
+            for engine in engines:
+                await engine.dispose()
+
+    taken = asyncio.run(run())
+    ids = [i for per_worker in taken for i in per_worker]
+    assert len(ids) == 5 and len(set(ids)) == 5
