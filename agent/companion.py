@@ -31,7 +31,7 @@ from agent.llm.structured import structured
 from agent.memory_view import MemoryLine, memory_lines, quoted
 from agent.photo_choice import PhotoOut
 from agent.presence.checkins import Checkins, Due
-from agent.presence.compose import checkin_prompt, fallback
+from agent.presence.compose import checkin_prompt, fallback, grounded
 from agent.prompts import (
     APOLOGY,
     EMPTY_NOTICE,
@@ -445,7 +445,9 @@ class Companion:
             text = clean_reply(str(answer.content or ""), card.name)
         except Exception as exc:  # the fallback line below: a due check-in never becomes an error
             log.warning("presence: the chat model could not write a check-in (%s)", type(exc).__name__)
-        return text or fallback(card, lang, due.reason, about_text)
+        if not grounded(text, about_text):
+            text = fallback(card, lang, due.reason, about_text)
+        return text
 
     async def said_first(self, due: Due, text: str) -> None:
         """The check-in that went out, as the persona's message in its thread: the user's answer is

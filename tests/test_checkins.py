@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from agent.presence.compose import grounded
 from agent.presence.events import coming_event
 from bot.checkins import CheckinSender
 from dora.config import Settings
@@ -89,6 +90,14 @@ def test_events_are_read_against_the_users_local_time() -> None:
     assert week is not None and week.sure < 0.9  # a week, not a day: less sure, asked after the week
     for not_an_event in ("вчера был у врача", "что у тебя завтра?", "в мае переезжаю", "завтра напишу тебе"):
         assert coming_event(not_an_event, TUESDAY) is None, not_an_event
+
+
+def test_a_check_in_the_model_wrote_must_be_about_its_memory() -> None:
+    said = "В понедельник у меня собеседование в Яндекс, волнуюсь"
+    assert grounded("Привет! Как прошло собеседование в Яндексе?", said)
+    assert not grounded("Привет! Как у тебя прошёл понедельник?", said)  # a day is not the event
+    assert not grounded("1. Как ты?\n2. Как прошло собеседование?", said)  # a list, not a message
+    assert not grounded("", said)
 
 
 def test_one_follow_up_after_the_event_in_the_personas_voice(server, bot, brain, clock):

@@ -2,12 +2,14 @@
 
 The chat model writes it from the persona's usual prompt (card, rules, the recent turns, the rolling
 summary) plus the one memory the check-in is about and a short brief: write first, one or two
-sentences, ask — don't report. Where the model fails or answers nothing, a plain line in the
-persona's grammatical gender stands in, so a due check-in never turns into silence or an error.
+sentences, ask — don't report. Where the model fails, answers nothing, or writes something that is
+not about the memory (:func:`grounded`), a plain line in the persona's grammatical gender stands in,
+so a due check-in never turns into silence, an error, or a vague "how was Monday?".
 """
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from langchain_core.messages import AnyMessage, HumanMessage
@@ -15,6 +17,7 @@ from langchain_core.messages import AnyMessage, HumanMessage
 from agent.language import Language
 from agent.prompts import build_prompt
 from agent.recall import when
+from memory.lexical import lemmas
 from personas.card import PersonaCard
 
 BRIEF: dict[str, dict[Language, str]] = {
@@ -65,6 +68,12 @@ FALLBACK: dict[str, dict[Language, dict[str, str]]] = {
 }
 
 QUOTE_MAX = 140
+_LIST = re.compile(r"(?m)^\s*(?:\d+[.)]|[-*•])\s")
+# weekdays and "tomorrow" name when, not what: a check-in that only repeats them is not grounded
+BRIEF_WORDS = (
+    "понедельник вторник среда четверг пятница суббота воскресенье завтра послезавтра сегодня неделя "
+    "monday tuesday wednesday thursday friday saturday sunday tomorrow today week",
+)
 
 
 def short(text: str, limit: int = QUOTE_MAX) -> str:
@@ -93,6 +102,16 @@ def checkin_prompt(
         memories="",
         recent=[*recent, HumanMessage(content=brief)],
     )
+
+
+def grounded(text: str, about: str) -> bool:
+    """Whether the model's check-in is about the memory: it names one of its content words and reads
+    as a message, not a list. A small model asked to write first often asks "how was Monday?" or
+    lists options; the plain line is better than a check-in that could be about anything."""
+    if not text or _LIST.search(text):
+        return False
+    said = set(lemmas(about)) - set(lemmas(" ".join(BRIEF_WORDS)))
+    return bool(said & set(lemmas(text)))
 
 
 def fallback(card: PersonaCard, lang: Language, reason: str, about: str) -> str:
