@@ -100,6 +100,19 @@ def test_a_check_in_the_model_wrote_must_be_about_its_memory() -> None:
     assert not grounded("", said)
 
 
+def test_the_plain_line_that_stands_in_speaks_in_the_personas_gender(tmp_path: Path) -> None:
+    from agent.presence.compose import fallback
+    from dora.wiring.agent import build_personas
+
+    personas = build_personas(Settings(data_dir=tmp_path))
+    said = "В понедельник у меня собеседование в Яндекс, волнуюсь"
+    dora_line = fallback(personas.get("dora"), "ru", "event", said)
+    assert "Вспомнила" in dora_line and "собеседование" in dora_line and grounded(dora_line, said)
+    mark = next(c for c in personas.list() if c.dora.gender == "male")
+    assert "Вспомнил," in fallback(mark, "ru", "event", said)
+    assert "How did it go" in fallback(personas.get("dora"), "en", "event", "I have a date on Friday")
+
+
 def test_one_follow_up_after_the_event_in_the_personas_voice(server, bot, brain, clock):
     onboard(server)
     say(server, "В четверг у меня собеседование в банке, очень волнуюсь")

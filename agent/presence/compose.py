@@ -116,5 +116,5 @@ def grounded(text: str, about: str) -> bool:
 
 def fallback(card: PersonaCard, lang: Language, reason: str, about: str) -> str:
     options = FALLBACK[reason][lang]
-    text = options.get(card.gender or "female", options.get("", next(iter(options.values()))))
+    text = options.get(card.dora.gender or "female", options.get("", next(iter(options.values()))))
     return text.format(about=short(about, 80))
