@@ -195,6 +195,13 @@ def test_no_check_in_during_or_after_a_crisis(server, bot, clock):
     assert [r.status for r in rows] == ["cancelled"]  # never "how did the exam go?" after that
 
 
+def test_an_event_said_in_a_crisis_is_not_planned(server, bot, clock):
+    onboard(server)
+    say(server, "Завтра экзамен, и я больше не хочу жить")
+    settle(bot)
+    assert bot.call(bot.deps.companion.checkins.store.of_user(f"tg:{USER}")) == []
+
+
 def test_no_check_in_about_a_forgotten_memory(server, bot, clock):
     onboard(server)
     say(server, "В четверг у меня свидание с Антоном")

@@ -111,15 +111,17 @@ class Checkins:
 
     async def plan_from_message(
         self, user_id: str, persona_id: str, text: str, episode_id: str | None, at: datetime
-    ) -> Checkin | None:
-        """A message that names a coming event plans its follow-up (once per message)."""
+    ) -> bool:
+        """A message that names a coming event plans its follow-up (once per message), from the
+        persona it was told to: each persona's conversation stays its own. Not while a crisis is
+        active (this very message may be one: «завтра экзамен, и я не хочу жить»)."""
         if episode_id is None or not self.rules.enabled:
-            return None
+            return False
         presence = await self.store.get(user_id)
         tz = zone(presence.tz if presence else None)
         event = coming_event(text, at.astimezone(tz))
-        if event is None:
-            return None
+        if event is None or active_risk(await self.profile_of(user_id), at) is not None:
+            return False
         due = event.over_at.replace(hour=self.rules.followup_hour, minute=0, second=0, microsecond=0)
         if event.over_at.hour > self.rules.followup_hour:  # (spans end at midnight; kept for safety)
             due += timedelta(days=1)
@@ -138,7 +140,7 @@ class Checkins:
         )
         if planned:
             log.info("presence: an event follow-up was planned (sure %.1f)", event.sure)
-        return None
+        return planned
 
     # -- what is due --------------------------------------------------------------------------------
 
