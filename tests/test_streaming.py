@@ -6,6 +6,7 @@ The fake model writes a word every ``PACE_S``, so a reply takes a few seconds to
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import Iterator
 from pathlib import Path
@@ -168,3 +169,42 @@ def test_streaming_off_sends_the_reply_whole(tmp_path, server, embeddings):
         bot.stop()
     assert final.text == brain.replies[-1]
     assert server.calls("sendMessageDraft") == [] and server.calls("editMessageText") == []
+
+
+async def _stream_long_reply(server: BotAPIServer, *, drafts: bool) -> tuple[str, list[str], list[str]]:
+    """A 9,000-character reply fed to one :class:`ReplyStream` in 60-character pieces, a piece every
+    20 ms: (the reply, what the chat ends with, every draft shown)."""
+    from aiogram import Bot
+    from aiogram.client.session.aiohttp import AiohttpSession
+    from aiogram.client.telegram import TelegramAPIServer
+
+    from bot.streaming import DraftSupport, ReplyStream, StreamOptions
+
+    server.drafts = drafts
+    server.add_user(USER)
+    bot = Bot(DEFAULT_TOKEN, session=AiohttpSession(api=TelegramAPIServer.from_base(server.base_url)))
+    sentence = "Это длинное предложение, чтобы ответ был больше одного сообщения. "
+    reply = (sentence * 140).strip()
+    try:
+        stream = ReplyStream(bot, USER, StreamOptions(interval_s=0.2), DraftSupport())
+        for i in range(0, len(reply), 60):
+            stream.feed(reply[i : i + 60])
+            await asyncio.sleep(0.02)
+        await stream.finish(reply)
+    finally:
+        await bot.session.close()
+    return reply, _bot_texts(server), server.drafts_shown(USER)
+
+
+def test_a_long_streamed_reply_is_split_under_the_limit_either_way() -> None:
+    from bot.replies import split_message
+
+    for drafts in (True, False):
+        with BotAPIServer() as server:
+            reply, texts, shown = asyncio.run(_stream_long_reply(server, drafts=drafts))
+        assert texts == split_message(reply) and len(texts) == 3, drafts  # 4096 UTF-16 units each, at most
+        assert all(len(t) <= 4096 for t in shown)
+        if drafts:  # the draft shows the piece being written, not the start of the reply
+            assert any(t.startswith(texts[1][:50]) for t in shown)
+        else:
+            assert shown == []
