@@ -31,7 +31,7 @@ from agent.llm.structured import structured
 from agent.memory_view import MemoryLine, memory_lines, quoted
 from agent.photo_choice import PhotoOut
 from agent.presence.checkins import Checkins, Due
-from agent.presence.compose import checkin_prompt, fallback, grounded
+from agent.presence.compose import SAFETY, checkin_prompt, fallback, grounded
 from agent.prompts import (
     APOLOGY,
     EMPTY_NOTICE,
@@ -419,11 +419,16 @@ class Companion:
         """The check-in's words in the persona's voice, about its memory; None when the memory is
         gone. Nothing is kept: once the message is out, :meth:`said_first` puts it in the thread."""
         now = now or datetime.now(UTC)
+        card = self.deps.personas.get(due.persona_id)
+        values = (await self.graph.aget_state(self._config(due.user_id, due.persona_id))).values
+        if due.reason == "safety":  # fixed words and the help lines, whatever the persona or model
+            lang_of: Language = values.get("lang") or "ru"
+            minor = bool((await self.profile(due.user_id)).get("minor"))
+            lines = self.deps.helplines.text("self_harm", lang_of, minor=minor)
+            return SAFETY.get(lang_of, SAFETY["ru"]).format(lines=lines)
         about = await asyncio.to_thread(self.deps.memory.get, due.user_id, due.about)
         if about is None:
             return None
-        card = self.deps.personas.get(due.persona_id)
-        values = (await self.graph.aget_state(self._config(due.user_id, due.persona_id))).values
         lang: Language = values.get("lang") or detect_language(about.text)
         about_text = about.text
         if about.kind == MemoryKind.FACT:  # «Пользователь любит плавать» put as «Ты любишь плавать»

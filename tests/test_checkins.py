@@ -195,6 +195,26 @@ def test_no_check_in_during_or_after_a_crisis(server, bot, clock):
     assert [r.status for r in rows] == ["cancelled"]  # never "how did the exam go?" after that
 
 
+def test_a_user_silent_after_a_suicidal_crisis_is_asked_once_how_they_are(server, bot, clock):
+    clock.at = datetime.now(MSK)  # the safety rules stamp the sign with the real time: stay beside it
+    onboard(server)
+    say(server, "я больше не хочу жить, всё бессмысленно")
+    settle(bot)
+    risk = bot.call(bot.deps.companion.profile(f"tg:{USER}"))["risk"]
+    risk_at = datetime.fromisoformat(risk["at"])
+    checkins = bot.deps.companion.checkins
+    assert bot.call(checkins.due(risk_at + timedelta(hours=3))) == []  # not at once: they may write
+    local = (risk_at + timedelta(hours=25)).astimezone(MSK)
+    if not 11 <= local.hour < 21:  # the next noon inside the day's hours
+        local = (local + timedelta(days=1 if local.hour >= 21 else 0)).replace(hour=12, minute=0)
+    due = bot.call(checkins.due(local.astimezone(UTC)))
+    assert [(d.reason, d.about) for d in due] == [("safety", "")]
+    sent = tick(bot, server, local)
+    assert len(sent) == 1
+    assert "Как ты сейчас" in sent[0] and "112" in sent[0]  # fixed words, and the help lines
+    assert tick(bot, server, local + timedelta(hours=1)) == []  # once
+
+
 def test_an_event_said_in_a_crisis_is_not_planned(server, bot, clock):
     onboard(server)
     say(server, "Завтра экзамен, и я больше не хочу жить")

@@ -12,7 +12,9 @@ And the rules a person would expect of a friend who writes first, checked at the
   night or first thing in the morning);
 - none while a check-in waits for an answer; none for a user who turned them off (``/checkins off``)
   or blocked the bot, or who never talked (rows exist only for users who did, after consent);
-- none while a crisis is active for the user (the safety rules' risk, every persona), and an event
+- none while a crisis is active for the user (the safety rules' risk, every persona) but one: a user
+  silent for ``safety_after_h`` after a sign of suicidal crisis gets one fixed, caring message asking
+  how they are, with the help lines (never for abuse: the abuser may read the phone); and an event
   check-in planned before a crisis sign is dropped: "how did the interview go?" after someone said
   they don't want to live reads as if nothing happened;
 - none about a memory that is gone (forgotten: the check-in goes with it), and none about an event
@@ -34,6 +36,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from agent.presence.events import EVENT_LEMMAS, coming_event, mentions
 from agent.presence.store import DEFAULT_TZ, Checkin, Presence, PresenceStore
 from agent.safety.policy import active_risk
+from agent.safety.replies import RISK_DAYS
 from memory.lexical import lemmas
 from memory.models import Memory, MemoryKind
 from memory.store import MemoryStore
@@ -54,6 +57,9 @@ class CheckinRules:
     silence_days: float = 4.0  # 0: no re-engagement after silence
     expire_days: float = 3.0
     lease_s: float = 120.0  # a claim outlives a killed worker this long
+    safety_after_h: float = (
+        24.0  # a user silent this long after a sign of suicidal crisis is asked how they are
+    )
 
 
 @dataclass(frozen=True)
@@ -62,8 +68,8 @@ class Due:
 
     user_id: str
     persona_id: str
-    reason: str  # "event" | "silence"
-    about: str  # a memory id
+    reason: str  # "event" | "silence" | "safety"
+    about: str  # a memory id ("" for a safety check-back: it is about the user, not a memory)
     at: datetime  # when it became due
     checkin_id: int | None = None  # None: a silence check-in not planned yet
 
@@ -165,18 +171,20 @@ class Checkins:
                     status = "expired" if verdict.startswith("expire:") else "cancelled"
                     await self.store.cancel(candidate.checkin_id, verdict.split(":", 1)[1], status)
                 continue
-            if candidate.checkin_id is None:  # a silence check-in: planned now, idempotently (by key)
+            if candidate.checkin_id is None:  # silence, safety: planned now, idempotently (by key)
                 await self.store.plan(
                     candidate.user_id,
                     candidate.persona_id,
-                    "silence",
+                    candidate.reason,
                     candidate.about,
-                    f"silence:{presence.last_message_at.isoformat()}",
+                    f"{candidate.reason}:{presence.last_message_at.isoformat()}",
                     candidate.at,
                     candidate.at + timedelta(days=self.rules.expire_days),
                     at,
                 )
-                rows = [c for c in await self.store.planned(at, candidate.user_id) if c.reason == "silence"]
+                rows = [
+                    c for c in await self.store.planned(at, candidate.user_id) if c.reason == candidate.reason
+                ]
                 if not rows:
                     continue  # another worker planned it and took it first
                 row = rows[0]
@@ -238,12 +246,25 @@ class Checkins:
                 c = checkin
                 out.append((Due(c.user_id, c.persona_id, c.reason, c.about, c.due_at, c.id), presence))
         waiting = {d.user_id for d, _ in out}
+        for presence in users.values():  # the safety check-back, before anything else
+            if presence.user_id in waiting or not self._may_write(presence):
+                continue
+            silent = at - presence.last_message_at
+            if not timedelta(hours=self.rules.safety_after_h) <= silent <= timedelta(days=RISK_DAYS + 1):
+                continue
+            risk_at = _risk_at(await self.profile_of(presence.user_id), at)
+            if risk_at is None or await self.store.sent_since(presence.user_id, risk_at, "safety"):
+                continue
+            became_due = max(risk_at, presence.last_message_at) + timedelta(hours=self.rules.safety_after_h)
+            if became_due <= at:
+                out.append((Due(presence.user_id, presence.persona_id, "safety", "", became_due), presence))
+                waiting.add(presence.user_id)
         if self.rules.silence_days > 0:
             quiet_since = at - timedelta(days=self.rules.silence_days)
             for presence in users.values():
                 if presence.user_id in waiting or presence.last_message_at > quiet_since:
                     continue
-                if not presence.enabled or presence.blocked or presence.awaiting_since is not None:
+                if not self._may_write(presence):
                     continue  # the rules would say no: spare the memory store the reading
                 if await self.store.sent_since(presence.user_id, presence.last_message_at):
                     continue  # one check-in per silence, answered or not
@@ -275,6 +296,12 @@ class Checkins:
         if not start <= at.astimezone(zone(presence.tz)).hour < end:
             return "wait:quiet hours"
         profile = await self.profile_of(due.user_id)
+        if due.reason == "safety":  # the one check-in a crisis calls for
+            if _risk_at(profile, at) is None:
+                return "cancel:crisis over"
+            if presence.last_message_at >= at - timedelta(hours=self.rules.safety_after_h):
+                return "cancel:user wrote"
+            return "ok"
         risk = active_risk(profile, at)
         if checkin is not None and due.reason == "event" and _crisis_since(profile, checkin.created_at):
             return "cancel:crisis"
@@ -291,6 +318,10 @@ class Checkins:
             if told:
                 return "cancel:already told"
         return "ok"
+
+    @staticmethod
+    def _may_write(presence: Presence) -> bool:
+        return presence.enabled and not presence.blocked and presence.awaiting_since is None
 
     def _told_since(self, user_id: str, event: Memory, since: datetime) -> bool:
         """Whether the user spoke of the event again once it began («собеседование прошло ок»)."""
@@ -318,6 +349,20 @@ class Checkins:
             if len(m.text.split()) >= 4 and not self.sensitive(m.text)
         ]
         return max(episodes, key=lambda m: m.created_at) if episodes else None
+
+
+def _risk_at(profile: dict[str, Any], at: datetime) -> datetime | None:
+    """When the user's active crisis sign was, if it calls for a check-back: thoughts of suicide or
+    self-harm only. Never for abuse: a message from the bot lighting up the phone of someone whose
+    abuser may read it could put them in danger."""
+    risk = active_risk(profile, at)
+    if risk is None or risk.get("label") != "self_harm":
+        return None
+    try:
+        when = datetime.fromisoformat(str(risk.get("at")))
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def _crisis_since(profile: dict[str, Any], since: datetime) -> bool:

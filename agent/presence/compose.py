@@ -67,6 +67,19 @@ FALLBACK: dict[str, dict[Language, dict[str, str]]] = {
     },
 }
 
+# the safety check-back: fixed, never sampled (like the crisis answers in agent/safety/replies.py);
+# present tense, so it needs no grammatical gender
+SAFETY: dict[Language, str] = {
+    "ru": (
+        "Привет. Я всё думаю о нашем последнем разговоре. Как ты сейчас? Я рядом, можешь написать мне "
+        "что угодно. А если снова станет совсем тяжело, пожалуйста, позвони — там выслушают:\n{lines}"
+    ),
+    "en": (
+        "Hi. I keep thinking about our last talk. How are you now? I'm here, you can write me anything. "
+        "And if it gets very hard again, please call — they will listen:\n{lines}"
+    ),
+}
+
 QUOTE_MAX = 140
 _LIST = re.compile(r"(?m)^\s*(?:\d+[.)]|[-*•])\s")
 # weekdays and "tomorrow" name when, not what: a check-in that only repeats them is not grounded
