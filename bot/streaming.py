@@ -83,6 +83,7 @@ class ReplyStream:
         self._closing = False
         self._next_at = 0.0
         self._pump: asyncio.Task[None] | None = None
+        self._creating = False  # a sendMessage of the fallback is in flight
 
     def feed(self, piece: str) -> None:
         """Another piece of the reply; the chat shows it on the pump's next round."""
@@ -94,11 +95,14 @@ class ReplyStream:
         self._changed.set()
 
     async def close(self) -> None:
-        """Stop previewing; a send in flight completes (cancelling it could leave a message whose id
-        is unknown, sent again at the end)."""
+        """Stop previewing. A preview in flight is cancelled (a draft or an edit changes nothing that
+        the end does not redo, and one held up by a 429 must not hold up the reply), except a message
+        being created: cancelled, it could exist with an id we never learn and show twice."""
         self._closing = True
         self._changed.set()
         if self._pump is not None:
+            if not self._creating:
+                self._pump.cancel()
             await asyncio.gather(self._pump, return_exceptions=True)
 
     async def finish(self, final: str) -> None:
@@ -196,5 +200,9 @@ class ReplyStream:
                     await self.bot.edit_message_text(piece, chat_id=self.chat_id, message_id=message_id)
                     self._messages[i] = (message_id, piece)
             else:
-                sent = await self.bot.send_message(self.chat_id, piece)
+                self._creating = True
+                try:
+                    sent = await self.bot.send_message(self.chat_id, piece)
+                finally:
+                    self._creating = False
                 self._messages.append((sent.message_id, piece))

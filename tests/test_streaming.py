@@ -208,3 +208,36 @@ def test_a_long_streamed_reply_is_split_under_the_limit_either_way() -> None:
             assert any(t.startswith(texts[1][:50]) for t in shown)
         else:
             assert shown == []
+
+
+def test_a_preview_held_up_by_a_429_never_holds_up_the_reply() -> None:
+    """Telegram answers the first draft 429 "retry after 5": the bot's retry middleware waits that
+    out inside the preview's request, and the whole reply still goes out at once when it is ready."""
+    from aiogram import Bot
+    from aiogram.client.session.aiohttp import AiohttpSession
+    from aiogram.client.telegram import TelegramAPIServer
+
+    from bot.middlewares.retry import TelegramRetryMiddleware
+    from bot.streaming import DraftSupport, ReplyStream, StreamOptions
+
+    async def run(server: BotAPIServer) -> None:
+        session = AiohttpSession(api=TelegramAPIServer.from_base(server.base_url))
+        session.middleware(TelegramRetryMiddleware())
+        bot = Bot(DEFAULT_TOKEN, session=session)
+        try:
+            stream = ReplyStream(bot, USER, StreamOptions(), DraftSupport())
+            stream.feed("Сейчас расскажу")
+            await asyncio.sleep(0.3)  # the draft is asked for and answered 429
+            await stream.finish("Сейчас расскажу всё как было.")
+        finally:
+            await bot.session.close()
+
+    with BotAPIServer() as server:
+        server.add_user(USER)
+        server.fail_next("sendMessageDraft", status=429, retry_after=5)
+        asyncio.run(run(server))
+        limited = server.calls("sendMessageDraft")[0]
+        final = server.wait_for("sendMessage")
+    assert limited.status == 429
+    assert final.text == "Сейчас расскажу всё как было." and final.at < limited.at + 4
+    assert len(server.calls("sendMessageDraft")) == 1  # the preview was dropped, not retried after
