@@ -30,7 +30,10 @@ def test_a_chat_users_event_is_due_the_day_after_it_and_not_before(tmp_path: Pat
     assert [(d["user"], d["persona"], d["reason"]) for d in found] == [("ck1", "dora", "event")]
     assert found[0]["about"]  # the memory it is about
 
-    before = event.span.start - timedelta(days=1) + timedelta(hours=12)
+    # before the follow-up is due and before 4 days of silence would be: noon on the event's day, or
+    # three days after it was said if the event is further off
+    before = min(event.span.end - timedelta(days=1), said_at + timedelta(days=3))
+    before = before.replace(hour=12, minute=0, second=0, microsecond=0)
     early = dora(["checkins", "due", "--at", before.isoformat(), "--json"], data, "", timeout=120)
     assert early.returncode == 0, early.stderr
     assert json.loads(early.stdout)["due"] == []
