@@ -236,43 +236,46 @@ class Checkins:
     ) -> list[tuple[Due, Presence]]:
         if not self.rules.enabled:
             return []
-        users = {p.user_id: p for p in await self.store.users(channel)}
-        if user_id is not None:
-            users = {k: v for k, v in users.items() if k == user_id}
+        planned = await self.store.planned(at, user_id)
+        users = {p.user_id: p for p in await self.store.users(channel, ids={c.user_id for c in planned})}
         out: list[tuple[Due, Presence]] = []
-        for checkin in await self.store.planned(at, user_id):
-            presence = users.get(checkin.user_id)
-            if presence is not None:
-                c = checkin
+        for c in planned:
+            if (presence := users.get(c.user_id)) is not None:
                 out.append((Due(c.user_id, c.persona_id, c.reason, c.about, c.due_at, c.id), presence))
         waiting = {d.user_id for d, _ in out}
-        for presence in users.values():  # the safety check-back, before anything else
-            if presence.user_id in waiting or not self._may_write(presence):
-                continue
-            silent = at - presence.last_message_at
-            if not timedelta(hours=self.rules.safety_after_h) <= silent <= timedelta(days=RISK_DAYS + 1):
+        # the safety check-back, before anything else: silent since a crisis sign within its days
+        after_h = timedelta(hours=self.rules.safety_after_h)
+        window = (at - timedelta(days=RISK_DAYS + 1), at - after_h)
+        for presence in await self.store.users(channel, silent_between=window, user_id=user_id):
+            if presence.user_id in waiting:
                 continue
             risk_at = _risk_at(await self.profile_of(presence.user_id), at)
             if risk_at is None or await self.store.sent_since(presence.user_id, risk_at, "safety"):
                 continue
-            became_due = max(risk_at, presence.last_message_at) + timedelta(hours=self.rules.safety_after_h)
+            became_due = max(risk_at, presence.last_message_at) + after_h
             if became_due <= at:
                 out.append((Due(presence.user_id, presence.persona_id, "safety", "", became_due), presence))
                 waiting.add(presence.user_id)
         if self.rules.silence_days > 0:
-            quiet_since = at - timedelta(days=self.rules.silence_days)
-            for presence in users.values():
-                if presence.user_id in waiting or presence.last_message_at > quiet_since:
+            # silences that began within the last few days: one older than that was missed (the user
+            # was away, off, or had nothing to recall) and is left alone rather than re-read forever
+            silence = timedelta(days=self.rules.silence_days)
+            window = (at - silence - timedelta(days=self.rules.expire_days), at - silence)
+            for presence in await self.store.users(channel, silent_between=window, user_id=user_id):
+                if presence.user_id in waiting:
                     continue
-                if not self._may_write(presence):
-                    continue  # the rules would say no: spare the memory store the reading
                 if await self.store.sent_since(presence.user_id, presence.last_message_at):
                     continue  # one check-in per silence, answered or not
                 about = await asyncio.to_thread(self._something_to_recall, presence)
                 if about is None:
                     continue  # nothing to refer to: no generic message
-                became_due = presence.last_message_at + timedelta(days=self.rules.silence_days)
-                due = Due(presence.user_id, presence.persona_id, "silence", about.id, became_due)
+                due = Due(
+                    presence.user_id,
+                    presence.persona_id,
+                    "silence",
+                    about.id,
+                    presence.last_message_at + silence,
+                )
                 out.append((due, presence))
         return out
 
@@ -318,10 +321,6 @@ class Checkins:
             if told:
                 return "cancel:already told"
         return "ok"
-
-    @staticmethod
-    def _may_write(presence: Presence) -> bool:
-        return presence.enabled and not presence.blocked and presence.awaiting_since is None
 
     def _told_since(self, user_id: str, event: Memory, since: datetime) -> bool:
         """Whether the user spoke of the event again once it began («собеседование прошло ок»)."""

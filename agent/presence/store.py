@@ -21,6 +21,7 @@ the message and the row being marked sent would have it sent twice (the same win
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -81,7 +82,7 @@ class PresenceRow(_Base):
     tz_set: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     blocked: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
-    last_message_at: Mapped[datetime] = mapped_column(_UTC)
+    last_message_at: Mapped[datetime] = mapped_column(_UTC, index=True)
     awaiting_since: Mapped[datetime | None] = mapped_column(_UTC, nullable=True)  # a check-in unanswered
     awaiting_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
@@ -251,11 +252,33 @@ class PresenceStore:
             result = await s.execute(query)
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
-    async def users(self, channel: str | None = None) -> list[Presence]:
+    async def users(
+        self,
+        channel: str | None = None,
+        *,
+        ids: Iterable[str] | None = None,
+        silent_between: tuple[datetime, datetime] | None = None,
+        user_id: str | None = None,
+    ) -> list[Presence]:
+        """Users by id (``ids``), or those who may be written to (on, not blocked, nothing
+        unanswered) and last wrote within ``silent_between``: the database picks them, so a tick
+        reads a handful of rows, not every user DORA has."""
         async with self.sessions() as s:
             query = select(PresenceRow)
             if channel is not None:
                 query = query.where(PresenceRow.channel == channel)
+            if user_id is not None:
+                query = query.where(PresenceRow.user_id == user_id)
+            if ids is not None:
+                query = query.where(PresenceRow.user_id.in_(list(ids)))
+            if silent_between is not None:
+                query = query.where(
+                    PresenceRow.enabled.is_(True),
+                    PresenceRow.blocked.is_(False),
+                    PresenceRow.awaiting_since.is_(None),
+                    PresenceRow.last_message_at >= silent_between[0],
+                    PresenceRow.last_message_at <= silent_between[1],
+                )
             return [_presence(r) for r in (await s.execute(query)).scalars()]
 
     async def wipe(self, user_id: str) -> None:
