@@ -155,6 +155,19 @@ def test_none_after_checkins_off_and_none_in_quiet_hours_after_on(server, bot, c
     assert len(tick(bot, server, datetime(2026, 12, 4, 11, 30, tzinfo=MSK))) == 1
 
 
+def test_the_users_time_zone_sets_when_the_follow_up_goes(server, bot, clock):
+    onboard(server)
+    assert "Asia/Yekaterinburg" in say(server, "/timezone Екатеринбург")
+    assert "Etc/GMT-5" in say(server, "/timezone +5")
+    assert "Europe/Berlin" in say(server, "/timezone Europe/Berlin")
+    assert "Europe/Berlin" in say(server, "/timezone Марс")  # not a zone: the current one is shown
+    say(server, "/timezone Екатеринбург")
+    say(server, "Завтра к врачу, немного страшно")  # Tuesday 17:00 there
+    settle(bot)
+    # Thursday 09:30 in Moscow is 11:30 in Yekaterinburg: due there, and inside its day
+    assert len(tick(bot, server, datetime(2026, 12, 3, 9, 30, tzinfo=MSK))) == 1
+
+
 def test_no_check_in_to_a_user_who_blocked_the_bot(server, bot, clock):
     onboard(server)
     say(server, "В пятницу у меня концерт, выступаю впервые")
