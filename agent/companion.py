@@ -25,11 +25,13 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from agent.background import BackgroundQueue
 from agent.checkpoint import vacuum
 from agent.forget_request import ForgetRequest, parse_forget_request
-from agent.graph import AgentDeps, build_graph, build_profile_graph
+from agent.graph import AgentDeps, build_graph, build_profile_graph, clean_reply
 from agent.language import Language, detect_language
 from agent.llm.structured import structured
 from agent.memory_view import MemoryLine, memory_lines, quoted
 from agent.photo_choice import PhotoOut
+from agent.presence.checkins import Checkins, Due
+from agent.presence.compose import SAFETY, checkin_prompt, fallback, grounded
 from agent.prompts import (
     APOLOGY,
     EMPTY_NOTICE,
@@ -40,10 +42,11 @@ from agent.prompts import (
     FORGET_QUESTION,
     TRIMMED_NOTICE,
     build_prompt,
+    stop_sequences,
 )
 from agent.recall import Recalled
 from agent.safety import SafetyClassifier, UserFlags
-from agent.summary import split_for_summary, summarize
+from agent.summary import recent_window, split_for_summary, summarize
 from agent.thread_scrub import scrub_state
 from memory import forgetting
 from memory.crypto import Keyring, UserCipher
@@ -125,8 +128,12 @@ class Companion:
         *,
         message_max_chars: int = 4000,
         background: BackgroundQueue | None = None,
+        checkins: Checkins | None = None,
     ) -> None:
+        """``checkins``: where coming events are planned after each turn and check-ins are written
+        (:mod:`agent.presence`); None: DORA never writes first."""
         self.deps = deps
+        self.checkins = checkins
         self.checkpointer = checkpointer
         self.keyring = keyring
         self.message_max_chars = message_max_chars
@@ -362,6 +369,8 @@ class Companion:
         yield TurnEvent("reply", str(reply.content), recalled, lore, safety=outcome)
         if photo is not None:
             yield TurnEvent("photo", photo.caption, photo=photo)
+        if extract_facts and self.checkins is not None:  # a misheard voice note plans nothing
+            self._queue_planning(user_id, persona_id, text, human.id)
         self._queue_extraction(user_id)
         self.background.submit(
             self.keyring.user_key(user_id), "summary", lambda: self._compact(user_id, persona_id)
@@ -389,6 +398,72 @@ class Companion:
                     share_facts=True,  # facts are about the user: every persona knows them
                 )
             return self._writer
+
+    def _queue_planning(self, user_id: str, persona_id: str, text: str, message_id: str | None) -> None:
+        """A coming event in the message («в четверг собеседование») plans its follow-up; off the
+        reply path, after the message's episode is stored (its id is what the check-in is about)."""
+        checkins = self.checkins
+        assert checkins is not None
+        episode_id = self.deps.memory.episode_id(user_id, message_id)
+        said_at = checkins.clock()
+
+        async def plan() -> None:
+            try:
+                await checkins.plan_from_message(user_id, persona_id, text, episode_id, said_at)
+            except Exception as exc:  # a check-in is a kindness: never worth a failed turn
+                log.warning("presence: planning a follow-up failed (%s)", type(exc).__name__)
+
+        self.background.submit(self.keyring.user_key(user_id), "checkin", plan)
+
+    async def write_first(self, due: Due, now: datetime | None = None) -> str | None:
+        """The check-in's words in the persona's voice, about its memory; None when the memory is
+        gone. Nothing is kept: once the message is out, :meth:`said_first` puts it in the thread."""
+        now = now or datetime.now(UTC)
+        card = self.deps.personas.get(due.persona_id)
+        values = (await self.graph.aget_state(self._config(due.user_id, due.persona_id))).values
+        if due.reason == "safety":  # fixed words and the help lines, whatever the persona or model
+            lang_of: Language = values.get("lang") or "ru"
+            minor = bool((await self.profile(due.user_id)).get("minor"))
+            lines = self.deps.helplines.text("self_harm", lang_of, minor=minor)
+            return SAFETY.get(lang_of, SAFETY["ru"]).format(lines=lines)
+        about = await asyncio.to_thread(self.deps.memory.get, due.user_id, due.about)
+        if about is None:
+            return None
+        lang: Language = values.get("lang") or detect_language(about.text)
+        about_text = about.text
+        if about.kind == MemoryKind.FACT:  # «Пользователь любит плавать» put as «Ты любишь плавать»
+            shown = [line for line in self.memory_lines(due.user_id, lang) if line.id == about.id]
+            about_text = shown[0].text if shown else about.text
+        prompt = checkin_prompt(
+            card,
+            lang,
+            due.reason,
+            about_text,
+            about.valid_at if about.kind == MemoryKind.FACT else about.created_at,
+            now,
+            values.get("summary", ""),
+            recent_window(values.get("messages", []), self.deps.history_token_budget),
+        )
+        text = ""
+        try:
+            answer = await self.deps.llm_for("chat").ainvoke(prompt, stop=stop_sequences(card))
+            text = clean_reply(str(answer.content or ""), card.name)
+        except Exception as exc:  # the fallback line below: a due check-in never becomes an error
+            log.warning("presence: the chat model could not write a check-in (%s)", type(exc).__name__)
+        if not grounded(text, about_text):
+            text = fallback(card, lang, due.reason, about_text)
+        return text
+
+    async def said_first(self, due: Due, text: str) -> None:
+        """The check-in that went out, as the persona's message in its thread: the user's answer is
+        then read in context («нормально, взяли!» after «как прошло собеседование?»)."""
+        config = self._config(due.user_id, due.persona_id)
+        async with self._user_lock(due.user_id):
+            values = (await self.graph.aget_state(config)).values
+            update: dict[str, Any] = {"messages": [AIMessage(content=text)]}
+            if not values:
+                update |= {"user_id": due.user_id, "persona_id": due.persona_id}
+            await self.graph.aupdate_state(config, update, as_node="respond")
 
     def _queue_extraction(self, user_id: str) -> None:
         async def extract() -> None:
@@ -564,6 +639,7 @@ class Companion:
             "memory": self.deps.memory.export_user(user_id),
             "conversations": conversations,
             "profile": await self.profile(user_id),
+            "presence": await self.checkins.export(user_id) if self.checkins is not None else {},
         }
 
     async def wipe_user(self, user_id: str) -> dict[str, int]:
@@ -578,5 +654,7 @@ class Companion:
         await self.checkpointer.adelete_thread(self._profile_config(user_id)["configurable"]["thread_id"])
         await vacuum(self.checkpointer)
         report = await asyncio.to_thread(self.deps.memory.wipe_user, user_id)
+        if self.checkins is not None:
+            await self.checkins.store.wipe(user_id)
         self._resumed.discard(user_id)
         return {"threads": threads, **asdict(report)}

@@ -79,7 +79,7 @@ def _last_human(messages: list[AnyMessage]) -> HumanMessage:
     raise ValueError("a turn needs a user message")
 
 
-def _clean_reply(text: str, persona_name: str) -> str:
+def clean_reply(text: str, persona_name: str) -> str:
     """Small models sometimes prefix the reply with their own name, as in the style examples."""
     text = text.strip()
     for prefix in (f"{persona_name}:", f"{persona_name} :"):
@@ -291,7 +291,7 @@ def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver | None = None
                 await asyncio.sleep(deps.backoff_s * 2**attempt)
         if getattr(answer, "tool_calls", None):
             return {"messages": [answer]}
-        reply = _clean_reply(_text(answer), card.name)
+        reply = clean_reply(_text(answer), card.name)
         if not reply:
             log.warning("agent: the chat model returned an empty reply")
             return {"failed": True}

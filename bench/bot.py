@@ -79,6 +79,16 @@ class BenchError(RuntimeError):
     """The bench could not run (the bot did not start, a user could not be onboarded)."""
 
 
+@dataclass(frozen=True)
+class StandIn:
+    """The stand-in LLM: ``latency_s`` before its first word (a real backend's time to first token),
+    then a word every ``token_interval_s`` (0: all at once), so streamed replies cost what they would
+    with a model writing at that pace."""
+
+    latency_s: float
+    token_interval_s: float = 0.0
+
+
 @dataclass
 class BotBenchResult:
     setup: str
@@ -224,7 +234,7 @@ class BotProcess:
     async def run(
         cls,
         settings: Settings,
-        llm_latency_s: float,
+        llm: StandIn,
         log: Path,
         profile: Path | None = None,
         *,
@@ -244,7 +254,8 @@ class BotProcess:
             )
         bot = cls(proc, log)
         try:
-            config = {"settings": settings_payload(settings), "llm_latency_s": llm_latency_s}
+            config = {"settings": settings_payload(settings), "llm_latency_s": llm.latency_s}
+            config["token_interval_s"] = llm.token_interval_s
             config["profile"] = str(profile.resolve()) if profile else None
             config["webhook"], config["register"] = webhook, register
             await bot._send(json.dumps(config))
@@ -329,16 +340,16 @@ class BotUnderTest(Protocol):
 # A setup: (operator's settings, a throwaway dir, the Bot API server, the LLM's latency, where to write
 # a profile) → the bot running against the server until the context ends, having answered what it had.
 Setup = Callable[
-    [Settings, Path, BotAPIServer, float, Path | None], AbstractAsyncContextManager[BotUnderTest]
+    [Settings, Path, BotAPIServer, StandIn, Path | None], AbstractAsyncContextManager[BotUnderTest]
 ]
 
 
 def embedded(
-    base: Settings, tmp: Path, server: BotAPIServer, llm_latency_s: float, profile: Path | None
+    base: Settings, tmp: Path, server: BotAPIServer, llm: StandIn, profile: Path | None
 ) -> AbstractAsyncContextManager[BotUnderTest]:
     """One bot process, long polling, on SQLite and embedded Chroma in ``tmp``."""
     settings = embedded_settings(base, tmp / "data", server.base_url)
-    return BotProcess.run(settings, llm_latency_s, tmp / "bot.log", profile)
+    return BotProcess.run(settings, llm, tmp / "bot.log", profile)
 
 
 # -- the scaled setup: 2 webhook workers on PostgreSQL, Redis and a Chroma server ------------------
@@ -491,7 +502,7 @@ def _worker_profile(profile: Path | None, index: int) -> Path | None:
 
 @asynccontextmanager
 async def scaled(
-    base: Settings, tmp: Path, server: BotAPIServer, llm_latency_s: float, profile: Path | None
+    base: Settings, tmp: Path, server: BotAPIServer, llm: StandIn, profile: Path | None
 ) -> AsyncIterator[BotUnderTest]:
     """Two webhook workers sharing one port (SO_REUSEPORT), as ``dora bot --workers 2`` runs them
     but with the stand-in LLM, on PostgreSQL (a throwaway schema), Redis (the bench's database) and
@@ -506,9 +517,7 @@ async def scaled(
         processes = []
         for index in range(WORKERS):  # one at a time: worker 0 creates the tables and sets the webhook
             log, worker_profile = tmp / f"bot.{index}.log", _worker_profile(profile, index)
-            worker = BotProcess.run(
-                settings, llm_latency_s, log, worker_profile, webhook=True, register=index == 0
-            )
+            worker = BotProcess.run(settings, llm, log, worker_profile, webhook=True, register=index == 0)
             processes.append(await stack.enter_async_context(worker))
         if not (server.webhook or {}).get("url"):
             raise BenchError("the workers are listening but no webhook was set")
@@ -551,13 +560,14 @@ async def _bench(
     tmp: Path,
     profile: Path | None,
     log: Callable[[str], None],
+    token_interval_s: float = 0.0,
 ) -> BotBenchResult:
     timeout = 30.0 + llm_latency_s  # a reply later than this is lost
     server = await BotAPIServer().astart()
     crowd = Crowd(server, users)
     try:
         log(f"starting the bot ({setup})…")
-        async with SETUPS[setup](base, tmp, server, llm_latency_s, profile) as bot:
+        async with SETUPS[setup](base, tmp, server, StandIn(llm_latency_s, token_interval_s), profile) as bot:
             persona = _persona_index(base.model_copy(update={"data_dir": tmp / "data", "personas_dir": None}))
             log(f"onboarding {users} users…")
             started = time.perf_counter()
@@ -637,13 +647,18 @@ def run_bot_bench(
     setup: str = "embedded",
     profile: Path | None = None,
     log: Callable[[str], None] = lambda message: None,
+    token_interval_s: float = 0.0,
 ) -> dict[str, Any]:
     """Run the bench once (see the module docstring); ``profile``: write the bot process's cProfile
-    stats there (CPU time per thread, the event loop's and the worker threads' merged)."""
+    stats there (CPU time per thread, the event loop's and the worker threads' merged);
+    ``token_interval_s``: the stand-in writes a word this often (streaming then has something to
+    show); whether replies stream is ``base.stream_replies``."""
     if setup not in SETUPS:
         raise BenchError(f"unknown setup {setup!r}; known: {', '.join(SETUPS)}")
-    if users < 1 or messages < 1 or llm_latency_s < 0:
+    if users < 1 or messages < 1 or llm_latency_s < 0 or token_interval_s < 0:
         raise BenchError("users and messages must be at least 1, the latency not negative")
     with tempfile.TemporaryDirectory(prefix="dora-bench-bot-") as tmp:
-        result = asyncio.run(_bench(base, setup, users, messages, llm_latency_s, Path(tmp), profile, log))
-    return asdict(result)
+        result = asyncio.run(
+            _bench(base, setup, users, messages, llm_latency_s, Path(tmp), profile, log, token_interval_s)
+        )
+    return {**asdict(result), "token_interval_s": token_interval_s, "streaming": base.stream_replies}

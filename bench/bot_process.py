@@ -158,7 +158,12 @@ async def serve() -> tuple[ThreadProfiles | None, Path | None]:
         profiles.start()
     settings = Settings(**config["settings"])
     # on the event loop, as an async HTTP backend is: no thread hop per call in the bot's CPU time
-    llm = FakeChatModel(responder=echo(), latency_s=float(config["llm_latency_s"]), threaded=False)
+    llm = FakeChatModel(
+        responder=echo(),
+        latency_s=float(config["llm_latency_s"]),
+        word_interval_s=float(config.get("token_interval_s") or 0.0),
+        threaded=False,
+    )
     if config.get("webhook"):
         await _serve_webhook(settings, llm, bool(config.get("register")), lines, profiles)
     else:

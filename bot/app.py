@@ -31,7 +31,7 @@ from bot.middlewares.ordering import PerUserOrderingMiddleware
 from bot.middlewares.response_types import KeepResponseTypes
 from bot.middlewares.retry import TelegramRetryMiddleware
 from bot.middlewares.throttling import LocalRateWindow, RateWindow, RedisRateWindow, ThrottlingMiddleware
-from bot.routers import chat, guards, memory, personas, pro, start
+from bot.routers import chat, guards, memory, personas, presence, pro, start
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,8 @@ COMMANDS = {
         ("export", "Выгрузить мои данные"),
         ("forget", "Удалить всё обо мне"),
         ("pro", "Подписка PRO"),
+        ("checkins", "Писать ли мне первой"),
+        ("timezone", "Мой часовой пояс"),
         ("lang", "Язык"),
         ("help", "Помощь"),
     ],
@@ -79,7 +81,8 @@ def build_dispatcher(deps: BotDeps, redis: Redis | None = None) -> Dispatcher:
     dp.update.outer_middleware(AccountMiddleware(build_i18n(deps.config.data_dir)))
 
     gated = Router(name="gated")  # everything that needs the user's consent first
-    for feature in (personas.build_router(), memory.build_router(), chat.build_router()):
+    features = (personas.build_router(), memory.build_router(), presence.build_router(), chat.build_router())
+    for feature in features:
         feature.message.middleware(ConsentMiddleware())
         feature.message.middleware(RequiredChannelMiddleware())
         feature.callback_query.middleware(ConsentMiddleware())

@@ -34,6 +34,7 @@ from agent.safety import UserFlags
 from bot.db.inbox import Batch, Inbox
 from bot.identity import agent_user_id
 from bot.replies import CAPTION_LIMIT, split_message
+from bot.streaming import DraftSupport, ReplyStream, StreamOptions
 
 log = logging.getLogger(__name__)
 
@@ -69,9 +70,11 @@ class Conversations:
         *,
         on_minor: OnMinor | None = None,
         on_crisis: OnCrisis | None = None,
+        streaming: StreamOptions | None = None,
     ) -> None:
         """The ``on_*`` callbacks keep the account database out of this module (the root,
-        ``dora.wiring.bot``, wires them to :class:`bot.db.repo.Accounts`)."""
+        ``dora.wiring.bot``, wires them to :class:`bot.db.repo.Accounts`). ``streaming``: how a reply
+        grows in the chat while it is written (see :mod:`bot.streaming`); on by default."""
         self.bot = bot
         self.companion = companion
         self.inbox = inbox
@@ -79,6 +82,8 @@ class Conversations:
         self.on_minor = on_minor
         self.on_crisis = on_crisis
         self.locks = locks or LocalUserLocks()
+        self.streaming = streaming or StreamOptions()
+        self._drafts = DraftSupport()
         self._runners: dict[int, asyncio.Task[None]] = {}
         self._again: set[int] = set()
 
@@ -156,35 +161,50 @@ class Conversations:
         request = TurnRequest(batch.chat_id, batch.user_id, batch.persona_id, batch.flags)
         text = "\n".join(batch.texts)
         reply: list[str] = []
-        notices: list[str] = []
+        notices: list[str] = []  # about the message (trimmed): sent once the turn is over, as before
         photos: list[PhotoOut] = []
         questions: list[TurnEvent] = []  # "forget this?": asked with buttons
         safety: SafetyOutcome | None = None
-        async with ChatActionSender.typing(bot=self.bot, chat_id=request.chat_id):
-            async for event in self.companion.turn(
-                request.user_id,
-                request.persona_id,
-                text,
-                request.flags,
-                message_id=batch.id,
-                retried=batch.retried,
-                extract_facts=not batch.unsure,
-            ):
-                if event.kind in ("reply", "apology"):
-                    reply.append(event.text)
-                    safety = event.safety or safety
-                elif event.kind == "notice":
-                    notices.append(event.text)
-                elif event.kind == "photo" and event.photo is not None:
-                    photos.append(event.photo)
-                elif event.kind == "forget":
-                    questions.append(event)
+        stream = (
+            ReplyStream(self.bot, request.chat_id, self.streaming, self._drafts)
+            if self.streaming.enabled
+            else None
+        )
+        try:
+            async with ChatActionSender.typing(bot=self.bot, chat_id=request.chat_id):
+                async for event in self.companion.turn(
+                    request.user_id,
+                    request.persona_id,
+                    text,
+                    request.flags,
+                    message_id=batch.id,
+                    retried=batch.retried,
+                    extract_facts=not batch.unsure,
+                ):
+                    if event.kind == "token" and stream is not None:
+                        stream.feed(event.text)
+                    elif event.kind in ("reply", "apology"):
+                        reply.append(event.text)
+                        safety = event.safety or safety
+                    elif event.kind == "notice":
+                        notices.append(event.text)
+                    elif event.kind == "photo" and event.photo is not None:
+                        photos.append(event.photo)
+                    elif event.kind == "forget":
+                        questions.append(event)
+        except BaseException:
+            if stream is not None:
+                await stream.close()
+            raise
         if safety is not None:  # before sending: a user who blocked the bot is still marked
             await self._record_safety(request, safety)
         for notice in notices:
             await self.bot.send_message(request.chat_id, notice)
-        for piece in split_message("\n".join(reply)):
-            await self.bot.send_message(request.chat_id, piece)
+        if stream is not None:
+            await stream.finish("\n".join(reply))
+        else:
+            for piece in split_message("\n".join(reply)):
+                await self.bot.send_message(request.chat_id, piece)
         for photo in photos:
             await self._send_photo(request.chat_id, photo)
         for question in questions:
@@ -223,14 +243,15 @@ class Conversations:
         from tools.photos import prepare_for_telegram
 
         try:
-            data = (
-                photo.png
-                if photo.png is not None
-                else await asyncio.to_thread(prepare_for_telegram, photo.path)
-            )
-            name = "photo.png" if photo.png is not None else "photo.jpg"
-            caption = photo.caption[: CAPTION_LIMIT - 1]
-            await self.bot.send_photo(chat_id, BufferedInputFile(data, filename=name), caption=caption)
+            async with ChatActionSender.upload_photo(bot=self.bot, chat_id=chat_id):
+                data = (
+                    photo.png
+                    if photo.png is not None
+                    else await asyncio.to_thread(prepare_for_telegram, photo.path)
+                )
+                name = "photo.png" if photo.png is not None else "photo.jpg"
+                caption = photo.caption[: CAPTION_LIMIT - 1]
+                await self.bot.send_photo(chat_id, BufferedInputFile(data, filename=name), caption=caption)
         except TelegramForbiddenError:
             raise
         except Exception as exc:

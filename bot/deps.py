@@ -13,6 +13,7 @@ from bot.db.models import User
 from bot.db.repo import Accounts
 
 if TYPE_CHECKING:
+    from bot.checkins import CheckinSender
     from tools.speech import Transcriber
 
 __all__ = ["BotDeps", "flags_for"]
@@ -26,6 +27,7 @@ class BotDeps:
     conversations: Conversations
     transcriber: Transcriber | None = None  # None: no speech model, voice messages get a polite refusal
     channel_cache: dict[int, float] = field(default_factory=dict)
+    checkin_sender: CheckinSender | None = None  # DORA writing first (None: check-ins are off)
 
 
 def flags_for(account: User, pro: bool) -> UserFlags:

@@ -17,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from dora.cli_chat import chat
+from dora.cli_checkins import checkins_app
 from dora.cli_dialogue import eval_dialogue
 from dora.cli_models import models_app
 from dora.cli_personas import personas_app
@@ -68,6 +69,7 @@ app.add_typer(bench_app, name="bench")
 app.add_typer(keys_app, name="keys")
 app.add_typer(memory_app, name="memory")
 app.add_typer(demo_app, name="demo")
+app.add_typer(checkins_app, name="checkins")
 
 console = Console(stderr=True)
 out = Console()
@@ -465,6 +467,15 @@ def bench_bot(
     profile: Annotated[
         Path | None, typer.Option(help="Write the bot process's cProfile stats (CPU per thread) here.")
     ] = None,
+    token_interval: Annotated[
+        float, typer.Option(help="Seconds between the stand-in LLM's words (0: the whole reply at once).")
+    ] = 0.0,
+    stream: Annotated[
+        bool | None,
+        typer.Option(
+            "--stream/--no-stream", help="Stream replies into the chat (default: DORA_STREAM_REPLIES)."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """The real bot under load through a loopback Bot API server: turns/s, reply latency p50/p95/p99,
@@ -473,14 +484,18 @@ def bench_bot(
         from bench.bot import BenchError, run_bot_bench
 
     try:
+        base = _settings()
+        if stream is not None:
+            base = base.model_copy(update={"stream_replies": stream})
         result = run_bot_bench(
-            _settings(),
+            base,
             users=users,
             messages=messages,
             llm_latency_s=llm_latency,
             setup=setup,
             profile=profile,
             log=lambda m: console.print(m),
+            token_interval_s=token_interval,
         )
     except BenchError as exc:
         _fail(str(exc))
@@ -492,6 +507,7 @@ def bench_bot(
     table.add_column("measure")
     table.add_column("value", justify="right")
     table.add_row("users × messages, LLM latency", f"{users} × {messages}, {llm_latency} s")
+    table.add_row("streamed replies, s between words", f"{result['streaming']}, {token_interval}")
     table.add_row("onboarding (untimed below)", f"{result['onboard_s']:.1f} s")
     table.add_row("turns/s (target ≥ 100 with 500 users)", f"{result['turns_per_s']:.1f}")
     for q in ("p50", "p95", "p99"):

@@ -8,6 +8,7 @@ message per line and prints each reply followed by a blank line, so it can be sc
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -84,6 +85,8 @@ async def _interactive(companion: Companion, user: str, persona_id: str, show_me
     err.print(f"[dim]{card.name} на связи. Выход: /quit или Ctrl-D.[/]")
     if greeting:
         print(f"{card.name}: {greeting}\n")
+    for name, text in await _checkins_due(companion, user):
+        print(f"{name}: {text}\n")
     loop = asyncio.get_running_loop()
     while True:
         try:
@@ -94,6 +97,7 @@ async def _interactive(companion: Companion, user: str, persona_id: str, show_me
         if text.strip().lower() in QUIT:
             warming.cancel()
             return
+        await _seen(companion, user, persona_id)
         print(f"{card.name}: ", end="", flush=True)
         streamed = False
         question = None
@@ -120,11 +124,37 @@ async def _scripted(companion: Companion, user: str, persona_id: str, show_memor
             print(await _answer_forget(companion, user, question, text) + "\n", flush=True)
             question = None
             continue
+        await _seen(companion, user, persona_id)
         async for event in companion.turn(user, persona_id, text):
             _show(event, False, show_memory, stream=False)
             if event.kind == "forget" and event.forget is not None and event.forget.plan_id:
                 question = event
         print(flush=True)
+
+
+async def _seen(companion: Companion, user: str, persona_id: str) -> None:
+    """The user wrote: check-ins learn it (see agent.presence)."""
+    if companion.checkins is not None:
+        await companion.checkins.seen(user, "chat", persona_id, companion.checkins.clock())
+
+
+async def _checkins_due(companion: Companion, user: str) -> list[tuple[str, str]]:
+    """What the persona would have written first while the user was away, shown at start (a
+    terminal has no way to reach the user before that); each one once."""
+    checkins = companion.checkins
+    if checkins is None:
+        return []
+    now = checkins.clock()
+    shown = []
+    for due in await checkins.take(now, f"chat:{os.getpid()}", "chat", user_id=user):
+        text = await companion.write_first(due, now)
+        if text is None:
+            await checkins.cancel(due, "forgotten")
+            continue
+        await checkins.sent(due, f"chat:{os.getpid()}", now)
+        await companion.said_first(due, text)
+        shown.append((companion.personas.get(due.persona_id).name, text))
+    return shown
 
 
 async def _answer_forget(companion: Companion, user: str, question: TurnEvent, answer: str) -> str:

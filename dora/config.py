@@ -152,6 +152,30 @@ class Settings(BaseSettings):
         "model folder.",
     )
     throttle_messages_per_minute: int = Field(20, description="Per-user flood limit.")
+    checkins: bool = Field(
+        True,
+        description="DORA writes first: a follow-up after an event the user mentioned, one warm message "
+        "after a silence. Users turn it off for themselves with /checkins off.",
+    )
+    checkins_hours: str = Field(
+        "11-21", description="Local hours (the user's time zone) when a check-in may go out: start-end."
+    )
+    checkins_silence_days: float = Field(
+        4.0, description="Days of silence before one warm message about something remembered (0: never)."
+    )
+    checkins_every_s: float = Field(60.0, description="How often a bot worker looks for due check-ins.")
+    checkins_free: Literal["all", "events", "none"] = Field(
+        "all",
+        description="What free users get: all check-ins, only event follow-ups, or none (PRO users: all).",
+    )
+    stream_replies: bool = Field(
+        True,
+        description="Replies grow in the chat while they are written (drafts, or edits where the Bot "
+        "API server has no drafts). Off: each reply is sent whole when done.",
+    )
+    stream_interval_s: float = Field(
+        1.0, description="A streamed reply's preview (draft or edit) is updated at most this often per chat."
+    )
 
     image_model: Path | None = Field(
         None,

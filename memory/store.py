@@ -437,6 +437,12 @@ class MemoryStore:
 
     # -- reading --------------------------------------------------------------------------------
 
+    def episode_id(self, user_id: str, message_id: str | None) -> str | None:
+        """The id the episode of ``message_id`` has (or will have) for this user, so a caller that
+        refers to a message (a planned check-in) can name its memory without reading it back."""
+        cipher = self._cipher(user_id, create=False)
+        return None if cipher is None else _episode_id(cipher.user_key, message_id)
+
     def get(self, user_id: str, memory_id: str) -> Memory | None:
         cipher = self._cipher(user_id, create=False)
         if cipher is None:

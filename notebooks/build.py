@@ -185,6 +185,30 @@ for (day, label, tier), n in sorted(crisis.items()):
     print(f"{day}  {label:<10} {tier:<9} {n}")
 print(f"{sum(crisis.values())} crisis signs from {len({e['user_id'] for e in events if e['name'].startswith('crisis_')})} users")'''
     ),
+    new_markdown_cell(
+        "## Check-ins\n\nDORA writing first (`checkin_sent`: after an event the user mentioned, or after a "
+        "silence) and whether the user answered within 24 hours (`checkin_answered`), by reason; and how "
+        "many of those who got one wrote again within 7 days."
+    ),
+    new_code_cell(
+        '''from datetime import datetime, timedelta
+
+sent = [e for e in events if e["name"] == "checkin_sent"]
+answered = Counter(e["kind"] for e in events if e["name"] == "checkin_answered")
+for reason, n in sorted(Counter(e["kind"] for e in sent).items()):
+    print(f"{reason:<8} sent {n:>4}   answered within 24 h {answered.get(reason, 0):>4} ({answered.get(reason, 0) / n:.0%})")
+
+
+def came_back(e, days=7):
+    at = datetime.fromisoformat(e["at"])
+    return any(
+        m["user_id"] == e["user_id"] and m["name"] == "message" and at < datetime.fromisoformat(m["at"]) <= at + timedelta(days=days)
+        for m in events
+    )
+
+
+print(f"came back within 7 days: {sum(came_back(e) for e in sent)} of {len(sent)} check-ins")'''
+    ),
 ]
 
 

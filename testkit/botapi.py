@@ -966,11 +966,15 @@ class BotAPIServer:
         host: str = "127.0.0.1",
         port: int = 0,
         webhook_retry_s: float = 0.5,
+        drafts: bool = True,
     ) -> None:
         """``webhook_retry_s``: the first pause before a failed webhook request is retried; it
         doubles with each failure of the same update, up to a minute (Telegram's pauses are longer
-        and undocumented: a test should not wait that long)."""
+        and undocumented: a test should not wait that long). ``drafts`` False: a server from before
+        ``sendMessageDraft`` (an older self-hosted ``telegram-bot-api``), which answers the method
+        404 "Not Found" like any method it does not know; :attr:`drafts` can be flipped any time."""
         self.token = token
+        self.drafts = drafts
         self.webhook_retry_s = webhook_retry_s
         bot_id = int(token.split(":", 1)[0]) if token.split(":", 1)[0].isdigit() else 123456789
         self.bot_user: dict[str, Any] = {
@@ -1022,6 +1026,7 @@ class BotAPIServer:
         self._charges: dict[str, dict[str, Any]] = {}
         self._star_transactions: list[dict[str, Any]] = []
         self._commands: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        self._drafts: dict[tuple[int, int], str] = {}  # (chat, draft id) → the text shown now
         self.errors: list[BaseException] = []  # bugs in this server, surfaced as 500s
 
     # ----------------------------------------------------------------------------------------
@@ -1158,6 +1163,16 @@ class BotAPIServer:
         with self._lock:
             found = [m for (cid, _), m in self._messages.items() if cid == chat_id]
             return copy.deepcopy(sorted(found, key=lambda m: m["message_id"]))
+
+    def drafts_shown(self, chat_id: int) -> list[str]:
+        """Every text a draft in the chat showed, in order (each ``sendMessageDraft`` that succeeded),
+        so a test can see a reply grow; a draft is a preview, never a message of the chat."""
+        with self._lock:
+            return [
+                str(c.params.get("text") or "")
+                for c in self._calls
+                if c.ok and c.method == "sendMessageDraft" and _call_chat(c) == chat_id
+            ]
 
     def wait_for(self, match: str | Callable[[Call], bool], timeout: float = 10.0, *, since: int = 0) -> Call:
         """The first recorded call (from index ``since``) matching a method name or predicate.
@@ -1845,7 +1860,7 @@ class BotAPIServer:
         call = Call(method, params, files, at, names)
         if request.match_info["token"] != self.token:
             return await self._respond(request, call, _Fail(401, "Unauthorized"))
-        if spec is None:
+        if spec is None or (spec[0] == "sendMessageDraft" and not self.drafts):
             return await self._respond(request, call, _Fail(404, "Not Found"))
         if fault := self._take_fault(method):
             return await self._respond(
@@ -2038,6 +2053,8 @@ class BotAPIServer:
         if markup is not None:
             msg["reply_markup"] = markup
         self._messages[(chat["id"], msg["message_id"])] = msg
+        for key in [k for k in self._drafts if k[0] == chat["id"]]:  # a message sent ends the preview
+            del self._drafts[key]
         return copy.deepcopy(msg)
 
     def _own_message(
@@ -2334,6 +2351,22 @@ class BotAPIServer:
         if entities:
             content["entities"] = entities
         return self._new_bot_message(chat, p, content, markup)
+
+    def _m_sendMessageDraft(self, p: _Params, files: _Files, names: _Names) -> Any:
+        """A preview of a message being written (Bot API 9.3; private chats only). The draft lives
+        until the bot sends a message to the chat or about 30 s pass; it is not a message, so it gets
+        no id and does not show in :meth:`messages`."""
+        chat = self._writable_chat(p)
+        if chat["type"] != "private":
+            raise _bad("TEXTDRAFT_PEER_INVALID")
+        draft_id = p.get("draft_id")
+        if not isinstance(draft_id, int) or isinstance(draft_id, bool) or draft_id == 0:
+            raise _bad("draft_id must be non-zero")
+        text, _entities = self._text(p, "text", "entities")
+        if utf16_len(text) > MESSAGE_MAX:
+            raise _bad("TEXT_TOO_LONG")
+        self._drafts[(chat["id"], draft_id)] = text
+        return True
 
     def _send_media(self, kind: str, p: _Params, files: _Files, names: _Names) -> Any:
         chat = self._writable_chat(p)

@@ -13,7 +13,8 @@ tool's name ("" for a plain chat call) and the answer is
 - an ``Exception``: raised, as a backend's failure would be.
 
 Plain text streams word by word, the way a server sends it; a tool call comes whole. ``latency_s``
-is waited before each answer (a real backend's time to first token): with ``asyncio.sleep`` on the
+is waited before each answer (a real backend's time to first token), ``word_interval_s`` between
+the words of a streamed one (its pace): with ``asyncio.sleep`` on the
 async paths, so the event loop keeps serving others, and with ``time.sleep`` on the sync ones, which
 block their thread as a real HTTP call would.
 
@@ -68,6 +69,7 @@ class FakeChatModel(BaseChatModel):
 
     responder: Responder
     latency_s: float = 0.0
+    word_interval_s: float = 0.0  # between streamed words: a model writing at a pace (0: at once)
     threaded: bool = True
     calls: list[tuple[str, list[BaseMessage]]] | None = None
     _count: int = PrivateAttr(default=0)
@@ -121,7 +123,10 @@ class FakeChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         time.sleep(self.latency_s)
-        yield from _pieces(*self._ask(messages, kwargs))
+        for n, chunk in enumerate(_pieces(*self._ask(messages, kwargs))):
+            if n and self.word_interval_s:
+                time.sleep(self.word_interval_s)
+            yield chunk
 
     async def _astream(
         self,
@@ -135,7 +140,9 @@ class FakeChatModel(BaseChatModel):
                 yield chunk
             return
         await asyncio.sleep(self.latency_s)
-        for chunk in _pieces(*self._ask(messages, kwargs)):
+        for n, chunk in enumerate(_pieces(*self._ask(messages, kwargs))):
+            if n and self.word_interval_s:
+                await asyncio.sleep(self.word_interval_s)
             yield chunk
 
 

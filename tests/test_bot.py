@@ -53,9 +53,13 @@ class Brain:
 class RunningBot:
     """The bot's event loop in a thread, polling the test server; stop() shuts it down cleanly."""
 
-    def __init__(self, settings: Settings, brain: Brain | None, embeddings: E5Embeddings) -> None:
-        """``brain`` None: the configured LLM backend (the local GGUF)."""
+    def __init__(
+        self, settings: Settings, brain: Brain | None, embeddings: E5Embeddings, *, pace_s: float = 0.0
+    ) -> None:
+        """``brain`` None: the configured LLM backend (the local GGUF). ``pace_s``: the fake model
+        writes a word this often (a reply that takes time to write, for streaming)."""
         self.settings, self.brain, self.embeddings = settings, brain, embeddings
+        self.pace_s = pace_s
         self.deps: Any = None
         self._ready = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -66,6 +70,8 @@ class RunningBot:
     async def _main(self) -> None:
         try:
             model = scripted(self.brain) if self.brain is not None else None
+            if model is not None:
+                model.word_interval_s = self.pace_s
             memory = build_memory(self.settings, self.embeddings)
             llm_for = None if model is None else (lambda role: model)
             async with running_bot(self.settings, memory=memory, llm_for=llm_for) as (bot, dp, deps):

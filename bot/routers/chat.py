@@ -8,11 +8,13 @@ from datetime import UTC, datetime
 
 from aiogram import Bot, F, Router
 from aiogram.types import Message, Update
+from aiogram.utils.chat_action import ChatActionSender
 from aiogram.utils.i18n import gettext as _
 
 from bot.conversation import TurnRequest
 from bot.db.models import User
 from bot.deps import BotDeps, flags_for
+from bot.identity import agent_user_id
 from bot.routers.personas import show_picker
 from personas.modules import Module
 
@@ -52,9 +54,27 @@ async def _submit(
         chat_id=message.chat.id, account_id=account.id, persona_id=card.id, flags=flags_for(account, pro)
     )
     await deps.accounts.record_event(account.id, "message", now, persona_id=card.id, kind=kind)
+    await _seen(deps, account, card.id, now)
     if unsure:
         await message.answer(_heard(text))
     await deps.conversations.accept(request, text, update_id=update.update_id, unsure=unsure)
+
+
+async def _seen(deps: BotDeps, account: User, persona_id: str, now: datetime) -> None:
+    # `now` stamps the funnel; the check-ins' own clock stamps the message (a test moves it)
+    """The user wrote: check-ins learn it (no check-in waits for an answer any more; silence starts
+    over), and an answer to one within a day is a funnel event. Never worth the message itself."""
+    checkins = deps.companion.checkins
+    if checkins is None:
+        return
+    try:
+        answered = await checkins.seen(agent_user_id(account.id), "telegram", persona_id, checkins.clock())
+        if answered is not None:
+            await deps.accounts.record_event(
+                account.id, "checkin_answered", now, persona_id=answered.persona_id, kind=answered.reason
+            )
+    except Exception as exc:
+        log.warning("presence: noting a message failed (%s)", type(exc).__name__)
 
 
 async def text_message(message: Message, deps: BotDeps, account: User, event_update: Update) -> None:
@@ -85,11 +105,13 @@ async def voice_message(
         await message.answer(_("I can't listen to voice messages here yet. Could you type it, please?"))
         return
     buffer = io.BytesIO()
-    await bot.download(voice.file_id, destination=buffer)
     try:
-        transcript = await deps.transcriber.transcribe_async(
-            buffer.getvalue(), language=account.language, max_seconds=limit
-        )
+        # "typing…" while it listens: transcription takes seconds on a CPU, and silence reads as ignored
+        async with ChatActionSender.typing(bot=bot, chat_id=message.chat.id):
+            await bot.download(voice.file_id, destination=buffer)
+            transcript = await deps.transcriber.transcribe_async(
+                buffer.getvalue(), language=account.language, max_seconds=limit
+            )
     except AudioTooLongError:
         await message.answer(
             _("That voice message is too long for me: up to {n} seconds, please.").format(n=limit)

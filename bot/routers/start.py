@@ -52,7 +52,14 @@ async def accept(query: CallbackQuery, deps: BotDeps, account: User) -> None:
     await deps.accounts.record_event(account.id, "consent", now)
     await query.answer(_("Thank you!"))
     if query.message:
-        await query.message.answer(_("Thank you! Now choose who you'd like to talk to."))
+        await query.message.answer(
+            _("Thank you! Now choose who you'd like to talk to.")
+            + "\n\n"
+            + _(
+                "Now and then I'll write first: to ask how something you told me about went, or after "
+                "a few quiet days. /checkins off turns that off, /timezone sets your time zone."
+            )
+        )
         await show_picker(query.message, deps, account, index=0)
 
 

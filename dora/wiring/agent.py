@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -19,6 +20,7 @@ from agent.safety import Bank, HelpLines, SafetyClassifier, load_examples
 from dora.config import Settings
 from dora.wiring.media import build_photo_tools
 from dora.wiring.memory import build_embeddings, build_memory
+from dora.wiring.presence import open_checkins
 from dora.wiring.services import is_connection_error, unavailable
 from memory.crypto import Keyring
 from memory.embeddings import VectorEmbeddings
@@ -61,10 +63,12 @@ async def open_companion(
     llm_for: Callable[[Role], BaseChatModel] | None = None,
     drain_timeout_s: float | None = 120.0,
     locks: UserLocks | None = None,
+    with_checkins: bool = True,
 ) -> AsyncIterator[Companion]:
     """The companion agent on the configured stores and LLM backend; on exit, background work is
     given ``drain_timeout_s`` to finish (whatever is left stays pending and resumes next time).
-    ``locks`` order each user's memory work across workers (Redis); default: this process only."""
+    ``locks`` order each user's memory work across workers (Redis); default: this process only.
+    ``with_checkins``: plan follow-ups and keep the check-in tables (:mod:`agent.presence`)."""
     memory = memory or build_memory(settings)
     keyring = memory.keyring
     configured_llm = llm_for is None
@@ -86,13 +90,31 @@ async def open_companion(
         safety=build_safety(settings, memory.embeddings)[0],
         helplines=build_helplines(settings),
     )
-    async with _checkpointer(settings, keyring) as saver:
+    async with AsyncExitStack() as stack:
+        saver = await stack.enter_async_context(_checkpointer(settings, keyring))
+        companion: Companion | None = None
+
+        async def profile_of(user_id: str) -> dict[str, Any]:
+            assert companion is not None
+            return await companion.profile(user_id)
+
+        safety = deps.safety or SafetyClassifier(None)
+
+        def sensitive(text: str) -> bool:
+            """Never brought up unasked: what the safety rules' lexicon reads as a crisis sign."""
+            found = safety.assess(text, None)
+            return found.crisis is not None or bool(found.concerns)
+
+        checkins = None
+        if with_checkins:
+            checkins = await stack.enter_async_context(open_checkins(settings, memory, profile_of, sensitive))
         companion = Companion(
             deps,
             saver,
             keyring,
             message_max_chars=settings.message_max_chars,
             background=BackgroundQueue(locks=locks),
+            checkins=checkins,
         )
         try:
             yield companion

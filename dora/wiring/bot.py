@@ -8,6 +8,7 @@ import logging
 import signal
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from aiogram import Bot, Dispatcher
@@ -17,6 +18,7 @@ from sqlalchemy.exc import OperationalError as SQLAlchemyOperationalError
 
 from agent.llm.roles import Role
 from bot.app import build_bot, build_dispatcher, poll, serve_webhook
+from bot.checkins import CheckinSender
 from bot.config import BotConfig, TelegramConfig
 from bot.conversation import Conversations
 from bot.db.engine import create_engine_and_sessions, migrate
@@ -24,6 +26,7 @@ from bot.db.inbox import Inbox
 from bot.db.repo import Accounts
 from bot.deps import BotDeps
 from bot.identity import agent_user_id
+from bot.streaming import StreamOptions
 from common.errors import ModelMissingError
 from dora.config import Settings
 from dora.errors import TokenMissingError
@@ -128,6 +131,18 @@ async def running_bot(
 
             async def blocked(chat_id: int) -> None:
                 await accounts.mark_blocked(chat_id, True)
+                if companion.checkins is not None:  # no check-ins to a user who blocked the bot
+                    await companion.checkins.store.set_blocked(agent_user_id(chat_id), True)
+
+            async def checkin_event(account_id: int, name: str, reason: str, persona_id: str) -> None:
+                await accounts.record_event(account_id, name, kind=reason, persona_id=persona_id)
+
+            async def checkin_allowed(account_id: int, reason: str) -> bool:
+                """DORA_CHECKINS_FREE: what a free user gets; PRO users get every check-in."""
+                plan = settings.checkins_free
+                if plan == "all" or (plan == "events" and reason == "event"):
+                    return True
+                return await accounts.is_pro(account_id, datetime.now(UTC))
 
             async def minor(account_id: int) -> None:
                 await accounts.mark_minor(account_id)
@@ -143,6 +158,7 @@ async def running_bot(
                 locks=build_locks(redis, settings),
                 on_minor=minor,
                 on_crisis=crisis,
+                streaming=StreamOptions(settings.stream_replies, settings.stream_interval_s),
             )
             deps = BotDeps(
                 config=bot_config(settings),
@@ -154,9 +170,24 @@ async def running_bot(
             dp = build_dispatcher(deps, redis)
             every = settings.recover_every_s
             recovering = asyncio.create_task(conversations.recover(every_s=every, older_than_s=every))
+            sender = None
+            if companion.checkins is not None and settings.checkins:
+                sender = CheckinSender(
+                    bot,
+                    companion,
+                    companion.checkins,
+                    build_locks(redis, settings),
+                    on_event=checkin_event,
+                    on_blocked=lambda chat_id: accounts.mark_blocked(chat_id, True),
+                    allowed=checkin_allowed,
+                )
+                sender.start(settings.checkins_every_s)
+            deps.checkin_sender = sender
             try:
                 yield bot, dp, deps
             finally:
+                if sender is not None:
+                    sender.stop()
                 recovering.cancel()
                 await conversations.idle()  # the Redis client closes with open_redis, after the agent
     finally:
