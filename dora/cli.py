@@ -142,7 +142,11 @@ def _run_eval(
     modes = modes or ["full"]
     n_probes = sum(len(u.get("probes", [])) for u in dataset["users"].values()) * len(modes)
     with tempfile.TemporaryDirectory(prefix="dora-eval-") as tmp:
-        settings = _settings(data_dir or Path(tmp))
+        base = _settings()
+        # a temporary data dir, but the models (the fast embedder) from where they were fetched
+        settings = base.model_copy(
+            update={"data_dir": data_dir or Path(tmp), "models_dir": base.resolved_models_dir}
+        )
         if settings.chroma_url:
             console.print("[yellow]note:[/] evaluating on the Chroma server in DORA_CHROMA_URL")
         store = build_memory(settings)
@@ -337,9 +341,10 @@ def bench_memory(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Add throughput and search latency p50/p95 (query embedding included) at each size (embedded Chroma)."""
-    from memory.embeddings import make_embeddings
+    from dora.wiring.memory import make_embedder
 
     with _needs_checkout("dora bench memory"):
+        from bench.embedder import describe, embedder_cost
         from bench.memory import run_bench
 
     try:
@@ -348,17 +353,22 @@ def bench_memory(
     except Exception:
         _fail(f"--sizes must be positive integers separated by commas, got {sizes!r}")
     base = _settings()
-    real = make_embeddings(base.embeddings_model)
+    real = make_embedder(base)
+    models = base.resolved_models_dir
 
     def make_store(path: Path, embeddings):  # type: ignore[no-untyped-def]
-        return build_memory(base.model_copy(update={"data_dir": path, "chroma_url": None}), embeddings)
+        return build_memory(
+            base.model_copy(update={"data_dir": path, "models_dir": models, "chroma_url": None}), embeddings
+        )
 
+    cost = embedder_cost(real)
+    console.print(describe(cost))
     results = run_bench(make_store, real, size_list, searches=searches, log=lambda m: console.print(m))
     rows = [r.__dict__ for r in results]
     if as_json:
-        out.print_json(json.dumps({"sizes": rows, "embedder": base.embeddings_model}))
+        out.print_json(json.dumps({"sizes": rows, "embedder": cost}))
         return
-    table = Table(title="dora bench memory")
+    table = Table(title=f"dora bench memory ({describe(cost)})")
     for col in ("size", "add/s (batches of 50)", "add/s (one per call)", "search p50 ms", "search p95 ms"):
         table.add_column(col, justify="right")
     for r in results:
@@ -418,8 +428,8 @@ def bench_tools(
 ) -> None:
     """Photo selector latency p50/p95, and seconds per generated image for the configured model."""
     from dora.wiring.agent import build_personas
+    from dora.wiring.memory import make_embedder
     from dora.wiring.runtime import limit_threads
-    from memory.embeddings import make_embeddings
 
     with _needs_checkout("dora bench tools"):
         from bench.imagegen import generator_bench
@@ -427,9 +437,7 @@ def bench_tools(
 
     limit_threads()
     base = _settings()
-    result: dict = {
-        "selector": selector_bench(make_embeddings(base.embeddings_model), build_personas(base), searches)
-    }
+    result: dict = {"selector": selector_bench(make_embedder(base), build_personas(base), searches)}
     if base.image_model:
         result["generator"] = generator_bench(base, images)
     if as_json:
@@ -467,10 +475,15 @@ def bench_bot(
     lost and duplicated replies (target: ≥ 100 turns/s with 500 users, 0 lost)."""
     with _needs_checkout("dora bench bot"):
         from bench.bot import BenchError, run_bot_bench
+        from bench.embedder import describe, embedder_cost
+    from dora.wiring.memory import make_embedder
 
+    settings = _settings()
+    cost = embedder_cost(make_embedder(settings))  # measured apart, before the load, on this machine
+    console.print(describe(cost))
     try:
         result = run_bot_bench(
-            _settings(),
+            settings,
             users=users,
             messages=messages,
             llm_latency_s=llm_latency,
@@ -481,10 +494,11 @@ def bench_bot(
     except BenchError as exc:
         _fail(str(exc))
         return
+    result["embedder"] = cost
     if as_json:
         typer.echo(json.dumps(result))
         return
-    table = Table(title=f"dora bench bot ({result['setup']})")
+    table = Table(title=f"dora bench bot ({result['setup']}; {describe(cost)})")
     table.add_column("measure")
     table.add_column("value", justify="right")
     table.add_row("users × messages, LLM latency", f"{users} × {messages}, {llm_latency} s")

