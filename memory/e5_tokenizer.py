@@ -27,7 +27,7 @@ class E5Tokenizer:
 
         self._tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
         spec = json.loads((folder / "tokenizer_extra.json").read_text("utf-8"))
-        self.bos, self.eos, self.pad = int(spec["bos"]), int(spec["eos"]), int(spec["pad"])
+        self.bos, self.eos, self.pad, self.unk = (int(spec[k]) for k in ("bos", "eos", "pad", "unk"))
         self._table = {int(cp): "".join(map(chr, out)) for cp, out in spec["normalize"].items()}
 
     def normalize(self, text: str) -> str:
@@ -66,6 +66,7 @@ def write_tokenizer(
                 "bos": bos,
                 "eos": eos,
                 "pad": pad,
+                "unk": unk,
                 "normalize": {str(k): v for k, v in sorted(normalize.items())},
             },
             separators=(",", ":"),

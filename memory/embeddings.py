@@ -37,6 +37,11 @@ class EmbeddingModelMissing(RuntimeError):
     """The configured model can't be loaded; the message names the setting that fixes it."""
 
 
+class EmbedderMismatchError(EmbeddingModelMissing):
+    """Stored vectors are of another embedder's space than the configured one: comparing them would
+    rank by noise, so the store refuses; the message says how to re-embed or switch back."""
+
+
 class VectorEmbeddings(Embeddings):
     """LangChain's interface plus numpy batch methods the memory engine uses on its hot path.
 

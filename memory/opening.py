@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from memory.chroma_store import ChromaStore
+from memory.chroma_store import LEGACY_SPACE, ChromaStore
 from memory.crypto import FileKeyStore, Keyring, load_or_create_master_key
 from memory.embeddings import RecentQueries, VectorEmbeddings, make_embeddings
 from memory.key_rotation import load_or_create_root
@@ -41,11 +41,12 @@ def open_keyring(
     return Keyring(root, files)
 
 
-def open_chroma(data_dir: Path, chroma_url: str | None = None) -> ChromaStore:
-    """A Chroma server at ``chroma_url``, else embedded Chroma in ``DATA_DIR/chroma``."""
+def open_chroma(data_dir: Path, chroma_url: str | None = None, space: str = LEGACY_SPACE) -> ChromaStore:
+    """A Chroma server at ``chroma_url``, else embedded Chroma in ``DATA_DIR/chroma``; ``space``: the
+    embedder's vector space, marked on the collections it writes."""
     if chroma_url:
-        return ChromaStore(url=chroma_url)
-    return ChromaStore(path=data_dir / "chroma")
+        return ChromaStore(url=chroma_url, space=space)
+    return ChromaStore(path=data_dir / "chroma", space=space)
 
 
 def open_memory(
@@ -74,7 +75,7 @@ def open_memory(
     if isinstance(embeddings, str):
         embeddings = RecentQueries(make_embeddings(embeddings, models_dir or data_dir / "models"))
     return MemoryStore(
-        chroma=open_chroma(data_dir, chroma_url),
+        chroma=open_chroma(data_dir, chroma_url, space=embeddings.space),
         keyring=open_keyring(data_dir, secret_key, postgres_url=postgres_url),
         embeddings=embeddings,
         weights=weights,
