@@ -21,7 +21,7 @@ from dora.cli_models import models_app
 from dora.cli_personas import personas_app
 from dora.cli_users import users_app
 from dora.config import Settings, load_settings
-from dora.wiring.memory import build_memory
+from dora.wiring.memory import build_embeddings, build_memory
 
 app = typer.Typer(
     help="DORA: a Telegram companion with long-term memory.",
@@ -592,6 +592,31 @@ def memory_search(
         shown["importance"] = f"{p.importance:.1f}"
         table.add_row(f"{p.total:.3f}", *(shown[c] for c in parts), r.memory.kind.value, r.memory.text[:120])
     out.print(table)
+
+
+@memory_app.command("reembed")
+def memory_reembed(
+    everything: Annotated[
+        bool, typer.Option("--all", help="Every user, not only those embedded in another vector space.")
+    ] = False,
+    data_dir: Annotated[Path | None, typer.Option(help="Data folder (DORA_DATA_DIR).")] = None,
+) -> None:
+    """Embed stored memories again with the configured embedder (DORA_EMBEDDINGS_MODEL): needed after
+    switching to a model of another vector space, which DORA otherwise refuses. Stop the bot first."""
+    from memory.reembed import reembed
+
+    settings = _settings(data_dir)
+    embeddings = build_embeddings(settings)
+    store = build_memory(settings, embeddings)
+    console.print(f"re-embedding with {embeddings.name} (space {embeddings.space!r})...")
+    report = reembed(store, everything=everything, log=lambda m: console.print(m))
+    store.flush()
+    before = ", ".join(f"{n} in {s!r}" for s, n in sorted(report.spaces_before.items())) or "none"
+    out.print(
+        f"users before: {before}; re-embedded {report.memories} memories of {report.users} users; "
+        f"{report.skipped_users} already in {embeddings.space!r}"
+        + (f"; {report.keyless_users} collections without a user key skipped" if report.keyless_users else "")
+    )
 
 
 @memory_app.command("list")
