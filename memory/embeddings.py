@@ -46,7 +46,8 @@ class VectorEmbeddings(Embeddings):
     """LangChain's interface plus numpy batch methods the memory engine uses on its hot path.
 
     ``space`` names the vector space: two embedders with the same space give interchangeable
-    vectors (the memory store refuses a collection written in another space)."""
+    vectors (the memory store refuses a collection written in another space). A wrapper around
+    another embedder must pass its ``space`` on, or the collections it writes are marked "?"."""
 
     dim: int
     name: str = "?"
