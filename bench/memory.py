@@ -100,6 +100,7 @@ class PoolEmbeddings(VectorEmbeddings):
 
     def __init__(self, real: VectorEmbeddings, table: dict[str, np.ndarray]) -> None:
         self.real, self.table, self.dim = real, table, real.dim
+        self.space = real.space  # the real model's vectors: the store marks collections with it
 
     def query_vector(self, text: str) -> np.ndarray:
         return self.real.query_vector(text)

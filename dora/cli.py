@@ -23,7 +23,7 @@ from dora.cli_models import models_app
 from dora.cli_personas import personas_app
 from dora.cli_users import users_app
 from dora.config import Settings, load_settings
-from dora.wiring.memory import build_memory
+from dora.wiring.memory import build_embeddings, build_memory
 
 app = typer.Typer(
     help="DORA: a Telegram companion with long-term memory.",
@@ -145,7 +145,11 @@ def _run_eval(
     modes = modes or ["full"]
     n_probes = sum(len(u.get("probes", [])) for u in dataset["users"].values()) * len(modes)
     with tempfile.TemporaryDirectory(prefix="dora-eval-") as tmp:
-        settings = _settings(data_dir or Path(tmp))
+        base = _settings()
+        # a temporary data dir, but the models (the fast embedder) from where they were fetched
+        settings = base.model_copy(
+            update={"data_dir": data_dir or Path(tmp), "models_dir": base.resolved_models_dir}
+        )
         if settings.chroma_url:
             console.print("[yellow]note:[/] evaluating on the Chroma server in DORA_CHROMA_URL")
         store = build_memory(settings)
@@ -343,9 +347,10 @@ def bench_memory(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Add throughput and search latency p50/p95 (query embedding included) at each size (embedded Chroma)."""
-    from memory.embeddings import make_embeddings
+    from dora.wiring.memory import make_embedder
 
     with _needs_checkout("dora bench memory"):
+        from bench.embedder import describe, embedder_cost
         from bench.memory import run_bench
 
     try:
@@ -354,17 +359,22 @@ def bench_memory(
     except Exception:
         _fail(f"--sizes must be positive integers separated by commas, got {sizes!r}")
     base = _settings()
-    real = make_embeddings(base.embeddings_model)
+    real = make_embedder(base)
+    models = base.resolved_models_dir
 
     def make_store(path: Path, embeddings):  # type: ignore[no-untyped-def]
-        return build_memory(base.model_copy(update={"data_dir": path, "chroma_url": None}), embeddings)
+        return build_memory(
+            base.model_copy(update={"data_dir": path, "models_dir": models, "chroma_url": None}), embeddings
+        )
 
+    cost = embedder_cost(real)
+    console.print(describe(cost))
     results = run_bench(make_store, real, size_list, searches=searches, log=lambda m: console.print(m))
     rows = [r.__dict__ for r in results]
     if as_json:
-        out.print_json(json.dumps({"sizes": rows, "embedder": base.embeddings_model}))
+        out.print_json(json.dumps({"sizes": rows, "embedder": cost}))
         return
-    table = Table(title="dora bench memory")
+    table = Table(title=f"dora bench memory ({describe(cost)})")
     for col in ("size", "add/s (batches of 50)", "add/s (one per call)", "search p50 ms", "search p95 ms"):
         table.add_column(col, justify="right")
     for r in results:
@@ -424,8 +434,8 @@ def bench_tools(
 ) -> None:
     """Photo selector latency p50/p95, and seconds per generated image for the configured model."""
     from dora.wiring.agent import build_personas
+    from dora.wiring.memory import make_embedder
     from dora.wiring.runtime import limit_threads
-    from memory.embeddings import make_embeddings
 
     with _needs_checkout("dora bench tools"):
         from bench.imagegen import generator_bench
@@ -433,9 +443,7 @@ def bench_tools(
 
     limit_threads()
     base = _settings()
-    result: dict = {
-        "selector": selector_bench(make_embeddings(base.embeddings_model), build_personas(base), searches)
-    }
+    result: dict = {"selector": selector_bench(make_embedder(base), build_personas(base), searches)}
     if base.image_model:
         result["generator"] = generator_bench(base, images)
     if as_json:
@@ -482,11 +490,15 @@ def bench_bot(
     lost and duplicated replies (target: ≥ 100 turns/s with 500 users, 0 lost)."""
     with _needs_checkout("dora bench bot"):
         from bench.bot import BenchError, run_bot_bench
+        from bench.embedder import describe, embedder_cost
+    from dora.wiring.memory import make_embedder
 
+    base = _settings()
+    if stream is not None:
+        base = base.model_copy(update={"stream_replies": stream})
+    cost = embedder_cost(make_embedder(base))  # measured apart, before the load, on this machine
+    console.print(describe(cost))
     try:
-        base = _settings()
-        if stream is not None:
-            base = base.model_copy(update={"stream_replies": stream})
         result = run_bot_bench(
             base,
             users=users,
@@ -500,10 +512,11 @@ def bench_bot(
     except BenchError as exc:
         _fail(str(exc))
         return
+    result["embedder"] = cost
     if as_json:
         typer.echo(json.dumps(result))
         return
-    table = Table(title=f"dora bench bot ({result['setup']})")
+    table = Table(title=f"dora bench bot ({result['setup']}; {describe(cost)})")
     table.add_column("measure")
     table.add_column("value", justify="right")
     table.add_row("users × messages, LLM latency", f"{users} × {messages}, {llm_latency} s")
@@ -598,6 +611,31 @@ def memory_search(
         shown["importance"] = f"{p.importance:.1f}"
         table.add_row(f"{p.total:.3f}", *(shown[c] for c in parts), r.memory.kind.value, r.memory.text[:120])
     out.print(table)
+
+
+@memory_app.command("reembed")
+def memory_reembed(
+    everything: Annotated[
+        bool, typer.Option("--all", help="Every user, not only those embedded in another vector space.")
+    ] = False,
+    data_dir: Annotated[Path | None, typer.Option(help="Data folder (DORA_DATA_DIR).")] = None,
+) -> None:
+    """Embed stored memories again with the configured embedder (DORA_EMBEDDINGS_MODEL): needed after
+    switching to a model of another vector space, which DORA otherwise refuses. Stop the bot first."""
+    from memory.reembed import reembed
+
+    settings = _settings(data_dir)
+    embeddings = build_embeddings(settings)
+    store = build_memory(settings, embeddings)
+    console.print(f"re-embedding with {embeddings.name} (space {embeddings.space!r})...")
+    report = reembed(store, everything=everything, log=lambda m: console.print(m))
+    store.flush()
+    before = ", ".join(f"{n} in {s!r}" for s, n in sorted(report.spaces_before.items())) or "none"
+    out.print(
+        f"users before: {before}; re-embedded {report.memories} memories of {report.users} users; "
+        f"{report.skipped_users} already in {embeddings.space!r}"
+        + (f"; {report.keyless_users} collections without a user key skipped" if report.keyless_users else "")
+    )
 
 
 @memory_app.command("list")

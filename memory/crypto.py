@@ -241,7 +241,11 @@ class Keyring:
 
     def cipher(self, user_id: str, create: bool = True) -> UserCipher | None:
         """The user's cipher; creates the user's data key when ``create`` (writes), else None if absent."""
-        user_key = self.user_key(user_id)
+        return self.cipher_of_key(self.user_key(user_id), create)
+
+    def cipher_of_key(self, user_key: str, create: bool = False) -> UserCipher | None:
+        """The cipher of the user named ``user_key`` (the opaque name): operator tools that walk every
+        collection, like ``dora memory reembed``, know users by that name only."""
         with self._lock:
             cached = self._ciphers.get(user_key)
             if cached is not None:

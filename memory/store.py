@@ -21,7 +21,7 @@ import numpy as np
 
 from memory.chroma_store import ChromaStore
 from memory.crypto import Keyring, UserCipher
-from memory.embeddings import VectorEmbeddings
+from memory.embeddings import EmbedderMismatchError, VectorEmbeddings
 from memory.lexical import asks_about_now, asks_when, lemmas
 from memory.models import Category, HistoryEntry, Memory, MemoryKind, ScoredMemory, utcnow
 from memory.records import from_metadata, to_metadata
@@ -96,6 +96,7 @@ class MemoryStore:
         self.chroma = chroma
         self.keyring = keyring
         self.embeddings = embeddings
+        self.space = getattr(embeddings, "space", "?")
         self.weights = weights or RankingWeights()
         self.cache_check_s = cache_check_s
         self.context_turns = context_turns
@@ -140,6 +141,34 @@ class MemoryStore:
             self._flush_touches(key, old)
         return idx
 
+    def check_space(self, idx: UserIndex) -> UserIndex:
+        """``idx`` if its vectors are in this embedder's space (or it has none yet); else refuse:
+        another model's vectors would be compared with this one's, and ranked by noise."""
+        if idx.space is not None and idx.space != self.space:
+            raise EmbedderMismatchError(
+                f"a user's memory holds vectors of the embedder space {idx.space!r}, but the configured "
+                f"embedder ({getattr(self.embeddings, 'name', '?')}) is in {self.space!r}: run `dora memory "
+                "reembed` to embed the stored memories again with it, or set DORA_EMBEDDINGS_MODEL back"
+            )
+        return idx
+
+    def replace_vectors(
+        self, user_key: str, ids: Sequence[str], vectors: np.ndarray, metas: Sequence[dict[str, Any]]
+    ) -> None:
+        """Write new vectors for stored rows (as they are otherwise) and mark the collection with this
+        embedder's space once the last part is written (:mod:`memory.reembed`). Every worker reloads
+        the user on its next read: the revision moves."""
+        step = 1000
+        with self._lock(user_key):
+            for start in range(0, len(ids), step):
+                end = start + step
+                last = end >= len(ids)
+                self.chroma.upsert(
+                    user_key, ids[start:end], vectors[start:end], metas[start:end], mark_space=last
+                )
+            with self._cache_guard:
+                self._indexes.pop(user_key, None)
+
     def _tokens(self, cipher: UserCipher, text: str, context: Sequence[str] = ()) -> tuple[list[str], int]:
         """Hashed lemmas for the lexical index (own words first), and how many are the message's own."""
         own = [cipher.hash_token(t) for t in lemmas(text)]
@@ -164,10 +193,10 @@ class MemoryStore:
         ids = [m.id for m in memories]
         with self._lock(user_key):
             self._flush_touches(user_key)
-            idx = self._index(user_key)
+            idx = self.check_space(self._index(user_key))
             rev = self.chroma.upsert(user_key, ids, vectors, metas)
             idx.upsert(ids, vectors, metas)
-            idx.revision = rev
+            idx.revision, idx.space = rev, self.space
 
     def _rewrite(
         self,
@@ -196,6 +225,7 @@ class MemoryStore:
             if vectors is None:
                 rev = self.chroma.update_metadata(user_key, ids, metas)
             else:
+                self.check_space(idx)
                 rev = self.chroma.upsert(user_key, ids, vectors, metas)
             idx.upsert(ids, vectors, metas)
             idx.revision = rev or idx.revision
@@ -271,7 +301,7 @@ class MemoryStore:
         if self.links is None:
             return [[] for _ in memories]
         with self._lock(user_key):
-            idx = self._index(user_key).arrays()
+            idx = self.check_space(self._index(user_key)).arrays()
             n_old = len(idx)
             old_sims = idx.vectors @ vectors.T if n_old else np.zeros((0, len(memories)), dtype=np.float32)
             pool = ~idx.is_fact & idx.valid & (idx.created <= memories[0].created_at.timestamp())
@@ -501,7 +531,7 @@ class MemoryStore:
         qtokens = [cipher.hash_token(t) for t in lemmas(query)]
         kinds = set(kinds) if kinds is not None else {MemoryKind.FACT, MemoryKind.EPISODE}
         with self._lock(cipher.user_key):
-            idx = self._index(cipher.user_key).arrays()
+            idx = self.check_space(self._index(cipher.user_key)).arrays()
             if len(idx) == 0:
                 return []
             eligible = np.ones(len(idx), dtype=bool)
@@ -569,7 +599,7 @@ class MemoryStore:
             return []
         vec = self.embeddings.passage_vectors([for_embedding(clean_text(text))])[0]
         with self._lock(cipher.user_key):
-            idx = self._index(cipher.user_key).arrays()
+            idx = self.check_space(self._index(cipher.user_key)).arrays()
             mask = idx.is_fact & idx.valid
             if persona is not None:
                 mask &= (idx.persona == "") | (idx.persona == persona)
@@ -597,9 +627,22 @@ class MemoryStore:
 
     def connect(self) -> bool:
         """Connect to Chroma and load the embedder's engine ahead of the first search (a process
-        that serves users calls this at start); False when Chroma is away (searches retry)."""
+        that serves users calls this at start); False when Chroma is away (searches retry).
+
+        Refuses (:class:`EmbedderMismatchError`) when users' memories hold vectors of another
+        embedder's space: better a clear stop at start than every search ranking by noise."""
         self.embeddings.query_vector("warm-up")
-        return self.chroma.connect()
+        if not self.chroma.connect():
+            return False
+        foreign = {s: n for s, n in self.chroma.spaces().items() if s != self.space}
+        if foreign:
+            held = ", ".join(f"{n} in {s!r}" for s, n in sorted(foreign.items()))
+            raise EmbedderMismatchError(
+                f"users' memories hold vectors of another embedder ({held}), but the configured embedder "
+                f"({getattr(self.embeddings, 'name', '?')}) is in {self.space!r}: run `dora memory reembed` "
+                "to embed them again with it, or set DORA_EMBEDDINGS_MODEL back"
+            )
+        return True
 
     def warm(self, user_id: str) -> None:
         """Rebuild the user's index now, off the reply path, so the next search pays nothing."""

