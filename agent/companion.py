@@ -292,7 +292,8 @@ class Companion:
             text = text[: self.message_max_chars]
             yield TurnEvent("notice", TRIMMED_NOTICE[lang].format(n=self.message_max_chars))
         request = parse_forget_request(text)
-        if request is not None and not await self._sounds_like_crisis(text):
+        closely = request is not None and request.everything
+        if request is not None and not await self._sounds_like_crisis(text, listen_closely=closely):
             # a command, not conversation: never stored (it names what is to be forgotten)
             yield await self._forget_question(user_id, request, lang)
             return
@@ -510,10 +511,13 @@ class Companion:
     def _user_lock(self, user_id: str) -> asyncio.Lock:
         return self._user_locks.setdefault(user_id, asyncio.Lock())
 
-    async def _sounds_like_crisis(self, text: str) -> bool:
+    async def _sounds_like_crisis(self, text: str, listen_closely: bool = False) -> bool:
         """«забудь про меня, меня скоро не будет» is not a privacy request: the same safety rules the
         graph runs (the lexicon and, with a bank, the meaning model) hear every message that looks
-        like one first, and a sign of crisis sends it to the conversation."""
+        like one first, and a sign of crisis sends it to the conversation. ``listen_closely`` (a
+        request to forget everything, which can be a farewell) lets the attention band count too;
+        for a named topic it does not: «забудь про жирафа» lies near «забудь про меня» in meaning
+        and would otherwise never be taken as the command it is."""
         safety = self.deps.safety or SafetyClassifier(None)
         vector = None
         if safety.bank is not None:
@@ -523,7 +527,7 @@ class Companion:
             except Exception as exc:  # the lexicon still runs
                 log.warning("agent: embedding for the safety rules failed (%s)", type(exc).__name__)
         assessment = safety.assess(text, vector)
-        return assessment.crisis is not None or bool(assessment.concerns)
+        return assessment.crisis is not None or (listen_closely and bool(assessment.concerns))
 
     async def _forget_question(self, user_id: str, request: ForgetRequest, lang: Language) -> TurnEvent:
         if request.everything:

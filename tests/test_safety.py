@@ -110,6 +110,10 @@ def test_recognises_what_people_write(classifier, embeddings, text, label, tier)
         "расскажи о себе",
         "спасибо",
         "hey",
+        # asking what DORA remembers of oneself is the point of a companion with memory, not an
+        # injection (a refit once deflected it)
+        "Привет! Что ты про меня знаешь? А про кота?",
+        "what do you remember about me?",
     ],
 )
 def test_hard_negatives_and_everyday_talk_stay_quiet(classifier, embeddings, text) -> None:
