@@ -315,3 +315,25 @@ def test_dora_eval_safety_says_what_is_wrong_with_a_bad_file(tmp_path: Path) -> 
         timeout=120,
     )
     assert result.returncode == 1 and "happy" in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize(
+    ("text", "minor"),
+    [
+        ("15 m из казани, го общаться", True),  # how teens introduce themselves in chats
+        ("14f, bored, whats up", True),
+        ("я 2010 года если что", True),  # a birth year, read against the year given
+        ("2011 г.р.", True),
+        ("i was born in 2009", True),
+        ("когда мне исполнится 18, уеду из этого города", True),
+        ("10 м до остановки", False),  # metres, not a boy
+        ("15 м, 2 этаж", False),
+        ("я с 2010 года работаю в банке", False),  # since, not born
+        ("я 2007 года", False),  # 19 in 2026
+        ("дочке 14, она 2012 г.р.", False),  # someone else's year: a hint at most
+    ],
+)
+def test_intros_birth_years_and_turning_eighteen_are_minor_signs(text: str, minor: bool) -> None:
+    from agent.safety.minors import minor_signs
+
+    assert (minor_signs(normalize(text), year=2026) >= 1.0) is minor

@@ -12,6 +12,7 @@ damp a sign.
 from __future__ import annotations
 
 import re
+from datetime import date
 
 _RU_AGES = (
     "десять|одиннадцать|двенадцать|тринадцать|четырнадцать|пятнадцать|шестнадцать|семнадцать|"
@@ -211,12 +212,42 @@ _SCHOOL_LIFE = re.compile(
 )
 
 
-def minor_signs(normalized: str) -> float:
-    """The strongest sign of a minor in the message (0 when none); see the module docstring."""
+# how people introduce themselves in chats: «15 m из казани», "14f, bored" (an age and a sex first)
+_INTRO = re.compile(
+    rf"^\W*{_AGE}\s?(?:f|m|ж|м|д|п)\b"
+    r"(?=\s*(?:[,.!?;](?!\s*\d)|$|from|here|looking|bored|anyone|lets|из|ищу|тут|здесь|го\b|скучно))"
+)
+# a birth year said of oneself («я 2010 года», «2011 г.р.», "born in 2010"); not «я с 2010 года»
+_BIRTH_YEAR = re.compile(
+    r"(?:\bя\s+|\b(?:родил(?:ся|ась)|born)\s+(?:в\s+|in\s+)?)(20[0-2]\d)(?:\s*(?:года|г\.?\s*р|го)\b)?"
+    r"|\b(20[0-2]\d)\s*г\.?\s*р\b"
+)
+# turning 18 is still ahead: «когда мне исполнится 18», "when i turn 18"
+_TURNING_ADULT = re.compile(
+    r"\b(?:когда|как\s+только|пока)\s+мне\s+(?:не\s+)?(?:исполнится|будет|стукнет)\s+(?:18|восемнадцать)\b"
+    r"|\b(?:when|once|until)\s+i\s+(?:turn|am|'?m)\s+(?:18|eighteen)\b"
+)
+
+
+def _age_from_birth_year(normalized: str, year: int) -> float:
+    for match in _BIRTH_YEAR.finditer(normalized):
+        born = int(match.group(1) or match.group(2))
+        if 10 <= year - born <= 17:  # a birth is always past: only someone else's year damps it
+            before = normalized[max(0, match.start() - 120) : match.start()]
+            return 0.3 if _OTHERS.search(before) else 1.0
+    return 0.0
+
+
+def minor_signs(normalized: str, year: int | None = None) -> float:
+    """The strongest sign of a minor in the message (0 when none); see the module docstring.
+    ``year``: the current year, against which a birth year is read (default: today's)."""
     best = 0.0
     for pattern, weight in _SIGNS:
         for match in pattern.finditer(normalized):
             best = max(best, weight * _damping(normalized, match.start(), match.end()))
+    if _INTRO.search(normalized) or _TURNING_ADULT.search(normalized):
+        best = 1.0 if not _ADULT_ROLE.search(normalized) else best
+    best = max(best, _age_from_birth_year(normalized, year or date.today().year))
     life = {m.group().split()[0][:5] for m in _SCHOOL_LIFE.finditer(normalized)}
     if life:
         others = _OTHERS.search(normalized) and not re.search(r"\b(?:я|i)\b", normalized)
