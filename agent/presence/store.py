@@ -23,17 +23,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
     Boolean,
-    DateTime,
     Float,
     Integer,
     MetaData,
     String,
-    TypeDecorator,
     UniqueConstraint,
     delete,
     false,
@@ -41,31 +39,13 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from common.sqltypes import UTCDateTime
+
 DEFAULT_TZ = "Europe/Moscow"
-
-
-class _UTC(TypeDecorator[datetime]):
-    """Aware UTC in Python whatever the backend (SQLite hands back naive values)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to the presence tables; pass an aware one")
-        return value.astimezone(UTC)
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class _Base(DeclarativeBase):
@@ -82,8 +62,10 @@ class PresenceRow(_Base):
     tz_set: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     blocked: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
-    last_message_at: Mapped[datetime] = mapped_column(_UTC, index=True)
-    awaiting_since: Mapped[datetime | None] = mapped_column(_UTC, nullable=True)  # a check-in unanswered
+    last_message_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    awaiting_since: Mapped[datetime | None] = mapped_column(
+        UTCDateTime(), nullable=True
+    )  # a check-in unanswered
     awaiting_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
@@ -98,16 +80,16 @@ class CheckinRow(_Base):
     about: Mapped[str] = mapped_column(String(64))  # a memory id
     key: Mapped[str] = mapped_column(String(96))
     sure: Mapped[float] = mapped_column(Float, default=1.0)
-    event_start: Mapped[datetime | None] = mapped_column(_UTC, nullable=True)
-    due_at: Mapped[datetime] = mapped_column(_UTC, index=True)
-    expires_at: Mapped[datetime] = mapped_column(_UTC)
+    event_start: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     status: Mapped[str] = mapped_column(String(16), default="planned", index=True)
     why: Mapped[str] = mapped_column(String(64), default="")  # why it was cancelled (no text)
     claimed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    lease_until: Mapped[datetime | None] = mapped_column(_UTC, nullable=True)
-    created_at: Mapped[datetime] = mapped_column(_UTC)
-    sent_at: Mapped[datetime | None] = mapped_column(_UTC, nullable=True)
-    answered_at: Mapped[datetime | None] = mapped_column(_UTC, nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,8 @@ from sqlalchemy import delete, func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.db.models import USER_TABLES, Base, Consent, Event, Payment, Subscription, Usage, User, UTCDateTime
+from bot.db.models import USER_TABLES, Base, Consent, Event, Payment, Subscription, Usage, User
+from common.sqltypes import UTCDateTime
 
 DOCUMENTS = ("terms", "privacy")
 
