@@ -15,7 +15,6 @@ sample hides flakiness, and a 1.5B model is flaky. Everything happens in a throw
 
 from __future__ import annotations
 
-import json
 import statistics
 import time
 from collections.abc import Callable
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.safety.text import normalize, words
+from bench.common import read_list
 
 
 class ScenarioError(ValueError):
@@ -53,15 +53,7 @@ class Outcome:
 
 
 def load_scenarios(path: Path) -> list[Scenario]:
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ScenarioError(f"no such file: {path}") from exc
-    except (OSError, ValueError) as exc:
-        raise ScenarioError(f"{path} is not JSON: {exc}") from exc
-    items = raw.get("scenarios") if isinstance(raw, dict) else None
-    if not isinstance(items, list) or not items:
-        raise ScenarioError(f'{path}: expected {{"scenarios": [{{"id", "tell", "ask", "expect_any"}}, ...]}}')
+    items = read_list(path, "scenarios", '{"id", "tell", "ask", "expect_any"}', ScenarioError)
     out, seen = [], set()
     for i, s in enumerate(items):
         where = f"{path}: scenario {i}"

@@ -12,7 +12,6 @@ is judged by the whole bank.
 
 from __future__ import annotations
 
-import json
 import random
 import time
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ import numpy as np
 
 from agent.safety import Bank, Example, SafetyClassifier, Thresholds
 from agent.safety.bank import LABELS, QueryEmbedder, query_vectors_batched
+from bench.common import read_list
 
 
 class DatasetError(ValueError):
@@ -30,15 +30,7 @@ class DatasetError(ValueError):
 
 
 def load_cases(path: Path) -> list[Example]:
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise DatasetError(f"no such file: {path}") from exc
-    except (OSError, ValueError) as exc:
-        raise DatasetError(f"{path} is not JSON: {exc}") from exc
-    cases = raw.get("cases") if isinstance(raw, dict) else None
-    if not isinstance(cases, list) or not cases:
-        raise DatasetError(f'{path}: expected {{"cases": [{{"text", "label", "lang"}}, ...]}}')
+    cases = read_list(path, "cases", '{"text", "label", "lang"}', DatasetError)
     out = []
     for i, c in enumerate(cases):
         if not isinstance(c, dict) or not isinstance(c.get("text"), str):
