@@ -83,10 +83,10 @@ def static_prompt(card: PersonaCard, lang: Language, *, adult_unlocked: bool) ->
     """Everything that does not change from turn to turn: the cacheable prefix."""
     t = _LABELS.get(lang, _LABELS["ru"])
     d = card.data
-    user = t["user"].lower() if lang == "ru" else "the user"  # the prompt speaks to the persona as "ты"
+    user = _user_name(lang)
 
     def sub(text: str) -> str:
-        return card.substitute(text.strip(), user_name=user, lang=lang)
+        return _card_text(card, text, lang)
 
     if card.age is None:
         parts = [t["you_are_ageless"].format(name=card.name)]
@@ -131,10 +131,14 @@ def post_history(card: PersonaCard, lang: Language, safety_notes: list[str] | No
     return "\n\n".join(parts)
 
 
+def _user_name(lang: Language) -> str:
+    """How the prompt names the user in card text ({{user}}): it speaks to the persona as "ты"."""
+    return _LABELS["ru"]["user"].lower() if lang == "ru" else "the user"
+
+
 def _card_text(card: PersonaCard, text: str, lang: Language) -> str:
     """A card's text with its macros rendered, the user named as the prompt names them."""
-    user = _LABELS["ru"]["user"].lower() if lang == "ru" else "the user"
-    return card.substitute(text.strip(), user_name=user, lang=lang)
+    return card.substitute(text.strip(), user_name=_user_name(lang), lang=lang)
 
 
 def dynamic_prompt(
@@ -185,8 +189,7 @@ def build_prompt(
     """The messages for the chat model; ``lore`` is the text of the lorebook entries that fired."""
     lore_text = lore_block(lore or [], lang)
     if lore_text:
-        user = _LABELS.get(lang, _LABELS["ru"])["user"].lower() if lang == "ru" else "the user"
-        lore_text = card.substitute(lore_text, user_name=user, lang=lang)
+        lore_text = _card_text(card, lore_text, lang)
     system = (
         static_prompt(card, lang, adult_unlocked=adult_unlocked)
         + "\n\n"
