@@ -21,6 +21,7 @@ from dora.cli_checkins import checkins_app
 from dora.cli_dialogue import eval_dialogue
 from dora.cli_models import models_app
 from dora.cli_personas import personas_app
+from dora.cli_train import train_app
 from dora.cli_users import users_app
 from dora.config import Settings, load_settings
 from dora.wiring.memory import build_embeddings, build_memory
@@ -70,6 +71,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(memory_app, name="memory")
 app.add_typer(demo_app, name="demo")
 app.add_typer(checkins_app, name="checkins")
+app.add_typer(train_app, name="train")
 
 console = Console(stderr=True)
 out = Console()

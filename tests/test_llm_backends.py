@@ -30,6 +30,7 @@ from dora.wiring.llm import build_llm, llm_registry
 from memory.extraction import ExtractedFacts
 from testkit.fake_chat import scripted
 from tests.openai_server import OpenAIServer
+from tests.tiny_lm import build_tiny_llama
 
 PROMPT = [SystemMessage("Ты — Дора, тёплая подруга. Отвечай коротко."), HumanMessage("Привет! Как дела?")]
 
@@ -77,46 +78,9 @@ def tiny_gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_hf_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A random 2-layer Llama with a word-level tokenizer and a chat template, saved like a real one."""
-    import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-
-    specials = ["<unk>", "<s>", "</s>", "<pad>", "<|system|>", "<|user|>", "<|assistant|>"]
     words = ["привет", "как", "дела", "я", "ты", "мы", "кот", "собака", "работа", "дом", "да", "нет"]
     words += ["{", "}", "[", "]", ":", ",", "mood", "score", "text"]
-    vocab = {token: i for i, token in enumerate(specials + words)}
-    backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
-    backend.pre_tokenizer = pre_tokenizers.Whitespace()
-    backend.decoder = decoders.WordPiece()
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=backend,
-        bos_token="<s>",
-        eos_token="</s>",
-        unk_token="<unk>",
-        pad_token="<pad>",
-        additional_special_tokens=specials[4:],
-    )
-    tokenizer.chat_template = (
-        "{% for m in messages %}<|{{ m['role'] }}|> {{ m['content'] }} {% endfor %}"
-        "{% if add_generation_prompt %}<|assistant|>{% endif %}"
-    )
-    config = LlamaConfig(
-        vocab_size=len(vocab),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=1024,
-        bos_token_id=1,
-        eos_token_id=2,
-        pad_token_id=3,
-    )
-    torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp("hf") / "tiny-llama"
-    LlamaForCausalLM(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
+    return build_tiny_llama(tmp_path_factory.mktemp("hf") / "tiny-llama", words)
 
 
 # --------------------------------------------------------------------------------------------
