@@ -60,6 +60,13 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml constraints.txt Makefile
 
 setup: system-deps $(VENV)/.installed
 
+# The train extra (trl, peft, datasets, accelerate, natasha) for `dora train` and its tests: `make test`
+# installs it, `make setup` / `make chat` do not (operators who train: `pip install -e '.[train]'`).
+# Same constraints, so torch stays the pinned CPU build installed above.
+$(VENV)/.train-installed: $(VENV)/.installed
+	$(PIP) install --quiet -c constraints.txt --find-links $(LLAMA_WHEELS) -e ".[dev,st,train]"
+	touch $@
+
 models: setup
 	$(BIN)/dora models fetch
 
@@ -68,7 +75,7 @@ chat: models
 	$(BIN)/dora chat
 
 # The import floors first (seconds; contracts in pyproject.toml), then the suite.
-test: setup
+test: setup $(VENV)/.train-installed
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 

@@ -96,7 +96,7 @@ def _print_report(report: Any, as_json: bool) -> None:
     table.add_row("seconds training", f"{report.seconds:.1f}")
     if report.train_loss is not None:
         table.add_row("mean training loss", f"{report.train_loss:.4f}")
-    for key in (report.eval_before or {}).keys() | (report.eval_after or {}).keys():
+    for key in dict.fromkeys([*(report.eval_before or {}), *(report.eval_after or {})]):
         before = (report.eval_before or {}).get(key)
         after = (report.eval_after or {}).get(key)
         table.add_row(
@@ -116,7 +116,8 @@ def _train(kind: str, run: Callable[..., Any], as_json: bool, **options: Any) ->
     with _train_errors():
         from dora.train.lora import TrainOptions
 
-        report = run(TrainOptions(kind=kind, **options), log=_log)  # type: ignore[arg-type]
+        paths = {k: Path(options.pop(k)).resolve() for k in ("base", "data", "out")}
+        report = run(TrainOptions(kind=kind, **paths, **options), log=_log)  # type: ignore[arg-type]
     _print_report(report, as_json)
 
 
@@ -242,9 +243,9 @@ def evaluate(
         from dora.train.evaluate import run_eval
 
         report = run_eval(
-            model,
-            data,
-            base=base,
+            model.resolve(),
+            data.resolve(),
+            base=base.resolve() if base else None,
             out=report_file,
             n=n,
             max_new_tokens=max_new_tokens,

@@ -210,6 +210,19 @@ def test_missing_inputs_name_the_fix(base: Path, data: Path, tmp_path: Path) -> 
     assert no_resume.exit_code == 1 and "no checkpoint" in no_resume.output
 
 
+def test_dora_cli_does_not_import_the_training_libraries() -> None:
+    """`dora --help` and every other command stay as fast as before: the libraries load in `dora train`."""
+    import subprocess
+    import sys
+
+    heavy = ("torch", "transformers", "trl", "peft", "datasets", "accelerate")
+    code = f"import sys, dora.cli; print([m for m in {heavy!r} if m in sys.modules])"
+    found = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=os.environ
+    )
+    assert found.stdout.strip() == "[]", found.stdout
+
+
 @pytest.mark.gpu
 def test_sft_on_the_gpu(base: Path, data: Path, tmp_path: Path) -> None:
     torch = pytest.importorskip("torch")

@@ -185,9 +185,10 @@ def render(report: EvalReport, data: Path, n_sft: int, n_dpo: int | None) -> str
     if report.dpo is not None:
         # against itself the base scores ln 2 and zero margin by definition: the reference point
         at_base = {"loss": math.log(2), "rewards/margins": 0.0, "rewards/accuracies": 0.0}
+        pairs = f"{n_dpo} pair{'s' if n_dpo != 1 else ''}"
         for key, value in report.dpo.items():
             lines.append(
-                f"| DPO {key} (`dpo_eval.jsonl`, {n_dpo} pairs) | {at_base.get(key, 0.0):.4f} | {value:.4f} |"
+                f"| DPO {key} (`dpo_eval.jsonl`, {pairs}) | {at_base.get(key, 0.0):.4f} | {value:.4f} |"
             )
     lines += ["", f"## Replies side by side ({len(report.samples)} held-out prompts, greedy)", ""]
     for i, s in enumerate(report.samples, 1):

@@ -18,6 +18,7 @@ Choices, and why:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -178,6 +179,11 @@ def training_args(config_cls: type, opts: TrainOptions, device: str, **specific:
     import torch
 
     on_gpu = device.startswith("cuda")
+    # transformers 5 renamed gradient checkpointing; the old name still works but warns
+    names = {f.name for f in dataclasses.fields(config_cls)}
+    checkpointing = (
+        "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"
+    )
     short = opts.max_steps is not None and 0 < opts.max_steps <= 20
     args: dict[str, Any] = {
         "output_dir": str(opts.out),
@@ -197,7 +203,7 @@ def training_args(config_cls: type, opts: TrainOptions, device: str, **specific:
         "use_cpu": not on_gpu,
         "bf16": on_gpu and torch.cuda.is_bf16_supported(),
         "fp16": False,
-        "gradient_checkpointing": on_gpu,
+        checkpointing: on_gpu,
         "seed": opts.seed,
         "dataloader_num_workers": 0,
         "disable_tqdm": False,
