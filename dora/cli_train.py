@@ -79,6 +79,7 @@ def _quiet_hub() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing downloads: the base is a local folder
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")  # the training bar is the one that tells
 
 
 def _log(message: str) -> None:

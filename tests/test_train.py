@@ -160,6 +160,12 @@ def test_eval_writes_both_models_replies_side_by_side(
     for sample in found["samples"]:
         assert f"> {sample['tuned']}" in text or not sample["tuned"]
     assert "мяу" in found["samples"][0]["tuned"]
+    # the merged folder finds its base in the dora-train.json the run left beside it
+    merged = report(
+        cli("eval", "--model", str(sft_run["out"] / "merged"), "--data", str(data), "--n", "1", "--json")
+    )
+    assert merged["base"] == found["base"] and merged["samples"][0]["tuned"] == found["samples"][0]["tuned"]
+    assert Path(merged["out"]) == sft_run["out"] / "merged" / "dora-eval.md"
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -67,8 +67,6 @@ class TrainOptions:
     threads: int = 1
     device: str | None = None
     seed: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
-    """More Trainer arguments, for tests and experiments."""
 
     @property
     def learning_rate(self) -> float:
@@ -208,6 +206,5 @@ def training_args(config_cls: type, opts: TrainOptions, device: str, **specific:
         "dataloader_num_workers": 0,
         "disable_tqdm": False,
         **specific,
-        **opts.extra,
     }
     return config_cls(**args)
