@@ -18,6 +18,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 train_app = typer.Typer(
     help="Fine-tune the companion's model on conversations (LoRA SFT and DPO; needs the train extra).",
@@ -42,7 +43,7 @@ Lr = Annotated[float | None, typer.Option("--lr", help="Learning rate (default: 
 Batch = Annotated[int, typer.Option("--batch-size", help="Examples per step and device.")]
 GradAccum = Annotated[int, typer.Option("--grad-accum", help="Batches per optimizer step.")]
 MaxLength = Annotated[
-    int, typer.Option("--max-length", help="Longest example, tokens (longer ones are cut).")
+    int, typer.Option("--max-length", help="Longest example, tokens (the end of a longer one is cut).")
 ]
 SaveSteps = Annotated[int, typer.Option("--save-steps", help="A checkpoint every N steps (and at the end).")]
 Resume = Annotated[bool, typer.Option("--resume", help="Continue from the last checkpoint in --out.")]
@@ -54,6 +55,11 @@ Device = Annotated[str | None, typer.Option("--device", help="cpu or cuda (defau
 AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON object at the end.")]
 
 
+def _error(message: str) -> None:
+    """One line, as the other commands print errors; the message is text, never markup ('[train]')."""
+    err.print(Text.assemble(("error:", "bold red"), " ", message), soft_wrap=True, highlight=False)
+
+
 @contextmanager
 def _train_errors() -> Iterator[None]:
     """The extra not installed, or a mistake in the input: one line naming the fix, exit code 1."""
@@ -62,15 +68,14 @@ def _train_errors() -> Iterator[None]:
     try:
         yield
     except TrainError as exc:
-        err.print(f"[bold red]error:[/] {exc}", soft_wrap=True, markup=False, highlight=False)
+        _error(str(exc))
         raise typer.Exit(1) from None
     except ModuleNotFoundError as exc:
         if exc.name is None or exc.name.split(".")[0] not in TRAIN_LIBS:
             raise
-        err.print(
-            f"[bold red]error:[/] dora train needs the train extra ({exc.name} is missing): "
-            "pip install -e '.[train]' (torch first, as `make setup` installs it)",
-            soft_wrap=True,
+        _error(
+            f"dora train needs the train extra ({exc.name} is missing): "
+            "pip install -e '.[train]' (torch first, as `make setup` installs it)"
         )
         raise typer.Exit(1) from None
 
@@ -134,7 +139,7 @@ def sft(
     lr: Lr = None,
     batch_size: Batch = 4,
     grad_accum: GradAccum = 1,
-    max_length: MaxLength = 1024,
+    max_length: MaxLength = 2048,
     save_steps: SaveSteps = 50,
     resume: Resume = False,
     merge: Merge = False,
@@ -181,7 +186,7 @@ def dpo(
     lr: Lr = None,
     batch_size: Batch = 4,
     grad_accum: GradAccum = 1,
-    max_length: MaxLength = 1024,
+    max_length: MaxLength = 2048,
     save_steps: SaveSteps = 50,
     beta: Annotated[
         float, typer.Option("--beta", help="DPO β: how far the model may move from the base.")

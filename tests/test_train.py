@@ -216,6 +216,44 @@ def test_missing_inputs_name_the_fix(base: Path, data: Path, tmp_path: Path) -> 
     assert no_resume.exit_code == 1 and "no checkpoint" in no_resume.output
 
 
+def test_dpo_pairs_are_checked_too(tmp_path: Path) -> None:
+    from dora.train.data_io import read_dpo
+    from dora.train.errors import TrainError
+
+    same = {**PAIR, "rejected": PAIR["chosen"]}
+    ends_with_reply = {**PAIR, "prompt": [*PAIR["prompt"], {"role": "assistant", "content": "мяу"}]}
+    for row, expected in (
+        (same, 'line 2: "chosen" and "rejected" are the same text'),
+        (ends_with_reply, 'line 2: "prompt" must end with a user message'),
+        ({**PAIR, "chosen": []}, 'line 2: "chosen" must be a non-empty list'),
+    ):
+        path = write_jsonl(tmp_path / "dpo_train.jsonl", [PAIR, row])
+        with pytest.raises(TrainError, match=r"dpo_train\.jsonl") as caught:
+            read_dpo(path)
+        assert expected in str(caught.value)
+    assert len(read_dpo(write_jsonl(tmp_path / "ok.jsonl", [PAIR, PAIR]))) == 2
+
+
+def test_examples_past_max_length_are_counted(base: Path, data: Path, tmp_path: Path) -> None:
+    args = ["sft", "--base", str(base), "--data", str(data), "--out", str(tmp_path / "o"), *FAST]
+    result = cli(*args, "--max-steps", "1", "--max-length", "12")
+    assert result.exit_code == 0, result.output
+    assert "2 of 8 training examples dropped" in " ".join(result.output.split())
+
+
+def test_without_the_extra_the_error_names_the_install_line(
+    base: Path, data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "trl", None)  # `import trl` now fails as if it were not installed
+    result = cli(
+        "sft", "--base", str(base), "--data", str(data), "--out", str(tmp_path / "o"), "--max-steps", "1"
+    )
+    assert result.exit_code == 1
+    assert "pip install -e '.[train]'" in result.output and "Traceback" not in result.output
+
+
 def test_dora_cli_does_not_import_the_training_libraries() -> None:
     """`dora --help` and every other command stay as fast as before: the libraries load in `dora train`."""
     import subprocess

@@ -58,7 +58,7 @@ class TrainOptions:
     """``None``: 2e-4 for SFT, 5e-5 for DPO."""
     batch_size: int = 4
     grad_accum: int = 1
-    max_length: int = 1024
+    max_length: int = 2048
     save_steps: int = 50
     beta: float = 0.1
     """DPO's β: how far the tuned model may move from the base."""

@@ -64,6 +64,12 @@ def run_training(
     )
     model, tokenizer = load_model(opts.base, device, threads=opts.threads)
     trainer = build(model, tokenizer, train_set, eval_set, device)
+    dropped = len(train_set) - len(trainer.train_dataset)
+    if dropped > 0:  # TRL drops an example whose reply lies wholly past --max-length
+        log(
+            f"{dropped} of {len(train_set)} training examples dropped: their reply starts after --max-length "
+            f"{opts.max_length} tokens; raise --max-length to keep them"
+        )
     before = _metrics(trainer.evaluate(), eval_keys) if eval_set is not None else None
     if before:
         log(f"eval before (the base): {_fmt(before)}")
