@@ -214,6 +214,10 @@ def test_missing_inputs_name_the_fix(base: Path, data: Path, tmp_path: Path) -> 
     assert "dora train data" in no_file.output
     no_resume = cli("sft", "--base", str(base), "--data", str(data), "--out", out, "--resume")
     assert no_resume.exit_code == 1 and "no checkpoint" in no_resume.output
+    unknown = cli("eval", "--model", str(base), "--data", str(data))  # a plain folder: which base was it?
+    assert unknown.exit_code == 1 and "pass --base" in unknown.output
+    no_eval = cli("eval", "--model", str(base), "--base", str(base), "--data", str(empty))
+    assert no_eval.exit_code == 1 and "sft_eval.jsonl does not exist" in " ".join(no_eval.output.split())
 
 
 def test_dpo_pairs_are_checked_too(tmp_path: Path) -> None:
