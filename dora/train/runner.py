@@ -93,6 +93,8 @@ def run_training(
         merged=None,
     )
     if opts.merge:
+        del trainer, model  # the base is loaded again to merge: free the training copy first (GPU memory)
+        _free_memory(device)
         merged = merge_adapter(opts.base, opts.out, opts.out / "merged", device, {"kind": opts.kind})
         report.merged = str(merged)
         log(f"merged model: {merged}")
@@ -103,6 +105,16 @@ def run_training(
     }
     (opts.out / RUN_INFO).write_text(json.dumps(info, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     return report
+
+
+def _free_memory(device: str) -> None:
+    import gc
+
+    gc.collect()
+    if device.startswith("cuda"):
+        import torch
+
+        torch.cuda.empty_cache()
 
 
 def _fmt(metrics: dict[str, float]) -> str:
