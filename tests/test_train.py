@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from dora.cli import app
-from tests.tiny_lm import build_tiny_llama
+from tests.tiny_lm import CHAT_TEMPLATE, build_tiny_llama
 
 for _lib in ("trl", "peft", "datasets", "accelerate"):
     pytest.importorskip(_lib, reason="the train extra is not installed (pip install -e '.[train]')")
@@ -123,6 +123,9 @@ def test_merged_model_answers_in_the_transformers_backend(sft_run: dict[str, Any
     merged = Path(sft_run["resumed"]["merged"])
     assert merged == sft_run["out"] / "merged"
     assert not (merged / "adapter_config.json").exists()  # plain weights: no PEFT needed to serve it
+    from transformers import AutoTokenizer
+
+    assert AutoTokenizer.from_pretrained(merged).chat_template == CHAT_TEMPLATE  # kept for serving
     settings = Settings(data_dir=tmp_path, llm="transformers", llm_model=str(merged))
     model = build_llm(settings, "chat")
     assert isinstance(model, TransformersChatModel)
