@@ -135,7 +135,6 @@ def run_eval(
         for name, model, tok in (("base", base_model, tokenizer), ("tuned", tuned_model, tuned_tokenizer)):
             trainer = sft_trainer(opts, model, tok, sft_set, sft_set, device, peft=False)
             report.sft[name] = _loss(trainer, SFT_METRICS)
-            log(f"sft eval loss, {name}: {report.sft[name].get('loss', float('nan')):.4f}")
         if dpo_set is not None:
             dpo_opts = TrainOptions(kind="dpo", base=base_dir, data=data, out=Path(tmp), batch_size=2)
             trainer = dpo_trainer(
