@@ -140,7 +140,11 @@ def test_dora_eval_dialogue_asks_where_only_long_term_memory_knows(tmp_path: Pat
     assert [f["id"] for f in result["failures"]] == ["city"]
     assert result["mean_reply_s"] > 0
     asks = {
-        ask: [r for r in requests if r.get("messages") and r["messages"][-1].get("content") == ask]
+        ask: [
+            r
+            for r in requests
+            if [m.get("content") for m in r.get("messages", []) if m["role"] == "user"][-1:] == [ask]
+        ]
         for ask in ("как зовут кота?", "где я живу?")
     }
     for ask, told in (("как зовут кота?", "у меня рыжий кот Бублик"), ("где я живу?", "я живу в Казани")):
@@ -154,3 +158,53 @@ def test_dora_eval_dialogue_asks_where_only_long_term_memory_knows(tmp_path: Pat
     system = [m for m in asks["где я живу?"][-1]["messages"] if m["role"] == "system"]
     assert all("Казан" not in str(m.get("content")) for m in system)
     assert not (tmp_path / "operator-data").exists(), "the evaluation wrote into the operator's data dir"
+
+
+def test_told_users_are_kept_and_asked_again_without_retelling(tmp_path: Path) -> None:
+    dataset = tmp_path / "one.json"
+    dataset.write_text(
+        json.dumps(
+            {
+                "scenarios": [
+                    {
+                        "id": "cat",
+                        "tell": ["у меня рыжий кот Бублик"],
+                        "ask": "как зовут кота?",
+                        "expect_any": ["Бублик"],
+                    }
+                ]
+            },
+            ensure_ascii=False,
+        ),
+        encoding="utf-8",
+    )
+    told = tmp_path / "told"
+
+    def said(requests: list[dict], text: str) -> int:
+        return sum(
+            any(m["role"] == "user" and m.get("content") == text for m in r.get("messages", []))
+            for r in requests
+        )
+
+    runs = []
+    for _ in range(2):
+        with OpenAIServer() as llm:
+            llm.ignore_tools = True
+            llm.text = "Бублик!"
+            done = _run(dataset, tmp_path / "data", llm, "--json", "--told", str(told), "--repeat", "2")
+            runs.append((done, list(llm.requests)))
+    for done, _ in runs:
+        assert done.returncode == 0, done.stderr
+        result = json.loads(done.stdout)
+        assert result["n"] == 2 and result["hit_rate"] == 1.0  # asked twice, from the kept telling
+    (_, first), (_, second) = runs
+    assert said(first, "у меня рыжий кот Бублик") >= 1 and said(first, "как зовут кота?") == 2
+    assert said(second, "у меня рыжий кот Бублик") == 0  # the second run did not tell again
+    assert said(second, "как зовут кота?") == 2
+    assert json.loads((told / "told.json").read_text()) == ["cat"]
+    # each run asks a copy: the kept store holds the telling, and no question of an earlier run
+    asked = [r for r in second if said([r], "как зовут кота?")]
+    memory = [str(m.get("content")) for m in asked[0]["messages"] if m["role"] == "system"]
+    assert any("у меня рыжий кот Бублик" in m for m in memory)
+    assert not any("как зовут кота?" in m for m in memory)
+    assert not (tmp_path / "data").exists()
