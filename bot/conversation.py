@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
 
 from aiogram import Bot
 from aiogram.exceptions import (
@@ -59,6 +59,27 @@ OnMinor = Callable[[int], Awaitable[None]]
 OnCrisis = Callable[[int, str, str, str], Awaitable[None]]
 
 
+@dataclass
+class SentReply:
+    """A reply that reached the chat, for the feedback bookkeeping (:mod:`bot.feedback`):
+    ``message_ids`` hold it, in order (a rating lands on the last); ``turn_id`` is the message it
+    answered (the agent's id for it); ``replaces``: the reply it regenerated; ``plain``: written by the
+    model for the conversation (not a fixed crisis answer or an apology), so fit to learn from."""
+
+    account_id: int
+    chat_id: int
+    persona_id: str
+    turn_id: str
+    text: str
+    message_ids: list[int] = field(default_factory=list)
+    replaces: int | None = None
+    plain: bool = True
+
+
+# a reply was sent: remember it (its message id, and with the user's consent what it answered)
+OnReply = Callable[[SentReply], Awaitable[None]]
+
+
 class Conversations:
     def __init__(
         self,
@@ -71,16 +92,21 @@ class Conversations:
         on_minor: OnMinor | None = None,
         on_crisis: OnCrisis | None = None,
         streaming: StreamOptions | None = None,
+        on_reply: OnReply | None = None,
+        rating_buttons: bool = False,
     ) -> None:
         """The ``on_*`` callbacks keep the account database out of this module (the root,
         ``dora.wiring.bot``, wires them to :class:`bot.db.repo.Accounts`). ``streaming``: how a reply
-        grows in the chat while it is written (see :mod:`bot.streaming`); on by default."""
+        grows in the chat while it is written (see :mod:`bot.streaming`); on by default.
+        ``rating_buttons``: a 🙂/🙁 row under each reply (the operator's choice; reactions work anyway)."""
         self.bot = bot
         self.companion = companion
         self.inbox = inbox
         self.on_blocked = on_blocked
         self.on_minor = on_minor
         self.on_crisis = on_crisis
+        self.on_reply = on_reply
+        self.rating_buttons = rating_buttons
         self.locks = locks or LocalUserLocks()
         self.streaming = streaming or StreamOptions()
         self._drafts = DraftSupport()
@@ -159,12 +185,40 @@ class Conversations:
 
     async def _answer(self, batch: Batch) -> None:
         request = TurnRequest(batch.chat_id, batch.user_id, batch.persona_id, batch.flags)
-        text = "\n".join(batch.texts)
+        events = self.companion.turn(
+            request.user_id,
+            request.persona_id,
+            "\n".join(batch.texts),
+            request.flags,
+            message_id=batch.id,
+            retried=batch.retried,
+            extract_facts=not batch.unsure,
+        )
+        await self._deliver(request, events, batch.id)
+
+    async def regenerate(self, request: TurnRequest, turn_id: str, replaces: int) -> bool:
+        """Answer the message ``turn_id`` again (the user disliked reply ``replaces``), as one more
+        turn of the chat: under the user's lock, streamed like any reply. False when that message is
+        no longer the newest in the thread (the conversation moved on) and nothing was written."""
+        async with self.locks.hold(f"turn:{request.chat_id}"):
+            events = self.companion.regenerate(request.user_id, request.persona_id, turn_id, request.flags)
+            return await self._deliver(request, events, turn_id, replaces=replaces)
+
+    async def _deliver(
+        self,
+        request: TurnRequest,
+        events: AsyncIterator[TurnEvent],
+        turn_id: str,
+        *,
+        replaces: int | None = None,
+    ) -> bool:
+        """Stream the turn's events into the chat; False when the turn gave nothing to send."""
         reply: list[str] = []
         notices: list[str] = []  # about the message (trimmed): sent once the turn is over, as before
         photos: list[PhotoOut] = []
         questions: list[TurnEvent] = []  # "forget this?": asked with buttons
         safety: SafetyOutcome | None = None
+        apology = False
         stream = (
             ReplyStream(self.bot, request.chat_id, self.streaming, self._drafts)
             if self.streaming.enabled
@@ -172,20 +226,13 @@ class Conversations:
         )
         try:
             async with ChatActionSender.typing(bot=self.bot, chat_id=request.chat_id):
-                async for event in self.companion.turn(
-                    request.user_id,
-                    request.persona_id,
-                    text,
-                    request.flags,
-                    message_id=batch.id,
-                    retried=batch.retried,
-                    extract_facts=not batch.unsure,
-                ):
+                async for event in events:
                     if event.kind == "token" and stream is not None:
                         stream.feed(event.text)
                     elif event.kind in ("reply", "apology"):
                         reply.append(event.text)
                         safety = event.safety or safety
+                        apology = apology or event.kind == "apology"
                     elif event.kind == "notice":
                         notices.append(event.text)
                     elif event.kind == "photo" and event.photo is not None:
@@ -200,15 +247,51 @@ class Conversations:
             await self._record_safety(request, safety)
         for notice in notices:
             await self.bot.send_message(request.chat_id, notice)
+        sent: list[int] = []
         if stream is not None:
-            await stream.finish("\n".join(reply))
+            sent = await stream.finish("\n".join(reply))
         else:
             for piece in split_message("\n".join(reply)):
-                await self.bot.send_message(request.chat_id, piece)
+                sent.append((await self.bot.send_message(request.chat_id, piece)).message_id)
         for photo in photos:
             await self._send_photo(request.chat_id, photo)
         for question in questions:
             await self._ask_to_forget(request.chat_id, question)
+        if reply and sent:
+            plain = not apology and (safety is None or safety.crisis is None)
+            await self._sent(
+                SentReply(
+                    request.account_id,
+                    request.chat_id,
+                    request.persona_id,
+                    turn_id,
+                    "\n".join(reply),
+                    sent,
+                    replaces,
+                    plain,
+                )
+            )
+        return bool(reply or notices or questions)
+
+    async def _sent(self, reply: SentReply) -> None:
+        """The rating row under a reply the model wrote, and the feedback bookkeeping; neither is worth
+        the reply itself, so a failure is logged (its type only) and the turn goes on."""
+        if self.rating_buttons and reply.plain:
+            from bot.keyboards import rating_keyboard
+
+            try:
+                await self.bot.edit_message_reply_markup(
+                    chat_id=reply.chat_id, message_id=reply.message_ids[-1], reply_markup=rating_keyboard()
+                )
+            except TelegramForbiddenError:
+                raise
+            except Exception as exc:
+                log.warning("bot: the rating buttons could not be added (%s)", type(exc).__name__)
+        if self.on_reply is not None:
+            try:
+                await self.on_reply(reply)
+            except Exception as exc:
+                log.warning("bot: recording a reply failed (%s)", type(exc).__name__)
 
     async def _ask_to_forget(self, chat_id: int, question: TurnEvent) -> None:
         """What a «забудь про…» matches, with buttons to confirm (see bot.routers.memory)."""
