@@ -21,6 +21,7 @@ from dora.cli_checkins import checkins_app
 from dora.cli_dialogue import eval_dialogue
 from dora.cli_models import models_app
 from dora.cli_personas import personas_app
+from dora.cli_train_data import register as register_train_data
 from dora.cli_users import users_app
 from dora.config import Settings, load_settings
 from dora.wiring.memory import build_embeddings, build_memory
@@ -70,6 +71,9 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(memory_app, name="memory")
 app.add_typer(demo_app, name="demo")
 app.add_typer(checkins_app, name="checkins")
+train_app = typer.Typer(help="Learning from conversations: the training set.", no_args_is_help=True)
+register_train_data(train_app)
+app.add_typer(train_app, name="train")
 
 console = Console(stderr=True)
 out = Console()
