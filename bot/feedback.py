@@ -43,12 +43,22 @@ class FeedbackKeeper:
             model=self.model,
             replaces=reply.replaces,
         )
-        if not reply.plain or not await self.sharing(reply.account_id):
+        if not reply.plain:
+            return
+        since = await self.accounts.sharing_since(reply.account_id, self.training_version)
+        if since is None:
             return
         turn = await self.companion.training_turn(
             agent_user_id(reply.account_id), reply.persona_id, reply.turn_id
         )
-        if turn is None or not turn.context:
+        if turn is None:
+            return
+        # only what was said while the user shared: the window starts at the first turn since then
+        shared = await self.store.turns_since(reply.account_id, reply.chat_id, since) | {reply.turn_id}
+        start = next(
+            (i for i, t in enumerate(turn.context) if t["role"] == "user" and t.get("id") in shared), None
+        )
+        if start is None:
             return
         await self.store.keep_example(
             user_id=reply.account_id,
@@ -56,7 +66,7 @@ class FeedbackKeeper:
             message_id=reply.message_ids[-1],
             persona_id=reply.persona_id,
             lang=turn.lang,
-            context=turn.context,
+            context=turn.context[start:],
             reply=reply.text,
             turn_id=reply.turn_id,
         )

@@ -103,6 +103,17 @@ class Feedback:
                 )
             ).scalar_one_or_none()
 
+    async def turns_since(self, user_id: int, chat_id: int, since: datetime) -> set[str]:
+        """The messages (the agent's ids) the chat's replies answered from ``since`` on: which turns
+        of a conversation were said while the user shared it."""
+        async with self._session() as s:
+            rows = await s.execute(
+                select(Reply.turn_id).where(
+                    Reply.user_id == user_id, Reply.chat_id == chat_id, Reply.sent_at >= since
+                )
+            )
+            return set(rows.scalars())
+
     # --- ratings -----------------------------------------------------------------------------
 
     async def rate(self, reply: Reply, value: int | None, source: str, now: datetime | None = None) -> None:
