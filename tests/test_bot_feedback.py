@@ -144,7 +144,7 @@ def test_ratings_consent_regeneration_and_the_dataset(
         assert "Спасибо" in (press(server, ALICE, TrainingCb(action="on").pack()).text or "")
         assert bot.call(bot.deps.feedback.sharing(ALICE))
 
-        liked_id, _ = reply_to(
+        liked_id, liked = reply_to(
             server,
             ALICE,
             "Вчера мы с Ольгой Петровой гуляли по Казани. Мой телефон +7 915 123-45-67, почта olga.k@mail.ru",
@@ -183,6 +183,16 @@ def test_ratings_consent_regeneration_and_the_dataset(
             (ALICE, "rating", "down"),
             (BOB, "rating", "up"),
         }
+
+        # her export holds her ratings and what was kept for training; Bob's holds no examples
+        mark = server.mark()
+        server.user_command(ALICE, "/export")
+        exported = json.loads(server.wait_for("sendDocument", since=mark, timeout=20).files["document"])
+        assert {(r["message_id"], r["value"]) for r in exported["account"]["ratings"]} == {
+            (liked_id, 1),
+            (disliked_id, -1),
+        }
+        assert [ex["reply"] for ex in exported["training_examples"]] == [liked, disliked, again.text]
 
         files = build(tmp_path / "set", settings, "--eval-fraction", "0.5")
         everything = "\n".join(files.values())

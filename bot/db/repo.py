@@ -77,6 +77,11 @@ class Accounts:
         # Detached results stay readable whatever the factory was configured with.
         return self._sessions(expire_on_commit=False)
 
+    @property
+    def sessions(self) -> async_sessionmaker[AsyncSession]:
+        """The session factory, for the stores that share this database (:mod:`bot.db.feedback`)."""
+        return self._sessions
+
     # --- users -------------------------------------------------------------------------------
 
     async def get_or_create_user(
