@@ -4,6 +4,7 @@ since they last said yes."""
 
 from __future__ import annotations
 
+from agent.companion import ForgetResult
 from bot.db.engine import create_engine_and_sessions, migrate
 from bot.db.feedback import Feedback, KeptExample
 from bot.db.repo import Accounts
@@ -41,5 +42,29 @@ async def shared_examples(
             if examples:
                 out[user_id] = examples
         return out
+    finally:
+        await engine.dispose()
+
+
+async def forget_kept(settings: Settings, account_id: int, result: ForgetResult) -> int:
+    """`dora memory forget` on a bot user: the kept training examples that hold what was forgotten
+    go too, as they do when the user forgets it in the chat; how many went."""
+    if not result.deleted and not result.trimmed:
+        return 0
+    keyring = build_keyring(settings)
+    url = database_url(settings)
+    await migrate(url)
+    engine, sessions = create_engine_and_sessions(url)
+
+    def cipher_for(user: int) -> UserCipher:
+        cipher = keyring.cipher(agent_user_id(user), create=False)
+        if cipher is None:
+            raise LookupError("the user's key is gone")
+        return cipher
+
+    try:
+        return await Feedback(sessions, cipher_for).forget_examples(
+            account_id, result.message_ids, result.says
+        )
     finally:
         await engine.dispose()
