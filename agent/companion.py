@@ -329,14 +329,16 @@ class Companion:
         flags: UserFlags | None,
         message_id: str | None,
         extract_facts: bool,
+        replacing: tuple[str, ...] = (),
     ) -> AsyncIterator[TurnEvent]:
+        """``replacing``: ids of thread messages this turn's answer replaces (:meth:`regenerate`)."""
         if user_id not in self._resumed:  # messages a crash left unprocessed: settle them now
             self._resumed.add(user_id)
             self._queue_extraction(user_id)
 
         human = HumanMessage(content=text, id=message_id or str(uuid.uuid4()))
         inputs = {
-            "messages": [human],
+            "messages": [*(RemoveMessage(id=i) for i in replacing), human],
             "user_id": user_id,
             "persona_id": persona_id,
             "flags": asdict(flags or UserFlags()),
@@ -426,7 +428,6 @@ class Companion:
         written: the reply (and any tool calls) go from the thread and the turn runs anew on the same
         message, with the same id (memory stores it once). Only the thread's newest message can be
         answered again: after it the conversation has moved on. Yields nothing when it is not."""
-        config = self._config(user_id, persona_id)
         async with self._user_lock(user_id):
             messages = await self.messages(user_id, persona_id)
             humans = [i for i, m in enumerate(messages) if isinstance(m, HumanMessage)]
@@ -434,12 +435,13 @@ class Companion:
                 return
             last = humans[-1]
             text = str(messages[last].content)
-            gone = [RemoveMessage(id=m.id) for m in messages[last:] if m.id]
-            await self.graph.aupdate_state(config, {"messages": gone}, as_node="respond")
+            # the old reply goes in the same checkpoint as the new one comes (the turn writes once, at
+            # its end): a turn that fails midway leaves the thread as it was, never without the message
+            gone = tuple(m.id for m in messages[last + 1 :] if m.id)
             # the message was taken in by its first turn (stored, facts queued, events planned): this
             # one only answers it, so nothing is planned twice
             lang = detect_language(text)
-            async for event in self._turn(user_id, persona_id, text, lang, flags, message_id, False):
+            async for event in self._turn(user_id, persona_id, text, lang, flags, message_id, False, gone):
                 yield event
 
     async def _answer_to(self, user_id: str, persona_id: str, message_id: str) -> str | None:

@@ -111,6 +111,7 @@ class Conversations:
         self.streaming = streaming or StreamOptions()
         self._drafts = DraftSupport()
         self._runners: dict[int, asyncio.Task[None]] = {}
+        self._regenerating: dict[int, asyncio.Task[None]] = {}  # "answer again", per chat
         self._again: set[int] = set()
 
     async def accept(
@@ -196,13 +197,32 @@ class Conversations:
         )
         await self._deliver(request, events, batch.id)
 
-    async def regenerate(self, request: TurnRequest, turn_id: str, replaces: int) -> bool:
-        """Answer the message ``turn_id`` again (the user disliked reply ``replaces``), as one more
-        turn of the chat: under the user's lock, streamed like any reply. False when that message is
-        no longer the newest in the thread (the conversation moved on) and nothing was written."""
-        async with self.locks.hold(f"turn:{request.chat_id}"):
-            events = self.companion.regenerate(request.user_id, request.persona_id, turn_id, request.flags)
-            return await self._deliver(request, events, turn_id, replaces=replaces)
+    def regenerate(self, request: TurnRequest, turn_id: str, replaces: int) -> None:
+        """Answer the message ``turn_id`` again (the user disliked reply ``replaces``): one more turn
+        of the chat, under the user's lock and streamed like any reply, in a task of its own so the
+        button press is answered at once (a reply takes seconds to write). Nothing is written when
+        that message is no longer the newest in the thread (the conversation moved on)."""
+        task = asyncio.get_running_loop().create_task(self._regenerate(request, turn_id, replaces))
+        self._regenerating[request.chat_id] = task
+
+    async def _regenerate(self, request: TurnRequest, turn_id: str, replaces: int) -> None:
+        try:
+            async with self.locks.hold(f"turn:{request.chat_id}"):
+                events = self.companion.regenerate(
+                    request.user_id, request.persona_id, turn_id, request.flags
+                )
+                if not await self._deliver(request, events, turn_id, replaces=replaces):
+                    log.info("bot: nothing to answer again (the conversation moved on)")
+        except TelegramForbiddenError:
+            if self.on_blocked:
+                await self.on_blocked(request.chat_id)
+        except Exception as exc:  # the old reply is still in the thread: the user can ask again
+            log.error("bot: answering again failed (%s)", type(exc).__name__)
+            log.debug("bot: traceback", exc_info=True)
+            try:
+                await self.bot.send_message(request.chat_id, _error_text())
+            except Exception as again:
+                log.warning("bot: could not report a failed turn (%s)", type(again).__name__)
 
     async def _deliver(
         self,
@@ -274,8 +294,14 @@ class Conversations:
         return bool(reply or notices or questions)
 
     async def _sent(self, reply: SentReply) -> None:
-        """The rating row under a reply the model wrote, and the feedback bookkeeping; neither is worth
-        the reply itself, so a failure is logged (its type only) and the turn goes on."""
+        """The feedback bookkeeping, then the rating row under a reply the model wrote (the row is
+        there to be pressed: the reply must be known first). Neither is worth the reply itself, so a
+        failure is logged (its type only) and the turn goes on."""
+        if self.on_reply is not None:
+            try:
+                await self.on_reply(reply)
+            except Exception as exc:
+                log.warning("bot: recording a reply failed (%s)", type(exc).__name__)
         if self.rating_buttons and reply.plain:
             from bot.keyboards import rating_keyboard
 
@@ -287,11 +313,6 @@ class Conversations:
                 raise
             except Exception as exc:
                 log.warning("bot: the rating buttons could not be added (%s)", type(exc).__name__)
-        if self.on_reply is not None:
-            try:
-                await self.on_reply(reply)
-            except Exception as exc:
-                log.warning("bot: recording a reply failed (%s)", type(exc).__name__)
 
     async def _ask_to_forget(self, chat_id: int, question: TurnEvent) -> None:
         """What a «забудь про…» matches, with buttons to confirm (see bot.routers.memory)."""
@@ -344,7 +365,10 @@ class Conversations:
         """Wait until the chat's queued messages are answered (every chat's: shutdown, tests), so an
         export or a wipe sees the conversation whole without waiting on other users."""
         while tasks := [
-            t for cid, t in self._runners.items() if (chat_id is None or cid == chat_id) and not t.done()
+            t
+            for running in (self._runners, self._regenerating)
+            for cid, t in running.items()
+            if (chat_id is None or cid == chat_id) and not t.done()
         ]:
             await asyncio.gather(*tasks, return_exceptions=True)
 

@@ -149,6 +149,7 @@ def test_ratings_consent_regeneration_and_the_dataset(
             ALICE,
             "Вчера мы с Ольгой Петровой гуляли по Казани. Мой телефон +7 915 123-45-67, почта olga.k@mail.ru",
         )
+        bot.call(bot.deps.conversations.idle())  # the reply is remembered once it is sent
         server.user_reaction(ALICE, liked_id, "👍")
         assert until(lambda: bot.call(store.rating(ALICE, liked_id))) == 1
 
@@ -174,6 +175,7 @@ def test_ratings_consent_regeneration_and_the_dataset(
 
         # Bob never opts in: his reaction is stored (no text), his conversation is not
         bob_id, _ = reply_to(server, BOB, "Секрет Боба: фиолетовый жираф живёт на балконе")
+        bot.call(bot.deps.conversations.idle())
         server.user_reaction(BOB, bob_id, "👍")
         assert until(lambda: bot.call(store.rating(BOB, bob_id))) == 1
         assert bot.call(store.examples(BOB)) == []

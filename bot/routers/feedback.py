@@ -102,8 +102,7 @@ async def regenerate(query: CallbackQuery, callback_data: RegenCb, deps: BotDeps
         await _rate(deps, account, reply, DOWN, "button")  # asking again says the first one missed
     pro = await deps.accounts.is_pro(account.id, datetime.now(UTC))
     request = TurnRequest(chat_id, account.id, reply.persona_id, flags_for(account, pro))
-    if not await deps.conversations.regenerate(request, reply.turn_id, latest.message_id):
-        await message.answer(_("I can only answer your latest message again."))
+    deps.conversations.regenerate(request, reply.turn_id, latest.message_id)
 
 
 def _explain(sharing: bool) -> str:
