@@ -74,6 +74,7 @@ class SentReply:
     message_ids: list[int] = field(default_factory=list)
     replaces: int | None = None
     plain: bool = True
+    retried: bool = False  # a turn taken again after a crash: its reply may have gone out before
 
 
 # a reply was sent: remember it (its message id, and with the user's consent what it answered)
@@ -195,7 +196,7 @@ class Conversations:
             retried=batch.retried,
             extract_facts=not batch.unsure,
         )
-        await self._deliver(request, events, batch.id)
+        await self._deliver(request, events, batch.id, retried=batch.retried)
 
     def regenerate(self, request: TurnRequest, turn_id: str, replaces: int) -> None:
         """Answer the message ``turn_id`` again (the user disliked reply ``replaces``): one more turn
@@ -231,6 +232,7 @@ class Conversations:
         turn_id: str,
         *,
         replaces: int | None = None,
+        retried: bool = False,
     ) -> bool:
         """Stream the turn's events into the chat; False when the turn gave nothing to send."""
         reply: list[str] = []
@@ -289,6 +291,7 @@ class Conversations:
                     sent,
                     replaces,
                     plain,
+                    retried,
                 )
             )
         return bool(reply or notices or questions)

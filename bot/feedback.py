@@ -45,6 +45,10 @@ class FeedbackKeeper:
         )
         if not reply.plain:
             return
+        if reply.retried and await self.store.sent_before(
+            reply.chat_id, reply.turn_id, reply.message_ids[-1]
+        ):
+            return  # kept when it first went out
         since = await self.accounts.sharing_since(reply.account_id, self.training_version)
         if since is None:
             return

@@ -171,7 +171,9 @@ def test_ratings_consent_regeneration_and_the_dataset(
         regenerated = bot.call(store.examples(ALICE))[-1]
         assert regenerated.replaces == disliked_id and regenerated.reply == again.text
         thread = bot.call(bot.deps.companion.messages(f"tg:{ALICE}", "dora"))
-        assert disliked not in [m.content for m in thread]  # the rejected reply left the thread
+        said = [m.content for m in thread]
+        assert disliked not in said and again.text in said  # the rejected reply left the thread
+        assert said.count("Расскажи сказку про дракона") == 1  # the message itself stays, once
 
         # Bob never opts in: his reaction is stored (no text), his conversation is not
         bob_id, _ = reply_to(server, BOB, "Секрет Боба: фиолетовый жираф живёт на балконе")
@@ -298,3 +300,57 @@ def test_the_rating_row_under_replies_is_the_operators_choice(
         assert answered.params.get("show_alert") and len(bot.brain.prompts) == 3
     finally:
         bot.stop()
+
+
+class _Clear:
+    """A stand-in cipher (the real one is tested with the inbox): only round-trips are checked here."""
+
+    def encrypt(self, text: str, aad: str) -> str:
+        return f"{aad}|{text}"
+
+    def decrypt(self, blob: str, aad: str) -> str:
+        stamp, _, text = blob.partition("|")
+        assert stamp == aad
+        return text
+
+
+class _Turns:
+    async def training_turn(self, user_id: str, persona_id: str, message_id: str) -> Any:
+        from agent.companion import TrainingTurn
+
+        return TrainingTurn("ru", [{"role": "user", "content": "Привет", "id": message_id}])
+
+
+def test_a_reply_sent_again_after_a_crash_is_kept_once(tmp_path: Path) -> None:
+    """A turn retried after a crash sends its reply again under a new message id: remembered for
+    ratings, but kept for training only the first time; a plain (crisis, apology) reply never."""
+    import asyncio
+
+    from bot.conversation import SentReply
+    from bot.db.engine import create_engine_and_sessions, migrate
+    from bot.db.feedback import Feedback
+    from bot.db.repo import Accounts
+    from bot.feedback import FeedbackKeeper
+
+    async def scenario() -> None:
+        url = f"sqlite+aiosqlite:///{tmp_path / 'bot.sqlite'}"
+        await migrate(url)
+        engine, sessions = create_engine_and_sessions(url)
+        try:
+            accounts, store = Accounts(sessions), Feedback(sessions, lambda _id: _Clear())  # type: ignore[arg-type, return-value]
+            keeper = FeedbackKeeper(accounts, store, _Turns(), "test:model")  # type: ignore[arg-type]
+            await accounts.get_or_create_user(ALICE, "ru")
+            await keeper.start_sharing(ALICE)
+            await keeper.on_reply(SentReply(ALICE, ALICE, "dora", "t1", "Привет!", [10]))
+            await keeper.on_reply(SentReply(ALICE, ALICE, "dora", "t1", "Привет!", [11], retried=True))
+            await keeper.on_reply(SentReply(ALICE, ALICE, "dora", "t2", "Help lines", [12], plain=False))
+            assert [ex.message_id for ex in await store.examples(ALICE)] == [10]
+            assert all([await store.reply(ALICE, m) for m in (10, 11, 12)])  # every one can be rated
+            assert (await store.reply(ALICE, 10)).model == "test:model"  # type: ignore[union-attr]
+            assert await keeper.stop_sharing(ALICE) == 1 and await store.examples(ALICE) == []
+            await keeper.on_reply(SentReply(ALICE, ALICE, "dora", "t3", "Ещё", [13]))
+            assert await store.examples(ALICE) == []  # not sharing: nothing kept
+        finally:
+            await engine.dispose()
+
+    asyncio.run(scenario())

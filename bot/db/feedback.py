@@ -114,6 +114,22 @@ class Feedback:
             )
             return set(rows.scalars())
 
+    async def sent_before(self, chat_id: int, turn_id: str, message_id: int) -> bool:
+        """Whether the turn's first reply went out before this one (a turn retried after a crash
+        sends it again under a new message id)."""
+        async with self._session() as s:
+            found = await s.execute(
+                select(Reply.message_id)
+                .where(
+                    Reply.chat_id == chat_id,
+                    Reply.turn_id == turn_id,
+                    Reply.replaces.is_(None),
+                    Reply.message_id != message_id,
+                )
+                .limit(1)
+            )
+            return found.first() is not None
+
     # --- ratings -----------------------------------------------------------------------------
 
     async def rate(self, reply: Reply, value: int | None, source: str, now: datetime | None = None) -> None:
