@@ -57,6 +57,9 @@ def test_natasha_finds_russian_names_and_places() -> None:
     assert "Ольг" not in out and "Петров" not in out and "Казан" not in out
     assert "[NAME]" in out and "[LOCATION]" in out and "Дора" in out  # the persona's own name stays
     assert scrubber.counts["NAME"] == 1 and scrubber.counts["LOCATION"] == 1
+    # a persona's name is kept in its cases, and only it: «Вероника» is not a form of «Вера»
+    kept = Scrubber(keep=["Вера", "Дора"]).scrub("Дорой я довольна, а Вероника нет")
+    assert kept.startswith("Дорой") and "Вероника" not in kept
 
 
 def _mix(tmp_path: Path, *rows: object) -> Path:

@@ -270,8 +270,8 @@ def card(f: dict[str, Any]) -> str:
         f"not rated: {f['sft_unrated']}) |",
         f"| Preference pairs (👎 reply vs the one regenerated for it) | {f['preference_pairs']} |",
         f"| Users | {f['users']} |",
-        f"| Personas | {_pairs(f['personas'])} |",
-        f"| Languages | {_pairs(f['languages'])} |",
+        f"| Examples and pairs by persona | {_pairs(f['personas'])} |",
+        f"| Examples and pairs by language | {_pairs(f['languages'])} |",
         f"| Split (seed {f['seed']}, eval fraction {f['eval_fraction']}) | SFT {files['sft_train']} train / "
         f"{files['sft_eval']} eval; DPO {files['dpo_train']} train / {files['dpo_eval']} eval |",
     ]

@@ -76,7 +76,7 @@ class Scrubber:
     def __init__(self, *, ner: bool = True, keep: Iterable[str] = ()) -> None:
         self.ner = ner
         self.counts: Counter[str] = Counter()
-        self._keep = [k.lower()[:-1] if len(k) > 3 else k.lower() for k in keep if k.strip()]
+        self._keep = {_stem(word) for name in keep for word in name.split() if word.strip()}
         self._tagger: Any = None
 
     def scrub(self, text: str) -> str:
@@ -99,8 +99,10 @@ class Scrubber:
         return pattern.sub(replace, text)
 
     def _kept(self, name: str) -> bool:
-        low = name.lower()
-        return any(low.startswith(k) for k in self._keep)
+        """Every word of ``name`` is a form of a kept name («Доры», «Дорой» of «Дора»; «Вероника» is
+        not one of «Вера»)."""
+        words = name.split()
+        return bool(words) and all(_stem(word) in self._keep for word in words)
 
     def _names(self, text: str) -> str:
         def replace(match: re.Match[str]) -> str:
@@ -141,6 +143,15 @@ class Scrubber:
                 ) from exc
             self._tagger = (Segmenter(), NewsNERTagger(NewsEmbedding()))
         return self._tagger
+
+
+# Russian case endings of first names, taken off before names are compared
+_VOWEL_END = re.compile(r"(?:а|я|ы|и|е|у|ю|ой|ей|ою|ею|ом|ем|ь|й|о)$")
+
+
+def _stem(word: str) -> str:
+    """A first name without its case ending («Дорой» → «дор», «Марка» → «марк», «Марк» → «марк»)."""
+    return _VOWEL_END.sub("", word.lower().strip(".,!?«»\"'"))
 
 
 class ScrubberMissingError(RuntimeError):
