@@ -20,6 +20,8 @@ from bot.db.feedback import DOWN, UP
 from bot.db.models import Reply, User
 from bot.deps import BotDeps, flags_for
 from bot.keyboards import RateCb, RegenCb, TrainingCb, regenerate_keyboard, training_keyboard
+from bot.routers.chat import limit_reached, within_free_limit
+from personas.modules import Module
 
 EMOJI = {"👍": UP, "👎": DOWN}
 OFF_WORDS = ("off", "выкл", "нет", "stop", "стоп")
@@ -100,7 +102,16 @@ async def regenerate(query: CallbackQuery, callback_data: RegenCb, deps: BotDeps
     await message.edit_reply_markup(reply_markup=None)  # type: ignore[union-attr]
     if await deps.feedback.store.rating(chat_id, reply.message_id) is None:
         await _rate(deps, account, reply, DOWN, "button")  # asking again says the first one missed
-    pro = await deps.accounts.is_pro(account.id, datetime.now(UTC))
+    now = datetime.now(UTC)
+    pro = await deps.accounts.is_pro(account.id, now)
+    personas = deps.companion.personas
+    if reply.persona_id not in personas:
+        return
+    card = personas.get(reply.persona_id)
+    # another answer is another message to the persona: the free plan's daily limit counts it
+    if card.module is Module.PARTNER and not pro and not await within_free_limit(deps, account, now):
+        await message.answer(limit_reached(card.name))
+        return
     request = TurnRequest(chat_id, account.id, reply.persona_id, flags_for(account, pro))
     deps.conversations.regenerate(request, reply.turn_id, latest.message_id)
 
