@@ -6,6 +6,7 @@ only the LLM is a fake. Then the real `dora train data` command reads what the b
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -123,7 +124,8 @@ def count_rows(bot: RunningBot, model: Any, user: int) -> int:
 def test_ratings_consent_regeneration_and_the_dataset(
     tmp_path: Path, server: BotAPIServer, embeddings: E5Embeddings
 ) -> None:
-    pytest.importorskip("natasha", reason="the name scrubber needs the train extra (natasha)")
+    # without the train extra (natasha) the set is built unscrubbed and only the consent is checked
+    scrub = importlib.util.find_spec("natasha") is not None
     settings = _settings(tmp_path, server)
     brain = CountingBrain()
     bot = RunningBot(settings, brain, embeddings).start()
@@ -198,21 +200,18 @@ def test_ratings_consent_regeneration_and_the_dataset(
         }
         assert [ex["reply"] for ex in exported["training_examples"]] == [liked, disliked, again.text]
 
-        files = build(tmp_path / "set", settings, "--eval-fraction", "0.5")
+        files = build(
+            tmp_path / "set", settings, "--eval-fraction", "0.5", *([] if scrub else ["--no-scrub"])
+        )
         everything = "\n".join(files.values())
-        for secret in (
-            "жираф",
-            "Боба",
-            "Барсик",
-            "+7 915",
-            "123-45-67",
-            "olga.k@mail.ru",
-            "Ольг",
-            "Петров",
-            "Казан",
-        ):
+        for secret in ("жираф", "Боба", "Барсик"):  # never shared, or said before sharing
             assert secret not in everything, secret
-        assert "[PHONE]" in everything and "[EMAIL]" in everything and "[NAME]" in everything
+        if scrub:
+            for secret in ("+7 915", "123-45-67", "olga.k@mail.ru", "Ольг", "Петров", "Казан"):
+                assert secret not in everything, secret
+            assert "[PHONE]" in everything and "[EMAIL]" in everything and "[NAME]" in everything
+        else:
+            assert "Not scrubbed" in files["README.md"] and "olga.k@mail.ru" in everything
         sft, dpo = lines(files, "sft"), lines(files, "dpo")
         answers = [ex["messages"][-1]["content"] for ex in sft]
         assert len(sft) == 2 and again.text in answers and disliked not in answers  # 👎 is no SFT example
