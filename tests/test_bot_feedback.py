@@ -178,16 +178,23 @@ def test_ratings_consent_regeneration_and_the_dataset(
         assert said.count("Расскажи сказку про дракона") == 1  # the message itself stays, once
 
         # Bob never opts in: his reaction is stored (no text), his conversation is not
-        bob_id, _ = reply_to(server, BOB, "Секрет Боба: фиолетовый жираф живёт на балконе")
+        bob_first, _ = reply_to(server, BOB, "Секрет Боба: фиолетовый жираф живёт на балконе")
+        bob_id, _ = reply_to(server, BOB, "А ещё у него есть шарф")
         bot.call(bot.deps.conversations.idle())
+        mark = server.mark()
+        server.user_reaction(BOB, bob_first, "👎")
         server.user_reaction(BOB, bob_id, "👍")
         assert until(lambda: bot.call(store.rating(BOB, bob_id))) == 1
+        assert bot.call(store.rating(BOB, bob_first)) == -1
+        # a 👎 on an older reply offers nothing: only the newest message can be answered again
+        assert [c for c in server.calls()[mark:] if c.method == "sendMessage"] == []
         assert bot.call(store.examples(BOB)) == []
         events = bot.call(bot.deps.accounts.events())
         assert {(e["user_id"], e["name"], e["kind"]) for e in events if e["name"] == "rating"} == {
             (ALICE, "rating", "up"),
             (ALICE, "rating", "down"),
             (BOB, "rating", "up"),
+            (BOB, "rating", "down"),
         }
 
         # her export holds her ratings and what was kept for training; Bob's holds no examples
@@ -261,7 +268,7 @@ def test_ratings_consent_regeneration_and_the_dataset(
         press(server, ALICE, ForgetCb(confirm=True).pack())
         assert count_rows(bot, TrainingExample, ALICE) == 0
         assert count_rows(bot, Rating, ALICE) == 0 and count_rows(bot, Event, ALICE) == 0
-        assert count_rows(bot, Rating, BOB) == 1  # nobody else's
+        assert count_rows(bot, Rating, BOB) == 2  # nobody else's
     finally:
         bot.stop()
 

@@ -51,6 +51,13 @@ async def _own_reply(deps: BotDeps, account: User | None, chat_id: int, message_
     return reply if reply is not None and reply.user_id == account.id else None
 
 
+async def _latest(deps: BotDeps, reply: Reply) -> bool:
+    """Whether the reply answers the chat's newest message: only such a reply can be answered again."""
+    assert deps.feedback is not None
+    latest = await deps.feedback.store.latest_reply(reply.chat_id)
+    return latest is not None and latest.turn_id == reply.turn_id
+
+
 async def reaction(
     event: MessageReactionUpdated, bot: Bot, deps: BotDeps, account: User | None = None
 ) -> None:
@@ -63,7 +70,7 @@ async def reaction(
     if reply is None or account is None:  # a greeting, a check-in, a notice: not a model's reply to rate
         return
     await _rate(deps, account, reply, new, "reaction")
-    if new == DOWN:
+    if new == DOWN and await _latest(deps, reply):
         await bot.send_message(
             event.chat.id,
             _("Sorry that missed. Shall I answer that again?"),
@@ -84,7 +91,8 @@ async def rate_button(query: CallbackQuery, callback_data: RateCb, deps: BotDeps
         await message.edit_reply_markup(reply_markup=None)  # type: ignore[union-attr]
     else:
         await query.answer()
-        await message.edit_reply_markup(reply_markup=regenerate_keyboard(message.message_id))  # type: ignore[union-attr]
+        again = regenerate_keyboard(message.message_id) if await _latest(deps, reply) else None
+        await message.edit_reply_markup(reply_markup=again)  # type: ignore[union-attr]
 
 
 async def regenerate(query: CallbackQuery, callback_data: RegenCb, deps: BotDeps, account: User) -> None:
