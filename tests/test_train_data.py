@@ -165,3 +165,25 @@ def test_sft_takes_what_was_not_rejected_and_a_regenerated_reply_makes_a_pair() 
     shared[1][1].rating = DOWN  # the regenerated one rejected too: no pair, no SFT
     again = build(shared, PersonaLibrary(), scrub=False)
     assert [r.kind for r in again.records] == ["sft"]
+
+
+def test_the_command_names_a_bad_mix_line_and_builds_an_empty_set_from_nothing(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from dora.cli import app
+
+    bad = _mix(tmp_path, SFT, {"messages": "hi"})
+    data = ["--data-dir", str(tmp_path / "data")]
+    failed = CliRunner().invoke(
+        app, ["train", "data", "--out", str(tmp_path / "x"), "--mix", str(bad), *data]
+    )
+    assert failed.exit_code == 1 and "open.jsonl:2" in failed.output and not (tmp_path / "x").exists()
+    good = _mix(tmp_path, SFT, DPO)
+    built = CliRunner().invoke(
+        app, ["train", "data", "--out", str(tmp_path / "y"), "--mix", str(good), *data]
+    )
+    assert built.exit_code == 0, built.output
+    assert "0 SFT examples and 0 preference pairs from 0 users" in built.output
+    assert (tmp_path / "y" / "sft_train.jsonl").read_text().count("\n") + (
+        tmp_path / "y" / "sft_eval.jsonl"
+    ).read_text().count("\n") == 1
