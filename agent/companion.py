@@ -14,7 +14,7 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -101,13 +101,32 @@ class ForgetPreview:
     lang: Language = "ru"  # the language the question was asked in (for the caller's answer)
 
 
+def _says_nothing(_text: str) -> bool:
+    return False
+
+
 @dataclass(frozen=True)
 class ForgetResult:
-    """What a forget removed: memories deleted whole, episodes trimmed, threads rewritten."""
+    """What a forget removed: memories deleted whole, episodes trimmed, threads rewritten. For
+    callers that keep copies of the conversation themselves (the bot's training material):
+    ``message_ids``, the user messages it touched (the ids turns were given), and ``says``, whether a
+    text still says what was forgotten (the same test the threads were rewritten by)."""
 
     deleted: int
     trimmed: int
     threads: int
+    message_ids: frozenset[str] = frozenset()
+    says: Callable[[str], bool] = field(default=_says_nothing, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class TrainingTurn:
+    """What a reply answered, as a training example needs it: the thread's recent turns up to and
+    including the user's message (the window the prompt gives the model), oldest first, as
+    ``{"role": "user"|"assistant", "content", "id"}``, and the language the persona spoke."""
+
+    lang: Language
+    context: list[dict[str, str]]
 
 
 @dataclass(frozen=True)
@@ -310,14 +329,16 @@ class Companion:
         flags: UserFlags | None,
         message_id: str | None,
         extract_facts: bool,
+        replacing: tuple[str, ...] = (),
     ) -> AsyncIterator[TurnEvent]:
+        """``replacing``: ids of thread messages this turn's answer replaces (:meth:`regenerate`)."""
         if user_id not in self._resumed:  # messages a crash left unprocessed: settle them now
             self._resumed.add(user_id)
             self._queue_extraction(user_id)
 
         human = HumanMessage(content=text, id=message_id or str(uuid.uuid4()))
         inputs = {
-            "messages": [human],
+            "messages": [*(RemoveMessage(id=i) for i in replacing), human],
             "user_id": user_id,
             "persona_id": persona_id,
             "flags": asdict(flags or UserFlags()),
@@ -376,6 +397,52 @@ class Companion:
         self.background.submit(
             self.keyring.user_key(user_id), "summary", lambda: self._compact(user_id, persona_id)
         )
+
+    async def training_turn(self, user_id: str, persona_id: str, message_id: str) -> TrainingTurn | None:
+        """The turns a reply to ``message_id`` answered (see :class:`TrainingTurn`); None when the
+        thread no longer has that message. Tool calls and their results are left out: an example
+        teaches the conversation, not the plumbing."""
+        values = (await self.graph.aget_state(self._config(user_id, persona_id))).values
+        messages = list(values.get("messages", []))
+        for i, message in enumerate(messages):
+            if isinstance(message, HumanMessage) and message.id == message_id:
+                window = recent_window(messages[: i + 1], self.deps.history_token_budget)
+                context = [
+                    {
+                        "role": "user" if isinstance(m, HumanMessage) else "assistant",
+                        "content": str(m.content),
+                        "id": str(m.id or ""),
+                    }
+                    for m in window
+                    if isinstance(m, HumanMessage | AIMessage)
+                    and not getattr(m, "tool_calls", None)
+                    and m.content
+                ]
+                return TrainingTurn(values.get("lang") or "ru", context)
+        return None
+
+    async def regenerate(
+        self, user_id: str, persona_id: str, message_id: str, flags: UserFlags | None = None
+    ) -> AsyncIterator[TurnEvent]:
+        """Answer the user's message ``message_id`` again, as if the first reply had never been
+        written: the reply (and any tool calls) go from the thread and the turn runs anew on the same
+        message, with the same id (memory stores it once). Only the thread's newest message can be
+        answered again: after it the conversation has moved on. Yields nothing when it is not."""
+        async with self._user_lock(user_id):
+            messages = await self.messages(user_id, persona_id)
+            humans = [i for i, m in enumerate(messages) if isinstance(m, HumanMessage)]
+            if not humans or messages[humans[-1]].id != message_id:
+                return
+            last = humans[-1]
+            text = str(messages[last].content)
+            # the old reply goes in the same checkpoint as the new one comes (the turn writes once, at
+            # its end): a turn that fails midway leaves the thread as it was, never without the message
+            gone = tuple(m.id for m in messages[last + 1 :] if m.id)
+            # the message was taken in by its first turn (stored, facts queued, events planned): this
+            # one only answers it, so nothing is planned twice
+            lang = detect_language(text)
+            async for event in self._turn(user_id, persona_id, text, lang, flags, message_id, False, gone):
+                yield event
 
     async def _answer_to(self, user_id: str, persona_id: str, message_id: str) -> str | None:
         """The persona's reply to the user message ``message_id``, if the thread has one."""
@@ -599,7 +666,23 @@ class Companion:
             )
             threads = await self._rewrite_threads(user_id, what, dropped)
             self.deps.memory.embeddings.forget()  # recent query vectors of the forgotten messages
-        return ForgetResult(len(report.deleted), len(report.rewritten), threads)
+        touched = frozenset(
+            sid
+            for m in what.memories
+            if m.kind is MemoryKind.EPISODE and m.id in deleted | set(report.rewritten)
+            for sid in m.source_message_ids
+        )
+
+        def says(text: str) -> bool:
+            return any(what.mentions(s) for s in forgetting.split_sentences(text))
+
+        return ForgetResult(
+            len(report.deleted),
+            len(report.rewritten),
+            threads,
+            message_ids=touched | what.message_ids,
+            says=says,
+        )
 
     async def _rewrite_threads(
         self, user_id: str, what: forgetting.Forgettable, dropped: frozenset[str]

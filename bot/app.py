@@ -31,7 +31,7 @@ from bot.middlewares.ordering import PerUserOrderingMiddleware
 from bot.middlewares.response_types import KeepResponseTypes
 from bot.middlewares.retry import TelegramRetryMiddleware
 from bot.middlewares.throttling import LocalRateWindow, RateWindow, RedisRateWindow, ThrottlingMiddleware
-from bot.routers import chat, guards, memory, personas, presence, pro, start
+from bot.routers import chat, feedback, guards, memory, personas, presence, pro, start
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,7 @@ COMMANDS = {
         ("pro", "Подписка PRO"),
         ("checkins", "Писать ли мне первой"),
         ("timezone", "Мой часовой пояс"),
+        ("share_for_training", "Помогать учить модель"),
         ("lang", "Язык"),
         ("help", "Помощь"),
     ],
@@ -81,7 +82,13 @@ def build_dispatcher(deps: BotDeps, redis: Redis | None = None) -> Dispatcher:
     dp.update.outer_middleware(AccountMiddleware(build_i18n(deps.config.data_dir)))
 
     gated = Router(name="gated")  # everything that needs the user's consent first
-    features = (personas.build_router(), memory.build_router(), presence.build_router(), chat.build_router())
+    features = (
+        personas.build_router(),
+        memory.build_router(),
+        presence.build_router(),
+        feedback.build_router(),
+        chat.build_router(),
+    )
     for feature in features:
         feature.message.middleware(ConsentMiddleware())
         feature.message.middleware(RequiredChannelMiddleware())

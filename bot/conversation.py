@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
 
 from aiogram import Bot
 from aiogram.exceptions import (
@@ -59,6 +59,28 @@ OnMinor = Callable[[int], Awaitable[None]]
 OnCrisis = Callable[[int, str, str, str], Awaitable[None]]
 
 
+@dataclass
+class SentReply:
+    """A reply that reached the chat, for the feedback bookkeeping (:mod:`bot.feedback`):
+    ``message_ids`` hold it, in order (a rating lands on the last); ``turn_id`` is the message it
+    answered (the agent's id for it); ``replaces``: the reply it regenerated; ``plain``: written by the
+    model for the conversation (not a fixed crisis answer or an apology), so fit to learn from."""
+
+    account_id: int
+    chat_id: int
+    persona_id: str
+    turn_id: str
+    text: str
+    message_ids: list[int] = field(default_factory=list)
+    replaces: int | None = None
+    plain: bool = True
+    retried: bool = False  # a turn taken again after a crash: its reply may have gone out before
+
+
+# a reply was sent: remember it (its message id, and with the user's consent what it answered)
+OnReply = Callable[[SentReply], Awaitable[None]]
+
+
 class Conversations:
     def __init__(
         self,
@@ -71,20 +93,26 @@ class Conversations:
         on_minor: OnMinor | None = None,
         on_crisis: OnCrisis | None = None,
         streaming: StreamOptions | None = None,
+        on_reply: OnReply | None = None,
+        rating_buttons: bool = False,
     ) -> None:
         """The ``on_*`` callbacks keep the account database out of this module (the root,
         ``dora.wiring.bot``, wires them to :class:`bot.db.repo.Accounts`). ``streaming``: how a reply
-        grows in the chat while it is written (see :mod:`bot.streaming`); on by default."""
+        grows in the chat while it is written (see :mod:`bot.streaming`); on by default.
+        ``rating_buttons``: a 🙂/🙁 row under each reply (the operator's choice; reactions work anyway)."""
         self.bot = bot
         self.companion = companion
         self.inbox = inbox
         self.on_blocked = on_blocked
         self.on_minor = on_minor
         self.on_crisis = on_crisis
+        self.on_reply = on_reply
+        self.rating_buttons = rating_buttons
         self.locks = locks or LocalUserLocks()
         self.streaming = streaming or StreamOptions()
         self._drafts = DraftSupport()
         self._runners: dict[int, asyncio.Task[None]] = {}
+        self._regenerating: dict[int, asyncio.Task[None]] = {}  # "answer again", per chat
         self._again: set[int] = set()
 
     async def accept(
@@ -159,12 +187,60 @@ class Conversations:
 
     async def _answer(self, batch: Batch) -> None:
         request = TurnRequest(batch.chat_id, batch.user_id, batch.persona_id, batch.flags)
-        text = "\n".join(batch.texts)
+        events = self.companion.turn(
+            request.user_id,
+            request.persona_id,
+            "\n".join(batch.texts),
+            request.flags,
+            message_id=batch.id,
+            retried=batch.retried,
+            extract_facts=not batch.unsure,
+        )
+        await self._deliver(request, events, batch.id, retried=batch.retried)
+
+    def regenerate(self, request: TurnRequest, turn_id: str, replaces: int) -> None:
+        """Answer the message ``turn_id`` again (the user disliked reply ``replaces``): one more turn
+        of the chat, under the user's lock and streamed like any reply, in a task of its own so the
+        button press is answered at once (a reply takes seconds to write). Nothing is written when
+        that message is no longer the newest in the thread (the conversation moved on)."""
+        task = asyncio.get_running_loop().create_task(self._regenerate(request, turn_id, replaces))
+        self._regenerating[request.chat_id] = task
+
+    async def _regenerate(self, request: TurnRequest, turn_id: str, replaces: int) -> None:
+        try:
+            async with self.locks.hold(f"turn:{request.chat_id}"):
+                events = self.companion.regenerate(
+                    request.user_id, request.persona_id, turn_id, request.flags
+                )
+                if not await self._deliver(request, events, turn_id, replaces=replaces):
+                    log.info("bot: nothing to answer again (the conversation moved on)")
+        except TelegramForbiddenError:
+            if self.on_blocked:
+                await self.on_blocked(request.chat_id)
+        except Exception as exc:  # the old reply is still in the thread: the user can ask again
+            log.error("bot: answering again failed (%s)", type(exc).__name__)
+            log.debug("bot: traceback", exc_info=True)
+            try:
+                await self.bot.send_message(request.chat_id, _error_text())
+            except Exception as again:
+                log.warning("bot: could not report a failed turn (%s)", type(again).__name__)
+
+    async def _deliver(
+        self,
+        request: TurnRequest,
+        events: AsyncIterator[TurnEvent],
+        turn_id: str,
+        *,
+        replaces: int | None = None,
+        retried: bool = False,
+    ) -> bool:
+        """Stream the turn's events into the chat; False when the turn gave nothing to send."""
         reply: list[str] = []
         notices: list[str] = []  # about the message (trimmed): sent once the turn is over, as before
         photos: list[PhotoOut] = []
         questions: list[TurnEvent] = []  # "forget this?": asked with buttons
         safety: SafetyOutcome | None = None
+        apology = False
         stream = (
             ReplyStream(self.bot, request.chat_id, self.streaming, self._drafts)
             if self.streaming.enabled
@@ -172,20 +248,13 @@ class Conversations:
         )
         try:
             async with ChatActionSender.typing(bot=self.bot, chat_id=request.chat_id):
-                async for event in self.companion.turn(
-                    request.user_id,
-                    request.persona_id,
-                    text,
-                    request.flags,
-                    message_id=batch.id,
-                    retried=batch.retried,
-                    extract_facts=not batch.unsure,
-                ):
+                async for event in events:
                     if event.kind == "token" and stream is not None:
                         stream.feed(event.text)
                     elif event.kind in ("reply", "apology"):
                         reply.append(event.text)
                         safety = event.safety or safety
+                        apology = apology or event.kind == "apology"
                     elif event.kind == "notice":
                         notices.append(event.text)
                     elif event.kind == "photo" and event.photo is not None:
@@ -200,15 +269,53 @@ class Conversations:
             await self._record_safety(request, safety)
         for notice in notices:
             await self.bot.send_message(request.chat_id, notice)
+        sent: list[int] = []
         if stream is not None:
-            await stream.finish("\n".join(reply))
+            sent = await stream.finish("\n".join(reply))
         else:
             for piece in split_message("\n".join(reply)):
-                await self.bot.send_message(request.chat_id, piece)
+                sent.append((await self.bot.send_message(request.chat_id, piece)).message_id)
         for photo in photos:
             await self._send_photo(request.chat_id, photo)
         for question in questions:
             await self._ask_to_forget(request.chat_id, question)
+        if reply and sent:
+            plain = not apology and (safety is None or safety.crisis is None)
+            await self._sent(
+                SentReply(
+                    request.account_id,
+                    request.chat_id,
+                    request.persona_id,
+                    turn_id,
+                    "\n".join(reply),
+                    sent,
+                    replaces,
+                    plain,
+                    retried,
+                )
+            )
+        return bool(reply or notices or questions)
+
+    async def _sent(self, reply: SentReply) -> None:
+        """The feedback bookkeeping, then the rating row under a reply the model wrote (the row is
+        there to be pressed: the reply must be known first). Neither is worth the reply itself, so a
+        failure is logged (its type only) and the turn goes on."""
+        if self.on_reply is not None:
+            try:
+                await self.on_reply(reply)
+            except Exception as exc:
+                log.warning("bot: recording a reply failed (%s)", type(exc).__name__)
+        if self.rating_buttons and reply.plain:
+            from bot.keyboards import rating_keyboard
+
+            try:
+                await self.bot.edit_message_reply_markup(
+                    chat_id=reply.chat_id, message_id=reply.message_ids[-1], reply_markup=rating_keyboard()
+                )
+            except TelegramForbiddenError:
+                raise
+            except Exception as exc:
+                log.warning("bot: the rating buttons could not be added (%s)", type(exc).__name__)
 
     async def _ask_to_forget(self, chat_id: int, question: TurnEvent) -> None:
         """What a «забудь про…» matches, with buttons to confirm (see bot.routers.memory)."""
@@ -261,7 +368,10 @@ class Conversations:
         """Wait until the chat's queued messages are answered (every chat's: shutdown, tests), so an
         export or a wipe sees the conversation whole without waiting on other users."""
         while tasks := [
-            t for cid, t in self._runners.items() if (chat_id is None or cid == chat_id) and not t.done()
+            t
+            for running in (self._runners, self._regenerating)
+            for cid, t in running.items()
+            if (chat_id is None or cid == chat_id) and not t.done()
         ]:
             await asyncio.gather(*tasks, return_exceptions=True)
 

@@ -14,6 +14,7 @@ from bot.db.repo import Accounts
 
 if TYPE_CHECKING:
     from bot.checkins import CheckinSender
+    from bot.feedback import FeedbackKeeper
     from tools.speech import Transcriber
 
 __all__ = ["BotDeps", "flags_for"]
@@ -28,6 +29,7 @@ class BotDeps:
     transcriber: Transcriber | None = None  # None: no speech model, voice messages get a polite refusal
     channel_cache: dict[int, float] = field(default_factory=dict)
     checkin_sender: CheckinSender | None = None  # DORA writing first (None: check-ins are off)
+    feedback: FeedbackKeeper | None = None  # ratings and training consent (None: not kept)
 
 
 def flags_for(account: User, pro: bool) -> UserFlags:

@@ -107,3 +107,42 @@ def adult_keyboard() -> InlineKeyboardMarkup:
     kb.button(text=_("Turn it off"), callback_data=AdultCb(action="off"))
     kb.adjust(1)
     return kb.as_markup()
+
+
+class RateCb(CallbackData, prefix="rate"):
+    """🙂/🙁 under a reply (when the operator turned the row on); the reply is the message pressed."""
+
+    value: str  # "up" | "down"
+
+
+class RegenCb(CallbackData, prefix="regen"):
+    """ "Answer again" after a 👎: the disliked reply's message id (the last message of the reply)."""
+
+    message_id: int
+
+
+class TrainingCb(CallbackData, prefix="train"):
+    action: str  # "on" | "off"
+
+
+def rating_keyboard() -> InlineKeyboardMarkup:
+    """Emoji only: it is added after the turn, outside any user's language context."""
+    kb = InlineKeyboardBuilder()
+    kb.button(text="🙂", callback_data=RateCb(value="up"))
+    kb.button(text="🙁", callback_data=RateCb(value="down"))
+    return kb.as_markup()
+
+
+def regenerate_keyboard(message_id: int) -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    kb.button(text=_("🔄 Answer again"), callback_data=RegenCb(message_id=message_id))
+    return kb.as_markup()
+
+
+def training_keyboard(sharing: bool) -> InlineKeyboardMarkup:
+    kb = InlineKeyboardBuilder()
+    if sharing:
+        kb.button(text=_("Stop sharing and delete it"), callback_data=TrainingCb(action="off"))
+    else:
+        kb.button(text=_("✅ Yes, share my conversations"), callback_data=TrainingCb(action="on"))
+    return kb.as_markup()

@@ -105,41 +105,44 @@ class ReplyStream:
                 self._pump.cancel()
             await asyncio.gather(self._pump, return_exceptions=True)
 
-    async def finish(self, final: str) -> None:
+    async def finish(self, final: str) -> list[int]:
         """Leave ``final`` in the chat, split under Telegram's limits: new messages after a draft (the
-        first one replaces it), the streamed messages edited into it after the fallback. Raises
-        ``TelegramForbiddenError`` if the user blocked the bot meanwhile."""
+        first one replaces it), the streamed messages edited into it after the fallback. The ids of
+        the messages that hold it, in order. Raises ``TelegramForbiddenError`` if the user blocked
+        the bot meanwhile."""
         await self.close()
         if self.blocked is not None:
             raise self.blocked
         pieces = split_message(final)
         if not self._messages:  # drafts (the first message replaces the preview), or nothing shown
-            for piece in pieces:
-                await self.bot.send_message(self.chat_id, piece)
-            return
+            return [(await self.bot.send_message(self.chat_id, piece)).message_id for piece in pieces]
+        ids: list[int] = []
         for i, piece in enumerate(pieces):
             if i < len(self._messages):
-                await self._settle(i, piece)
+                ids.append(await self._settle(i, piece))
             else:
-                await self.bot.send_message(self.chat_id, piece)
+                ids.append((await self.bot.send_message(self.chat_id, piece)).message_id)
         for message_id, _ in self._messages[len(pieces) :]:  # the final reply is shorter
             try:
                 await self.bot.delete_message(self.chat_id, message_id)
             except TelegramBadRequest as exc:
                 log.info("bot: a streamed piece could not be deleted (%s)", type(exc).__name__)
+        return ids
 
-    async def _settle(self, i: int, piece: str) -> None:
+    async def _settle(self, i: int, piece: str) -> int:
+        """The streamed message ``i`` made to say ``piece``; the id of the message that now does."""
         message_id, shown = self._messages[i]
         if shown == piece:
-            return
+            return message_id
         try:
             await self.bot.edit_message_text(piece, chat_id=self.chat_id, message_id=message_id)
         except TelegramBadRequest as exc:
             if "not modified" in str(exc):
-                return
+                return message_id
             # the user deleted the streamed message, or it can no longer be edited: send it anew
             log.info("bot: a streamed message could not be finished (%s)", type(exc).__name__)
-            await self.bot.send_message(self.chat_id, piece)
+            return (await self.bot.send_message(self.chat_id, piece)).message_id
+        return message_id
 
     async def _run(self) -> None:
         while True:

@@ -693,6 +693,7 @@ def memory_forget(
 
     async def go() -> int:
         from agent.memory_view import render
+        from bot.identity import telegram_id
         from dora.wiring.agent import open_companion
 
         async with open_companion(settings, llm_for=_no_llm, drain_timeout_s=0) as companion:
@@ -714,6 +715,10 @@ def memory_forget(
                     console.print(f"[yellow]user {user_id} has no memory {memory_id}[/]")
                     return 2
                 result = await companion.forget_memory(uid, memory_id)
+            if (account := telegram_id(uid)) is not None:  # a bot user's kept training examples too
+                from dora.train.source import forget_kept
+
+                await forget_kept(settings, account, result)
             console.print(
                 f"forgotten: {result.deleted} memories deleted, {result.trimmed} messages trimmed, "
                 f"{result.threads} conversations rewritten"

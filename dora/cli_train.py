@@ -20,11 +20,13 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from dora import cli_train_data
+
 train_app = typer.Typer(
     help="Fine-tune the companion's model on conversations (LoRA SFT and DPO; needs the train extra).",
     no_args_is_help=True,
 )
-# TODO(merge): cli_train_data.register(train_app)  -- part A's `dora train data`
+cli_train_data.register(train_app)  # `dora train data`: the set built from shared conversations
 out = Console()
 err = Console(stderr=True)
 

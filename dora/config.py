@@ -177,6 +177,10 @@ class Settings(BaseSettings):
         description="Replies grow in the chat while they are written (drafts, or edits where the Bot "
         "API server has no drafts). Off: each reply is sent whole when done.",
     )
+    feedback_buttons: bool = Field(
+        False,
+        description="A 🙂/🙁 row under each reply for rating it (👍/👎 reactions work either way).",
+    )
     stream_interval_s: float = Field(
         1.0, description="A streamed reply's preview (draft or edit) is updated at most this often per chat."
     )

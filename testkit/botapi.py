@@ -1027,6 +1027,7 @@ class BotAPIServer:
         self._star_transactions: list[dict[str, Any]] = []
         self._commands: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self._drafts: dict[tuple[int, int], str] = {}  # (chat, draft id) → the text shown now
+        self._reactions: dict[tuple[int, int, int], list[str]] = {}  # (chat, message, user) → emoji set
         self.errors: list[BaseException] = []  # bugs in this server, surfaced as 500s
 
     # ----------------------------------------------------------------------------------------
@@ -1620,6 +1621,34 @@ class BotAPIServer:
             }
             self._callback_queries[query_id] = {"user_id": user_id, "answer": None}
             return self._push_locked("callback_query", query)
+
+    def user_reaction(
+        self, user_id: int, message_id: int, emoji: str | list[str] | None, *, chat_id: int | None = None
+    ) -> dict[str, Any]:
+        """The user sets their reactions on message ``message_id`` to ``emoji`` (one, a list, or None
+        to take them all back). Like Telegram, the ``message_reaction`` update carries the user's
+        previous reactions and the new ones, and it reaches the bot only if its ``allowed_updates``
+        name it; the message must exist. Several emoji at once are a Premium user's."""
+        chat_id = user_id if chat_id is None else chat_id
+        new = [emoji] if isinstance(emoji, str) else list(emoji or [])
+        with self._lock:
+            user = self._user(user_id)
+            chat = self._chats.get(chat_id)
+            if chat is None or (chat_id, message_id) not in self._messages:
+                raise KeyError(f"no message {message_id} in chat {chat_id}")
+            old = self._reactions.get((chat_id, message_id, user_id), [])
+            self._reactions[(chat_id, message_id, user_id)] = new
+            return self._push_locked(
+                "message_reaction",
+                {
+                    "chat": dict(chat),
+                    "message_id": message_id,
+                    "user": user,
+                    "date": int(time.time()),
+                    "old_reaction": [{"type": "emoji", "emoji": e} for e in old],
+                    "new_reaction": [{"type": "emoji", "emoji": e} for e in new],
+                },
+            )
 
     def pre_checkout_query(
         self, user_id: int, payload: str, total_amount: int, currency: str = "XTR"

@@ -24,7 +24,7 @@ from sqlalchemy.engine import make_url
 
 from bot.db import Accounts, create_engine_and_sessions, migrate
 from bot.db.engine import alembic_config
-from bot.db.models import USER_TABLES, Base, PendingMessage, User
+from bot.db.models import USER_TABLES, Base, PendingMessage, Rating, Reply, TrainingExample, User
 from dora.config import Settings
 from dora.wiring.bot import database_url
 
@@ -104,7 +104,7 @@ def test_migrate_twice_is_a_noop(url: str) -> None:
         finally:
             await engine.dispose()
         assert tables == sorted([*Base.metadata.tables, "alembic_version"])
-        assert version == [("0005",)]  # the newest migration
+        assert version == [("0006",)]  # the newest migration
 
         await migrate(url)  # again: nothing to do, nothing lost
         async with accounts_on(url) as accounts:
@@ -292,11 +292,17 @@ def test_consent_is_recorded_with_version_and_time(url: str) -> None:
             await accounts.record_consent(ALICE, "terms", "2025-01", NOW + timedelta(days=1))  # kept first
 
             assert await accounts.consent_record(ALICE) == [
-                {"document": "terms", "version": "2025-01", "accepted_at": NOW.isoformat()},
+                {
+                    "document": "terms",
+                    "version": "2025-01",
+                    "accepted_at": NOW.isoformat(),
+                    "revoked_at": None,
+                },
                 {
                     "document": "privacy",
                     "version": "2025-01",
                     "accepted_at": (NOW + timedelta(seconds=5)).isoformat(),
+                    "revoked_at": None,
                 },
             ]
 
@@ -479,6 +485,43 @@ async def _full_account(accounts: Accounts, user_id: int) -> None:
                 ciphertext="sealed",
             )
         )
+        # a reply rated 👎, and the training material kept for it (the user shares, sealed like the inbox)
+        s.add(
+            Reply(
+                chat_id=user_id,
+                message_id=7,
+                user_id=user_id,
+                turn_id="t",
+                persona_id="dora",
+                model="m",
+                sent_at=NOW,
+            )
+        )
+        s.add(
+            Rating(
+                chat_id=user_id,
+                message_id=7,
+                user_id=user_id,
+                persona_id="dora",
+                model="m",
+                value=-1,
+                source="reaction",
+                rated_at=NOW,
+            )
+        )
+        s.add(
+            TrainingExample(
+                id=f"x{user_id}",
+                user_id=user_id,
+                chat_id=user_id,
+                message_id=7,
+                persona_id="dora",
+                lang="ru",
+                kept_at=NOW,
+                ciphertext="sealed",
+            )
+        )
+    await accounts.share_for_training(user_id, "v1", NOW)
 
 
 def test_export_holds_the_account_and_no_message_text(url: str) -> None:
@@ -489,7 +532,26 @@ def test_export_holds_the_account_and_no_message_text(url: str) -> None:
             exported = await accounts.export_account(ALICE)
 
             assert json.loads(json.dumps(exported)) == exported  # plain JSON, round-trips
-            assert set(exported) == {"user", "consents", "subscription", "payments", "usage", "events"}
+            assert set(exported) == {
+                "user",
+                "consents",
+                "subscription",
+                "payments",
+                "usage",
+                "events",
+                "ratings",
+            }
+            assert exported["ratings"] == [
+                {
+                    "chat_id": ALICE,
+                    "message_id": 7,
+                    "persona_id": "dora",
+                    "model": "m",
+                    "value": -1,
+                    "source": "reaction",
+                    "rated_at": NOW.isoformat(),
+                }
+            ]
             assert exported["events"] == [
                 {"name": "message", "at": NOW.isoformat(), "persona_id": "dora", "kind": "voice"}
             ]
@@ -503,7 +565,8 @@ def test_export_holds_the_account_and_no_message_text(url: str) -> None:
                 "adult_opt_in": True,
                 "minor_since": None,
             }
-            assert [(c["document"], c["version"]) for c in exported["consents"]] == list(VERSIONS.items())
+            consents = [(c["document"], c["version"]) for c in exported["consents"]]
+            assert consents == [*VERSIONS.items(), ("training", "v1")]
             assert exported["subscription"] == {"expires_at": (NOW + timedelta(days=30)).isoformat()}
             assert [p["refunded_at"] is not None for p in exported["payments"]] == [False, True]
             assert exported["usage"] == [{"day": DAY.isoformat(), "counter": "partner_messages", "value": 3}]
@@ -521,6 +584,7 @@ def test_export_holds_the_account_and_no_message_text(url: str) -> None:
                 "payments": [],
                 "usage": [],
                 "events": [],
+                "ratings": [],
             }
 
     run(scenario())
@@ -536,7 +600,10 @@ def test_delete_account_wipes_every_table_and_only_that_user(url: str) -> None:
 
             counts = await accounts.delete_account(ALICE)
             assert counts == {
-                "consents": 2,
+                "training_examples": 1,
+                "ratings": 1,
+                "replies": 1,
+                "consents": 3,
                 "subscriptions": 1,
                 "payments": 2,
                 "usage_counters": 1,

@@ -758,3 +758,30 @@ def test_dispatcher_in_webhook_mode_gets_each_chat_in_order(server: BotAPIServer
     for user in users:
         assert sorted(c.text or "" for c in server.sent_messages(user)) == [f"эхо {t}" for t in expected]
     assert server.pending_updates() == [] and {d.status for d in server.webhook_deliveries()} == {200}
+
+
+def test_a_users_reactions_reach_only_a_bot_that_asked_for_them(server: BotAPIServer) -> None:
+    """``message_reaction`` is not among the default update types: Telegram sends it only to a bot
+    that names it in ``allowed_updates``; the update carries the user's previous reactions too."""
+
+    async def scenario(bot: Bot) -> None:
+        sent = await bot.send_message(USER, "ответ")
+        server.user_reaction(USER, sent.message_id, "👍")  # allowed_updates never set: dropped
+        assert await bot.get_updates(timeout=0) == []
+        assert "message_reaction" in server.dropped_updates[-1]
+
+        await bot.get_updates(timeout=0, allowed_updates=["message", "message_reaction"])
+        server.user_reaction(USER, sent.message_id, "👎")
+        server.user_reaction(USER, sent.message_id, None)
+        got = await bot.get_updates(timeout=0)
+        first, second = (u.message_reaction for u in got)
+        assert first is not None and second is not None
+        assert [r.emoji for r in first.old_reaction] == ["👍"] and [r.emoji for r in first.new_reaction] == [
+            "👎"
+        ]
+        assert [r.emoji for r in second.old_reaction] == ["👎"] and second.new_reaction == []
+        assert first.user is not None and first.user.id == USER and first.message_id == sent.message_id
+        with pytest.raises(KeyError):
+            server.user_reaction(USER, 999_999, "👍")  # no such message
+
+    with_bot(server, scenario)

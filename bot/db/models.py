@@ -20,6 +20,7 @@ from sqlalchemy import (
     ForeignKey,
     Integer,
     MetaData,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -61,7 +62,9 @@ class User(Base):
 
 
 class Consent(Base):
-    """One accepted version of one legal document; old versions stay as the record of what was agreed."""
+    """One accepted version of one legal document; old versions stay as the record of what was agreed.
+    ``revoked_at``: only the optional ones can be taken back (``training``: sharing conversations for
+    training); the row stays as the record, and accepting again clears it."""
 
     __tablename__ = "consents"
     __table_args__ = (UniqueConstraint("user_id", "document", "version"),)
@@ -71,6 +74,7 @@ class Consent(Base):
     document: Mapped[str] = mapped_column(String(16))
     version: Mapped[str] = mapped_column(String(32))
     accepted_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class Subscription(Base):
@@ -149,8 +153,63 @@ class PendingMessage(Base):
     unsure: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
+class Reply(Base):
+    """A reply the bot sent, by its Telegram message id: what a rating or a "regenerate" press names
+    (Telegram's reaction update carries only the chat and the message id). No text: the persona, the
+    chat model and the turn it answered (the agent's message id). ``replaces``: the message id of the
+    reply this one regenerated."""
+
+    __tablename__ = "replies"
+
+    chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    message_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    turn_id: Mapped[str] = mapped_column(String(64))
+    persona_id: Mapped[str] = mapped_column(String(64))
+    model: Mapped[str] = mapped_column(String(128))
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    replaces: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class Rating(Base):
+    """The user's 👍 (+1) or 👎 (-1) on one reply, by reaction or button; the latest one counts.
+    Persona and model are copied from the reply, so ratings outlive the reply rows' meaning."""
+
+    __tablename__ = "ratings"
+
+    chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    message_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    persona_id: Mapped[str] = mapped_column(String(64))
+    model: Mapped[str] = mapped_column(String(128))
+    value: Mapped[int] = mapped_column(SmallInteger)
+    source: Mapped[str] = mapped_column(String(16))  # "reaction" | "button"
+    rated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class TrainingExample(Base):
+    """What one reply needs to become a training example, kept only while the user shares their
+    conversations for training (``/share_for_training``): the recent turns it answered and the reply,
+    as JSON under the user's key (``ciphertext``), so a wipe's key shredding covers it. Plain columns
+    name it (the reply's message id) and say when it was kept; never what was said."""
+
+    __tablename__ = "training_examples"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    message_id: Mapped[int] = mapped_column(BigInteger)
+    persona_id: Mapped[str] = mapped_column(String(64))
+    lang: Mapped[str] = mapped_column(String(8))
+    kept_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ciphertext: Mapped[str] = mapped_column(Text)
+
+
 # Every table and the column that names the user in it: what export and delete walk.
 USER_TABLES: dict[type[Base], str] = {
+    TrainingExample: "user_id",
+    Rating: "user_id",
+    Reply: "user_id",
     PendingMessage: "user_id",
     Event: "user_id",
     Consent: "user_id",

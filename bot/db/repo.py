@@ -20,10 +20,12 @@ from sqlalchemy import delete, func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.db.models import USER_TABLES, Base, Consent, Event, Payment, Subscription, Usage, User
+from bot.db.models import USER_TABLES, Base, Consent, Event, Payment, Rating, Subscription, Usage, User
 from common.sqltypes import UTCDateTime
 
-DOCUMENTS = ("terms", "privacy")
+DOCUMENTS = ("terms", "privacy", "training")
+# sharing conversations for training: optional, off until asked for, revocable at any time
+TRAINING = "training"
 
 
 def language_from_telegram(language_code: str | None) -> str:
@@ -44,7 +46,7 @@ def _now(now: datetime | None) -> datetime:
     return now if now is not None else datetime.now(UTC)
 
 
-def _insert(session: AsyncSession, table: type[Base]) -> Any:
+def dialect_insert(session: AsyncSession, table: type[Base]) -> Any:
     """The dialect's INSERT, which has ``on_conflict_do_*`` (the same API on SQLite and PostgreSQL)."""
     name = session.get_bind().dialect.name
     if name == "postgresql":
@@ -75,6 +77,11 @@ class Accounts:
         # Detached results stay readable whatever the factory was configured with.
         return self._sessions(expire_on_commit=False)
 
+    @property
+    def sessions(self) -> async_sessionmaker[AsyncSession]:
+        """The session factory, for the stores that share this database (:mod:`bot.db.feedback`)."""
+        return self._sessions
+
     # --- users -------------------------------------------------------------------------------
 
     async def get_or_create_user(
@@ -83,7 +90,7 @@ class Accounts:
         """The user, created on first contact with the language their Telegram client reports."""
         async with self._session() as s, s.begin():
             await s.execute(
-                _insert(s, User)
+                dialect_insert(s, User)
                 .values(
                     id=user_id,
                     language=language_from_telegram(language_code),
@@ -160,7 +167,7 @@ class Accounts:
             raise ValueError(f"unknown document {document!r}, expected one of {DOCUMENTS}")
         async with self._session() as s, s.begin():
             await s.execute(
-                _insert(s, Consent)
+                dialect_insert(s, Consent)
                 .values(user_id=user_id, document=document, version=version, accepted_at=now)
                 .on_conflict_do_nothing(index_elements=[Consent.user_id, Consent.document, Consent.version])
             )
@@ -173,6 +180,54 @@ class Accounts:
             )
             accepted = {(document, version) for document, version in rows}
         return all((document, version) in accepted for document, version in versions.items())
+
+    async def share_for_training(self, user_id: int, version: str, now: datetime) -> None:
+        """The user opts in to training use of their conversations from ``now`` (this version of the
+        policy's section). Accepting again after revoking starts afresh: the earlier material was
+        deleted when they revoked, and only what comes after this moment is kept."""
+        async with self._session() as s, s.begin():
+            await s.execute(
+                dialect_insert(s, Consent)
+                .values(user_id=user_id, document=TRAINING, version=version, accepted_at=now)
+                .on_conflict_do_update(
+                    index_elements=[Consent.user_id, Consent.document, Consent.version],
+                    set_={"accepted_at": now, "revoked_at": None},
+                )
+            )
+
+    async def stop_sharing(self, user_id: int, now: datetime) -> bool:
+        """Revoke training use (every version); False when the user was not sharing."""
+        async with self._session() as s, s.begin():
+            result = await s.execute(
+                update(Consent)
+                .where(Consent.user_id == user_id, Consent.document == TRAINING, Consent.revoked_at.is_(None))
+                .values(revoked_at=now)
+            )
+            return result.rowcount > 0
+
+    async def sharing_since(self, user_id: int, version: str) -> datetime | None:
+        """Since when the user shares their conversations for training under ``version``; None: not."""
+        async with self._session() as s:
+            return (
+                await s.execute(
+                    select(Consent.accepted_at).where(
+                        Consent.user_id == user_id,
+                        Consent.document == TRAINING,
+                        Consent.version == version,
+                        Consent.revoked_at.is_(None),
+                    )
+                )
+            ).scalar_one_or_none()
+
+    async def sharing_users(self, version: str) -> dict[int, datetime]:
+        """Every user sharing for training under ``version``, with since when (``dora train data``)."""
+        async with self._session() as s:
+            rows = await s.execute(
+                select(Consent.user_id, Consent.accepted_at).where(
+                    Consent.document == TRAINING, Consent.version == version, Consent.revoked_at.is_(None)
+                )
+            )
+            return {int(user_id): _as_utc(at) or at for user_id, at in rows.all()}
 
     async def consent_record(self, user_id: int) -> list[dict[str, Any]]:
         """Every acceptance, oldest first: what the user agreed to and when (for their export)."""
@@ -213,7 +268,7 @@ class Accounts:
         # The do-nothing upsert comes first: it takes SQLite's write lock and makes sure there is a
         # row for PostgreSQL's FOR UPDATE to lock, so concurrent grants add up instead of racing.
         await s.execute(
-            _insert(s, Subscription)
+            dialect_insert(s, Subscription)
             .values(user_id=user_id, expires_at=now)
             .on_conflict_do_nothing(index_elements=[Subscription.user_id])
         )
@@ -226,7 +281,7 @@ class Accounts:
     async def _ensure_user(self, s: AsyncSession, user_id: int, now: datetime) -> None:
         # Money is never dropped: a payment for a user who wiped their account recreates the row.
         await s.execute(
-            _insert(s, User)
+            dialect_insert(s, User)
             .values(id=user_id, language="ru", created_at=now, blocked_bot=False, adult_opt_in=False)
             .on_conflict_do_nothing(index_elements=[User.id])
         )
@@ -248,7 +303,7 @@ class Accounts:
             await self._ensure_user(s, user_id, now)
             inserted = (
                 await s.execute(
-                    _insert(s, Payment)
+                    dialect_insert(s, Payment)
                     .values(
                         telegram_payment_charge_id=charge_id,
                         user_id=user_id,
@@ -306,7 +361,7 @@ class Accounts:
     async def increment_usage(self, user_id: int, counter: str, day: date) -> int:
         """Add one to the user's counter for that UTC day, atomically; the new value."""
         async with self._session() as s, s.begin():
-            stmt = _insert(s, Usage).values(user_id=user_id, day=day, counter=counter, value=1)
+            stmt = dialect_insert(s, Usage).values(user_id=user_id, day=day, counter=counter, value=1)
             stmt = stmt.on_conflict_do_update(
                 index_elements=[Usage.user_id, Usage.day, Usage.counter],
                 set_={"value": Usage.value + 1},
@@ -378,6 +433,9 @@ class Accounts:
             events = await s.execute(
                 select(Event).where(Event.user_id == user_id).order_by(Event.at, Event.id)
             )
+            ratings = await s.execute(
+                select(Rating).where(Rating.user_id == user_id).order_by(Rating.rated_at, Rating.message_id)
+            )
             return {
                 "user": _row(user) if user else None,
                 "consents": await self._consents(s, user_id),
@@ -385,6 +443,7 @@ class Accounts:
                 "payments": await self._payments(s, user_id),
                 "usage": [_row(u, "user_id") for u in usage.scalars()],
                 "events": [_row(e, "user_id", "id") for e in events.scalars()],
+                "ratings": [_row(r, "user_id") for r in ratings.scalars()],
             }
 
     async def delete_account(self, user_id: int) -> dict[str, int]:

@@ -9,7 +9,10 @@ from __future__ import annotations
 from importlib.resources import files
 
 DOCUMENTS = ("terms", "privacy")
-VERSIONS: dict[str, str] = {"terms": "2026-11-25", "privacy": "2026-11-25"}
+VERSIONS: dict[str, str] = {"terms": "2026-11-25", "privacy": "2026-12-07"}
+# Sharing conversations for training (the Privacy Policy's section on it): optional, so not in
+# VERSIONS (which every user must accept); a new version here asks those who share to agree again.
+TRAINING_VERSION = "2026-12-07"
 
 
 def text(document: str, lang: str) -> str:

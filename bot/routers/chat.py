@@ -40,16 +40,9 @@ async def _submit(
     card = personas.get(account.persona_id)
     now = datetime.now(UTC)
     pro = await deps.accounts.is_pro(account.id, now)
-    if card.module is Module.PARTNER and not pro:
-        used = await deps.accounts.increment_usage(account.id, PARTNER_COUNTER, now.date())
-        if used > deps.config.free_partner_daily_messages:
-            await message.answer(
-                _(
-                    "That's all the messages with {name} for today on the free plan. "
-                    "Come back tomorrow, talk to Dora (she's always free), or get /pro for no limits."
-                ).format(name=card.name)
-            )
-            return
+    if card.module is Module.PARTNER and not pro and not await within_free_limit(deps, account, now):
+        await message.answer(limit_reached(card.name))
+        return
     request = TurnRequest(
         chat_id=message.chat.id, account_id=account.id, persona_id=card.id, flags=flags_for(account, pro)
     )
@@ -58,6 +51,19 @@ async def _submit(
     if unsure:
         await message.answer(_heard(text))
     await deps.conversations.accept(request, text, update_id=update.update_id, unsure=unsure)
+
+
+async def within_free_limit(deps: BotDeps, account: User, now: datetime) -> bool:
+    """One more Partner message today on the free plan (counted): within the daily limit?"""
+    used = await deps.accounts.increment_usage(account.id, PARTNER_COUNTER, now.date())
+    return used <= deps.config.free_partner_daily_messages
+
+
+def limit_reached(name: str) -> str:
+    return _(
+        "That's all the messages with {name} for today on the free plan. "
+        "Come back tomorrow, talk to Dora (she's always free), or get /pro for no limits."
+    ).format(name=name)
 
 
 async def _seen(deps: BotDeps, account: User, persona_id: str, now: datetime) -> None:

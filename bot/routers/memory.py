@@ -78,7 +78,9 @@ async def memory_callback(
             await query.answer(_("Already gone."))
         else:
             async with deps.conversations.locks.hold(f"turn:{account.id}"):  # not mid-reply
-                await deps.companion.forget_memory(user_id, full)
+                result = await deps.companion.forget_memory(user_id, full)
+            if deps.feedback is not None:  # training examples that hold it go too
+                await deps.feedback.forgotten(account.id, result)
             await query.answer(_("Forgotten."))
     else:
         await query.answer()
@@ -100,6 +102,8 @@ async def forget_topic_callback(
         await query.answer()
         async with deps.conversations.locks.hold(f"turn:{account.id}"):  # not mid-reply
             result = await deps.companion.forget(user_id, callback_data.plan)
+        if deps.feedback is not None:  # training examples that hold it go too
+            await deps.feedback.forgotten(account.id, result)
         if result is None:
             text = _("That question has expired. Tell me again what to forget.")
         else:

@@ -79,6 +79,7 @@ async def help_command(message: Message) -> None:
             "/forget: delete everything about you\n"
             "/pro: PRO subscription\n"
             "/adult: 18+ conversations (PRO, adults only)\n"
+            "/share_for_training: let my operator learn from our conversations (off unless you turn it on)\n"
             "/lang: language\n"
             "/terms, /privacy: the documents\n"
             "/paysupport: payment questions and refunds"

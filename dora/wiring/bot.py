@@ -22,15 +22,18 @@ from bot.checkins import CheckinSender
 from bot.config import BotConfig, TelegramConfig
 from bot.conversation import Conversations
 from bot.db.engine import create_engine_and_sessions, migrate
+from bot.db.feedback import Feedback
 from bot.db.inbox import Inbox
 from bot.db.repo import Accounts
 from bot.deps import BotDeps
+from bot.feedback import FeedbackKeeper
 from bot.identity import agent_user_id
 from bot.streaming import StreamOptions
 from common.errors import ModelMissingError
 from dora.config import Settings
 from dora.errors import TokenMissingError
 from dora.wiring.agent import open_companion
+from dora.wiring.llm import chat_model_name
 from dora.wiring.media import build_transcriber
 from dora.wiring.services import build_locks, open_redis, unavailable
 from memory.crypto import UserCipher
@@ -150,6 +153,9 @@ async def running_bot(
             async def crisis(account_id: int, label: str, tier: str, persona_id: str) -> None:
                 await accounts.record_event(account_id, f"crisis_{label}", kind=tier, persona_id=persona_id)
 
+            keeper = FeedbackKeeper(
+                accounts, Feedback(sessions, cipher_for), companion, chat_model_name(settings)
+            )
             conversations = Conversations(
                 bot,
                 companion,
@@ -159,6 +165,8 @@ async def running_bot(
                 on_minor=minor,
                 on_crisis=crisis,
                 streaming=StreamOptions(settings.stream_replies, settings.stream_interval_s),
+                on_reply=keeper.on_reply,
+                rating_buttons=settings.feedback_buttons,
             )
             deps = BotDeps(
                 config=bot_config(settings),
@@ -166,6 +174,7 @@ async def running_bot(
                 companion=companion,
                 conversations=conversations,
                 transcriber=_transcriber(settings),
+                feedback=keeper,
             )
             dp = build_dispatcher(deps, redis)
             every = settings.recover_every_s

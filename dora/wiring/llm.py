@@ -94,6 +94,16 @@ def build_llm(settings: Settings, role: Role) -> BaseChatModel:
     raise LLMConfigError(f"unknown DORA_LLM {settings.llm!r}: use local, openai or transformers")
 
 
+def chat_model_name(settings: Settings) -> str:
+    """The chat model as a rating records it: the backend and the model it names (a GGUF file's or a
+    folder's name, the server's model name), so ratings from before and after a switch stay apart."""
+    if settings.llm == "local":
+        return f"local:{Path(settings.llm_gguf).name if settings.llm_gguf else DEFAULT_GGUF_MODEL}"
+    if settings.llm == "transformers":
+        return f"transformers:{Path(settings.llm_model or '').name}"
+    return f"{settings.llm}:{settings.llm_model or ''}"
+
+
 def llm_registry(settings: Settings) -> LLMRegistry:
     """One model per role on the configured backend (llama.cpp / transformers load on first use)."""
     return LLMRegistry(lambda role: build_llm(settings, role))
