@@ -111,6 +111,36 @@ def lines(files: dict[str, str], kind: str) -> list[dict[str, Any]]:
     ]
 
 
+def train_on(files: dict[str, str], tmp_path: Path) -> None:
+    """`dora train sft` (merged) and `dora train dpo`, a few steps on a tiny model, on the set the bot
+    built; the merged folder answers through DORA's transformers backend. Each split is small here
+    (two examples, one pair), so both files of a kind get all of that kind's rows."""
+    from langchain_core.messages import HumanMessage, SystemMessage
+
+    from dora.wiring.llm import build_llm
+    from tests.tiny_lm import build_tiny_llama
+
+    folder = tmp_path / "trainable"
+    folder.mkdir()
+    for kind in ("sft", "dpo"):
+        rows = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in lines(files, kind))
+        for split in ("train", "eval"):
+            (folder / f"{kind}_{split}.jsonl").write_text(rows, encoding="utf-8")
+    words = sorted({w for text in files.values() for w in text.split()})[:4000]
+    base = build_tiny_llama(tmp_path / "tiny", words)
+    runner = CliRunner()
+    fast = ["--base", str(base), "--data", str(folder), "--max-steps", "2", "--lora-r", "4", "--json"]
+    sft = runner.invoke(app, ["train", "sft", *fast, "--out", str(tmp_path / "sft"), "--merge"])
+    assert sft.exit_code == 0, sft.output
+    dpo = runner.invoke(app, ["train", "dpo", *fast, "--out", str(tmp_path / "dpo")])
+    assert dpo.exit_code == 0, dpo.output
+    merged = Path(json.loads(sft.stdout.strip().splitlines()[-1])["merged"])
+    model = build_llm(Settings(data_dir=tmp_path, llm="transformers", llm_model=str(merged)), "chat")
+    model.device, model.max_tokens = "cpu", 6
+    answer = model.invoke([SystemMessage("Дора"), HumanMessage("Расскажи сказку про дракона")])
+    assert isinstance(answer.content, str) and answer.content.strip()
+
+
 def count_rows(bot: RunningBot, model: Any, user: int) -> int:
     async def go() -> int:
         async with bot.deps.accounts._session() as s:
@@ -230,6 +260,8 @@ def test_ratings_consent_regeneration_and_the_dataset(
         assert pair["chosen"] == [{"role": "assistant", "content": again.text}]
         assert pair["rejected"] == [{"role": "assistant", "content": disliked}]
         assert pair["prompt"][-1] == {"role": "user", "content": "Расскажи сказку про дракона"}
+        if importlib.util.find_spec("trl") is not None:  # the train extra: the set trains as built
+            train_on(files, tmp_path)
         assert "| Users | 1 |" in files["README.md"] and "Preference pairs" in files["README.md"]
 
         # revoking deletes what was kept at once; a rebuilt set has nothing of Alice's
