@@ -28,7 +28,7 @@ from agent.llm.roles import Role
 from agent.model_tools import make_tools
 from agent.photo_choice import PHOTO_NOTE, PhotoTools, choose_photo, record
 from agent.prompts import build_prompt, stop_sequences
-from agent.recall import Recalled, memory_block, recalled_lines
+from agent.recall import Recalled, choose, earlier_turns, memory_block, recalled_lines
 from agent.safety import HelpLines, SafetyClassifier, UserFlags, adult_unlocked, decide
 from agent.safety.text import lemma
 from agent.state import ChatState
@@ -165,11 +165,14 @@ def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver | None = None
             episode,
         )
         # an episode still in the verbatim window is already in the prompt: don't repeat it
-        found = [
-            f
-            for f in found
-            if not (f.memory.kind == MemoryKind.EPISODE and set(f.memory.source_message_ids) & visible)
-        ][: deps.memory_top_k]
+        found = choose(
+            [
+                f
+                for f in found
+                if not (f.memory.kind == MemoryKind.EPISODE and set(f.memory.source_message_ids) & visible)
+            ],
+            deps.memory_top_k,
+        )
         lines = recalled_lines(found, datetime.now(UTC), state.get("lang", "ru"))
         return {
             "recalled": [asdict(r) for r in lines],
@@ -254,7 +257,11 @@ def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver | None = None
             bool(state.get("minor_suspected") or state.get("minor_now")),
         )
         recalled = state.get("recalled", [])
-        memories = memory_block([Recalled(**r) for r in recalled], lang)
+        lines = [Recalled(**r) for r in recalled]
+        # the user's remembered messages as their earlier turns, the facts in a note after this one
+        earlier = earlier_turns(lines, lang)
+        facts = [r for r in lines if not r.said]
+        memories = memory_block(facts, lang, _text(_last_human(state["messages"])), remembered=bool(earlier))
         recent = recent_window(state["messages"], deps.history_token_budget)
         prompt = build_prompt(
             card,
@@ -269,6 +276,7 @@ def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver | None = None
             else "",
             safety_notes=state.get("safety_notes", []),
             lore=[entry["content"] for entry in state.get("lore", [])],
+            earlier=earlier,
         )
         llm: Any = deps.llm_for("chat")
         tool_rounds = _tool_rounds(state["messages"])

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from langchain_core.messages import AnyMessage, SystemMessage
+from langchain_core.messages import AnyMessage, HumanMessage, SystemMessage
 
 from agent.language import Language
 from personas.card import PersonaCard
@@ -144,23 +144,20 @@ def _card_text(card: PersonaCard, text: str, lang: Language) -> str:
 def dynamic_prompt(
     now: datetime,
     summary: str,
-    memories: str,
     lang: Language,
     photo_note: str = "",
     safety_notes: list[str] | None = None,
     lore: str = "",
 ) -> str:
     """What this turn knows: the date, the rolling summary, the lorebook entries that fired, the
-    recalled memories, the language; and the safety policy's notes (a minor, a crisis), which
-    outrank everything before them."""
+    language; and the safety policy's notes (a minor, a crisis), which outrank everything before
+    them. The recalled memories are not here but next to the user's message (:func:`build_prompt`)."""
     t = _LABELS.get(lang, _LABELS["ru"])
     parts = [t["today"].format(date=now.strftime("%Y-%m-%d"))]
     if summary.strip():
         parts.append(f"{t['summary']}\n{summary.strip()}")
     if lore:
         parts.append(lore)
-    if memories:
-        parts.append(memories)
     if photo_note:
         parts.append(photo_note)
     parts.extend(safety_notes or [])
@@ -185,21 +182,33 @@ def build_prompt(
     photo_note: str = "",
     safety_notes: list[str] | None = None,
     lore: list[str] | None = None,
+    earlier: list[str] | None = None,
 ) -> list[AnyMessage]:
-    """The messages for the chat model; ``lore`` is the text of the lorebook entries that fired."""
+    """The messages for the chat model; ``lore`` is the text of the lorebook entries that fired.
+
+    What is remembered goes next to the user's message, not up in the system message: ``earlier``
+    (the user's remembered messages, see :func:`agent.recall.earlier_turns`) just before it, and
+    ``memories`` (the facts and the line on using them) just after it, nearest the answer. A 1.5B
+    model uses what sits near the question (measured: README, issue 18), and the system message and
+    the history before this turn stay the same from turn to turn: a prefix llama.cpp already holds."""
     lore_text = lore_block(lore or [], lang)
     if lore_text:
         lore_text = _card_text(card, lore_text, lang)
     system = (
         static_prompt(card, lang, adult_unlocked=adult_unlocked)
         + "\n\n"
-        + dynamic_prompt(now, summary, memories, lang, photo_note, safety_notes, lore_text)
+        + dynamic_prompt(now, summary, lang, photo_note, safety_notes, lore_text)
     )
     messages: list[AnyMessage] = [SystemMessage(content=system), *recent]
     if note := card.depth_note:  # the character's note, that many messages from the end
         text, depth = note
         framed = f"{_card_text(card, text, lang)}\n\n{_LABELS.get(lang, _LABELS['ru'])['post_history_rules']}"
         messages.insert(max(1, len(messages) - depth), SystemMessage(content=framed))
+    humans = [i for i, m in enumerate(messages) if isinstance(m, HumanMessage)]
+    at = humans[-1] if humans else len(messages)
+    if memories:
+        messages.insert(at + 1 if humans else at, SystemMessage(content=memories))
+    messages[at:at] = [HumanMessage(content=text) for text in earlier or []]
     if after := post_history(card, lang, safety_notes):
         messages.append(SystemMessage(content=after))
     return messages

@@ -6,6 +6,7 @@ use it naturally, so a reply can say «как там Бублик?» instead of 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -60,6 +61,8 @@ class Recalled:
     kind: str
     line: str
     why: str
+    said: str = ""  # an episode: the user's own words, and when (for the prompt's earlier turns)
+    when: str = ""
 
 
 def _why(item: ScoredMemory) -> str:
@@ -70,6 +73,44 @@ def _why(item: ScoredMemory) -> str:
     )
 
 
+def choose(found: list[ScoredMemory], k: int) -> list[ScoredMemory]:
+    """At most ``k`` memories, no text twice (a question asked again is stored again).
+
+    Both a fact and the message it was learned from stay: the embedded model's facts are often
+    clumsy («Пользователь такса Шпрота обожает лужи»), the user's own words are not, and the two
+    go to different places in the prompt (see :func:`earlier_turns`). Preferring the fact was tried
+    and measured worse (README, issue 18). No score threshold either: the relevance part is
+    normalised over each search's candidates, so in a small store the right memory can score
+    below zero (that fact: -0.09 for «какой породы у меня собака?»), and a cut would drop it."""
+    seen: set[str] = set()
+    out = []
+    for item in found:
+        key = " ".join(item.memory.text.lower().replace("ё", "е").split())
+        if key not in seen:
+            seen.add(key)
+            out.append(item)
+    return out[:k]
+
+
+_RU_USER_WORD = re.compile(r"\b[Пп]ользовател(ь|я|ю|ем|е|ьница|ьницы|ьнице|ьницу|ьницей)\b")
+
+
+def _as_prompt_says(text: str) -> str:
+    """The extractor's «пользователь» as the prompt names the user everywhere else, «собеседник»
+    (a small model reads two names as two people)."""
+
+    def swap(match: re.Match[str]) -> str:
+        ending = match.group(1)
+        word = (
+            "собеседниц" + ending.removeprefix("ьниц")
+            if ending.startswith("ьниц")
+            else ("собеседник" + {"ь": "", "я": "а", "ю": "у", "ем": "ом", "е": "е"}[ending])
+        )
+        return word[0].upper() + word[1:] if match.group(0)[0].isupper() else word
+
+    return _RU_USER_WORD.sub(swap, text)
+
+
 def recalled_lines(items: list[ScoredMemory], now: datetime, lang: Language) -> list[Recalled]:
     """Each memory as one dated line, facts as statements, the user's own words in quotes."""
     out = []
@@ -77,29 +118,90 @@ def recalled_lines(items: list[ScoredMemory], now: datetime, lang: Language) -> 
         m = item.memory
         stamp = when(m.valid_at if m.kind == MemoryKind.FACT else m.created_at, now, lang)
         if m.kind == MemoryKind.FACT:
-            line = f"- {m.text} ({stamp})"
+            line = f"- {_as_prompt_says(m.text)} ({stamp})"
         else:
             said = "they told you" if lang == "en" else "собеседник написал тебе"
             line = f"- {stamp} {said}: «{m.text}»"
-        out.append(Recalled(id=m.id, kind=m.kind.value, line=line, why=_why(item)))
+        said = m.text if m.kind == MemoryKind.EPISODE else ""
+        out.append(Recalled(id=m.id, kind=m.kind.value, line=line, why=_why(item), said=said, when=stamp))
     return out
 
 
 MEMORY_HEADER: dict[Language, str] = {
-    "ru": (
-        "Что ты помнишь о собеседнике из прошлых разговоров. Используй это естественно и только к месту, "
-        "как друг, который помнит (например, спроси, как дела у того, о ком он рассказывал); "
-        "не перечисляй это списком и не говори, что у тебя есть «память»:"
-    ),
-    "en": (
-        "What you remember about the user from earlier talks. Use it naturally and only when it fits, "
-        "like a friend who remembers (e.g. ask how someone they mentioned is doing); never list it "
-        "or mention having a 'memory':"
-    ),
+    "ru": "Что ты знаешь о собеседнике (говори об этом к месту и своими словами, не списком):",
+    "en": "What you know about the user (bring it up where it fits, in your own words, never as a list):",
 }
 
+# the user asks about their own life: the answer is in what DORA remembers, said plainly
+ASKED_CUE: dict[Language, str] = {
+    "ru": (
+        "Он спрашивает о том, что рассказывал тебе раньше: ответь прямо, обращаясь к нему («у тебя…», «ты…»)."
+    ),
+    "en": 'They ask about something they told you before: answer directly, talking to them ("your…").',
+}
 
-def memory_block(lines: list[Recalled], lang: Language) -> str:
-    if not lines:
+# a hello: one thing remembered, asked about, is warm; reading the list back is not
+GREETING_CUE: dict[Language, str] = {
+    "ru": "Это приветствие: не пересказывай, что помнишь; можно спросить про что-то одно.",
+    "en": "This is a greeting: don't recite what you remember; you may ask about one thing.",
+}
+
+_QUESTION_WORDS = re.compile(
+    r"\b(?:как|какой|какая|какое|какие|каком|какую|какого|кто|кого|кому|что|чем|чего|где|куда|откуда|когда|"
+    r"сколько|почему|помнишь|напомни|знаешь|забыла?|"
+    r"what|which|who|whom|where|when|how|remember|remind|know)\b",
+    re.IGNORECASE,
+)
+_ABOUT_ME = re.compile(
+    r"\b(?:я|меня|мне|мной|мой|моя|моё|мое|мои|моего|моей|моему|моих|моим|моими|мою|нас|наш|наша|наше|наши|"
+    r"нашего|нашей|мы|i|me|my|mine|we|our)\b",
+    re.IGNORECASE,
+)
+_GREETING = re.compile(
+    r"^\W*(?:привет\w*|здравствуй\w*|добр\w+ (?:утро|день|вечер|ночи)|хай|салют|доброе|hi|hello|hey|"
+    r"good (?:morning|afternoon|evening)|yo)\b",
+    re.IGNORECASE,
+)
+
+
+def asks_about_user(text: str) -> bool:
+    """«как зовут моего кота?», "what's my dog's name again?": a question about the user's own life."""
+    return ("?" in text or bool(_QUESTION_WORDS.search(text))) and bool(_ABOUT_ME.search(text))
+
+
+def is_greeting(text: str) -> bool:
+    """A hello and little else («привет!», «доброе утро, как ты?»)."""
+    return bool(_GREETING.search(text)) and len(text.split()) <= 6
+
+
+EARLIER_PREFIX: dict[Language, str] = {"ru": "(раньше, {when})", "en": "(earlier, {when})"}
+
+
+def earlier_turns(lines: list[Recalled], lang: Language) -> list[str]:
+    """The remembered messages as the user's earlier turns, the most relevant last (nearest the
+    question), each marked as earlier with its date. A 1.5B model reads what the user said in the
+    conversation as theirs («моя такса» is the user's dog), where a quoted line in a system note
+    was taken as its own («у меня собака…»): measured, this is what made it answer (README)."""
+    prefix = EARLIER_PREFIX.get(lang, EARLIER_PREFIX["ru"])
+    return [f"{prefix.format(when=r.when)} {r.said}" for r in reversed(lines) if r.said]
+
+
+def memory_block(
+    lines: list[Recalled], lang: Language, message: str = "", *, remembered: bool = False
+) -> str:
+    """The recalled facts under the header that says how to use them, and, for this ``message``, a
+    last line: answer from what is remembered (a question about the user's life) or don't recite it
+    (a hello). ``remembered``: the user's earlier messages are in the prompt too (the line applies
+    to them even with no fact)."""
+    if not lines and not remembered:
         return ""
-    return MEMORY_HEADER.get(lang, MEMORY_HEADER["ru"]) + "\n" + "\n".join(r.line for r in lines)
+    parts = (
+        [MEMORY_HEADER.get(lang, MEMORY_HEADER["ru"]) + "\n" + "\n".join(r.line for r in lines)]
+        if lines
+        else []
+    )
+    if asks_about_user(message):
+        parts.append(ASKED_CUE.get(lang, ASKED_CUE["ru"]))
+    elif is_greeting(message):
+        parts.append(GREETING_CUE.get(lang, GREETING_CUE["ru"]))
+    return "\n\n".join(parts)

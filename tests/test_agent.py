@@ -18,6 +18,7 @@ from agent.checkpoint import open_checkpointer
 from agent.companion import Companion, TurnEvent
 from agent.graph import build_graph
 from agent.llm.errors import LLMTimeoutError
+from agent.recall import ASKED_CUE, MEMORY_HEADER
 from agent.safety import UserFlags
 from dora.config import Settings
 from dora.wiring.agent import open_companion
@@ -53,7 +54,8 @@ class Script:
 
     @property
     def system(self) -> str:
-        return str(self.prompts[-1][0].content)
+        """Every system message of the last prompt (the recalled memories are one, next to the turn)."""
+        return "\n\n".join(str(m.content) for m in self.prompts[-1] if isinstance(m, SystemMessage))
 
 
 def run(coro: Any) -> Any:
@@ -124,11 +126,17 @@ def test_memories_reach_the_prompt_after_the_turn_left_the_window(tmp_path, embe
             await talk(c, "Слушай, а как там мой кот поживает, помнишь его?")
 
     run(go())
-    system = script.system
-    assert "Бублик" in system.split("Что ты помнишь о собеседнике", 1)[1]
-    recent = [str(m.content) for m in script.prompts[-1][1:]]
-    assert not any("Бублик" in t for t in recent)  # it really came from memory, not the history
-    assert "(сегодня)" not in system and "сегодня собеседник написал тебе" in system
+    prompt = script.prompts[-1]
+    # the remembered message comes back as the user's earlier turn, marked so, just before the question
+    *_, remembered, asked = [m for m in prompt if isinstance(m, HumanMessage)]
+    assert str(asked.content).startswith("Слушай, а как там мой кот")
+    assert str(remembered.content) == f"(раньше, сегодня) {BUBLIK}"
+    assert prompt.index(remembered) + 1 == prompt.index(asked)
+    history = [str(m.content) for m in prompt if not isinstance(m, SystemMessage) and m is not remembered]
+    assert not any("Бублик" in t for t in history)  # it really came from memory, not the history
+    assert "Бублик" not in str(prompt[0].content)  # nor from the system message (the cached prefix)
+    # a question about the user's own life: the line that says to answer from it, after the question
+    assert str(prompt[-1].content).endswith(ASKED_CUE["ru"])
 
 
 def test_extraction_runs_off_the_reply_path_and_in_order(settings, embeddings, model, script):
@@ -292,7 +300,7 @@ def test_prompt_injection_and_other_users_memories(settings, embeddings, model, 
     injection, bob_system = run(go())
     assert "настройки" in reply_of(injection)
     assert len(script.prompts) == 2  # alice's turn and bob's question; the injection never reached it
-    assert "Максим" not in bob_system and "Что ты помнишь" not in bob_system
+    assert "Максим" not in bob_system and MEMORY_HEADER["ru"] not in bob_system
 
 
 @pytest.mark.parametrize(
@@ -555,9 +563,10 @@ def test_facts_are_shared_by_personas_but_conversations_are_not(settings, embedd
             return script.system
 
     mark_system = run(go())
-    memories = mark_system.split("Что ты помнишь о собеседнике", 1)[1]
+    memories = mark_system.split(MEMORY_HEADER["ru"], 1)[1]
     assert "У собеседника рыжий кот Бублик" in memories  # the fact, learned by Dora, known to Марк
-    assert "Привет! Меня зовут Максим" not in memories  # Dora's conversation itself stays hers
+    said = "\n".join(str(m.content) for m in script.prompts[-1])
+    assert "Привет! Меня зовут Максим" not in said  # Dora's conversation itself stays hers
 
 
 def test_photo_requests_respect_pro_and_come_as_events(settings, embeddings, model, script):

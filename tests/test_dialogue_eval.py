@@ -97,6 +97,11 @@ def _run(dataset: Path, data_dir: Path, llm: OpenAIServer, *extra: str) -> subpr
     )
 
 
+def _remembered(message: dict) -> bool:
+    """A remembered message the prompt gives back as the user's earlier turn."""
+    return message["role"] == "user" and str(message.get("content")).startswith("(раньше, ")
+
+
 def test_dora_eval_dialogue_asks_where_only_long_term_memory_knows(tmp_path: Path) -> None:
     """The model (a loopback server answering «Бублик!» every time) passes the scenario that
     expects Бублик and fails the one that expects Казань; the ask never carries the telling as a
@@ -149,14 +154,15 @@ def test_dora_eval_dialogue_asks_where_only_long_term_memory_knows(tmp_path: Pat
     }
     for ask, told in (("как зовут кота?", "у меня рыжий кот Бублик"), ("где я живу?", "я живу в Казани")):
         assert asks[ask], f"the ask {ask!r} never reached the model"
-        turns = [m for m in asks[ask][-1]["messages"] if m["role"] != "system"]
+        turns = [m for m in asks[ask][-1]["messages"] if not _remembered(m)]
         assert all(told not in str(m.get("content")) for m in turns), "the telling is still a recent turn"
-    # the same persona in a new thread: the telling comes back from long-term memory (the episode);
-    # another persona sees only shared facts, which this model (answering no tool calls) never gives
-    system = [m for m in asks["как зовут кота?"][-1]["messages"] if m["role"] == "system"]
-    assert any("у меня рыжий кот Бублик" in str(m.get("content")) for m in system)
-    system = [m for m in asks["где я живу?"][-1]["messages"] if m["role"] == "system"]
-    assert all("Казан" not in str(m.get("content")) for m in system)
+    # the same persona in a new thread: the telling comes back from long-term memory (the episode, as
+    # the user's marked earlier turn); another persona sees only shared facts, which this model
+    # (answering no tool calls) never gives
+    remembered = [m for m in asks["как зовут кота?"][-1]["messages"] if _remembered(m)]
+    assert [m["content"] for m in remembered] == ["(раньше, сегодня) у меня рыжий кот Бублик"]
+    assert not any(_remembered(m) for m in asks["где я живу?"][-1]["messages"])
+    assert all("Казан" not in str(m.get("content")) for m in asks["где я живу?"][-1]["messages"][:-1])
     assert not (tmp_path / "operator-data").exists(), "the evaluation wrote into the operator's data dir"
 
 
@@ -204,7 +210,6 @@ def test_told_users_are_kept_and_asked_again_without_retelling(tmp_path: Path) -
     assert json.loads((told / "told.json").read_text()) == ["cat"]
     # each run asks a copy: the kept store holds the telling, and no question of an earlier run
     asked = [r for r in second if said([r], "как зовут кота?")]
-    memory = [str(m.get("content")) for m in asked[0]["messages"] if m["role"] == "system"]
-    assert any("у меня рыжий кот Бублик" in m for m in memory)
-    assert not any("как зовут кота?" in m for m in memory)
+    memory = [str(m.get("content")) for m in asked[0]["messages"] if _remembered(m)]
+    assert memory == ["(раньше, сегодня) у меня рыжий кот Бублик"]
     assert not (tmp_path / "data").exists()

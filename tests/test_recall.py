@@ -1,0 +1,131 @@
+"""What the model reads of memory: which memories, in what words, where in the prompt, and the one
+line that says how to use them (agent.recall, agent.prompts)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
+
+from agent.prompts import build_prompt
+from agent.recall import (
+    ASKED_CUE,
+    GREETING_CUE,
+    asks_about_user,
+    choose,
+    earlier_turns,
+    is_greeting,
+    memory_block,
+    recalled_lines,
+)
+from memory.models import Memory, MemoryKind, ScoredMemory, ScoreParts
+from personas import PersonaLibrary
+
+NOW = datetime(2026, 12, 6, 20, 0, tzinfo=UTC)
+
+
+def scored(text: str, kind: MemoryKind, score: float, sources: list[str], mid: str) -> ScoredMemory:
+    memory = Memory(
+        id=mid,
+        user_id="u",
+        kind=kind,
+        text=text,
+        source_message_ids=sources,
+        created_at=NOW - timedelta(days=3),
+        valid_at=NOW - timedelta(days=3),
+    )
+    parts = ScoreParts(dense=0.8, lexical=0.2, relevance=score, recency=1.0, importance=0.5, total=score)
+    return ScoredMemory(memory=memory, score=score, parts=parts)
+
+
+def test_nothing_comes_twice_and_a_fact_keeps_the_message_it_came_from() -> None:
+    found = [
+        scored("привет! у меня рыжий кот Бублик", MemoryKind.EPISODE, 0.9, ["m1"], "e1"),
+        scored("У пользователя кот по кличке Бублик", MemoryKind.FACT, 0.8, ["m1"], "f1"),
+        scored("как зовут моего кота?", MemoryKind.EPISODE, 0.7, ["m2"], "e2"),
+        scored("Как  зовут моего кота?", MemoryKind.EPISODE, 0.6, ["m3"], "e3"),
+        scored("живу в Казани", MemoryKind.EPISODE, 0.5, ["m4"], "e4"),
+        scored("Пользователь работает медсестрой", MemoryKind.FACT, 0.4, ["m5"], "f2"),
+    ]
+    assert [f.memory.id for f in choose(found, 6)] == ["e1", "f1", "e2", "e4", "f2"]
+    assert [f.memory.id for f in choose(found, 2)] == ["e1", "f1"]
+
+
+def test_facts_name_the_user_as_the_prompt_does() -> None:
+    lines = recalled_lines(
+        [
+            scored("У пользователя кот по кличке Бублик", MemoryKind.FACT, 0.8, ["m1"], "f1"),
+            scored("Пользовательница работает медсестрой", MemoryKind.FACT, 0.7, ["m2"], "f2"),
+        ],
+        NOW,
+        "ru",
+    )
+    assert lines[0].line.startswith("- У собеседника кот по кличке Бублик (")
+    assert lines[1].line.startswith("- Собеседница работает медсестрой (")
+    assert not any("пользовател" in r.line.lower() for r in lines)
+
+
+def test_a_question_about_the_users_life_gets_the_answer_line_and_a_hello_the_no_list_line() -> None:
+    for asked in ("как зовут моего кота?", "Помнишь, где я живу", "what's my dog's name again?"):
+        assert asks_about_user(asked), asked
+    for other in ("как дела?", "что посоветуешь почитать?", "what do you think about cats?", "привет!"):
+        assert not asks_about_user(other), other
+    assert is_greeting("Привет!") and is_greeting("доброе утро, как ты?") and is_greeting("hey")
+    assert not is_greeting("привет, слушай, у меня сегодня был очень странный и длинный день на работе")
+
+    lines = recalled_lines([scored("У пользователя кот Бублик", MemoryKind.FACT, 0.8, [], "f")], NOW, "ru")
+    assert memory_block(lines, "ru", "как зовут моего кота?").endswith(ASKED_CUE["ru"])
+    assert memory_block(lines, "ru", "привет!").endswith(GREETING_CUE["ru"])
+    plain = memory_block(lines, "ru", "устала сегодня")
+    assert ASKED_CUE["ru"] not in plain and GREETING_CUE["ru"] not in plain
+    assert memory_block([], "ru", "как зовут моего кота?") == ""
+
+
+def test_remembered_messages_come_before_the_users_message_and_facts_after_it() -> None:
+    card = PersonaLibrary().get("dora")
+    recent = [HumanMessage("привет"), AIMessage("Привет!"), HumanMessage("как зовут моего кота?")]
+    lines = recalled_lines(
+        [
+            scored("у меня рыжий кот Бублик", MemoryKind.EPISODE, 0.9, ["m1"], "e1"),
+            scored("живу в Казани", MemoryKind.EPISODE, 0.5, ["m2"], "e2"),
+            scored("У пользователя кот по кличке Бублик", MemoryKind.FACT, 0.8, ["m1"], "f1"),
+        ],
+        NOW,
+        "ru",
+    )
+    earlier = earlier_turns(lines, "ru")
+    assert earlier == [  # the most relevant nearest the question
+        "(раньше, 3 декабря (3 дня назад)) живу в Казани",
+        "(раньше, 3 декабря (3 дня назад)) у меня рыжий кот Бублик",
+    ]
+    facts = [r for r in lines if not r.said]
+    block = memory_block(facts, "ru", "как зовут моего кота?", remembered=True)
+
+    def prompt(memories: str, earlier: list[str]) -> list:
+        return build_prompt(
+            card,
+            "ru",
+            adult_unlocked=False,
+            now=NOW,
+            summary="",
+            memories=memories,
+            recent=recent,
+            earlier=earlier,
+        )
+
+    with_memory, without = prompt(block, earlier), prompt("", [])
+    assert with_memory[0].content == without[0].content  # the cached prefix does not depend on memory
+    assert "Бублик" not in str(with_memory[0].content)
+    assert with_memory[1:3] == recent[:2]  # the history before this turn is untouched too
+    assert [m.content for m in with_memory[3:5]] == earlier
+    assert with_memory[5] is recent[-1]
+    note = with_memory[6]
+    assert isinstance(note, SystemMessage) and "У собеседника кот по кличке Бублик" in note.content
+    assert note.content.endswith(ASKED_CUE["ru"])
+    assert len(with_memory) == len(without) + 3
+
+
+def test_with_only_remembered_messages_the_note_is_the_one_line() -> None:
+    assert memory_block([], "ru", "как зовут моего кота?", remembered=True) == ASKED_CUE["ru"]
+    assert memory_block([], "ru", "привет", remembered=True) == GREETING_CUE["ru"]
+    assert memory_block([], "ru", "устала", remembered=True) == ""
