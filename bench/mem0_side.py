@@ -30,6 +30,7 @@ from __future__ import annotations
 import os
 import platform
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -49,8 +50,17 @@ class Mem0Missing(RuntimeError):
     """mem0 (or the sentence-transformers it runs e5 with) is not installed."""
 
 
-def check_mem0() -> str:
-    """mem0's version, or :class:`Mem0Missing` with the command that installs the extra."""
+def check_mem0(home: Path | None = None) -> str:
+    """mem0's version, or :class:`Mem0Missing` with the command that installs the extra.
+
+    Before the first import: telemetry off, no downloads, and mem0's own folder (it writes a
+    ``config.json`` with a user id when imported) in ``home``, not ``~/.mem0``."""
+    os.environ["MEM0_TELEMETRY"] = "False"
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["ANONYMIZED_TELEMETRY"] = "False"  # Chroma's (mem0's Chroma store also turns it off)
+    if home is not None and "mem0" not in sys.modules:
+        home.mkdir(parents=True, exist_ok=True)
+        os.environ["MEM0_DIR"] = str(home)
     try:
         import mem0  # noqa: F401
         import sentence_transformers  # noqa: F401
@@ -244,7 +254,6 @@ def run_mem0(
     torch.set_num_threads(threads)
     with tempfile.TemporaryDirectory(prefix="dora-bench-mem0-") as tmp:
         work = Path(tmp)
-        os.environ["MEM0_DIR"] = str(work / "home")  # mem0's own config and user id, not ~/.mem0
         from mem0 import Memory
 
         memory = Memory.from_config(mem0_config(folder, work, store, prefixes))
@@ -310,7 +319,7 @@ def run_side_by_side(
     mem0_prefixes: str = "roles",
     say: Callable[[str], None] = lambda _m: None,
 ) -> dict[str, Any]:
-    mem0_version = check_mem0()
+    mem0_version = check_mem0()  # the command called it first, with mem0's home folder
     before = machine()
     turns = _turns(dataset)
     d_result, d_extra = run_dora(dora_store, dataset, say)

@@ -7,12 +7,14 @@ that nothing else in DORA imports; without it the command says so in one line.
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from dora.config import load_settings
@@ -24,7 +26,7 @@ DEFAULT_LOCOMO = Path("../shared/locomo10.json")
 
 
 def _fail(message: str, code: int = 1) -> None:
-    console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
+    console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)  # "[mem0]" is no markup
     raise typer.Exit(code)
 
 
@@ -64,10 +66,40 @@ def bench_mem0(
         if exc.name != "bench":
             raise
         _fail("dora bench mem0 needs a source checkout: run it from a clone set up with `make setup`", 2)
+    work = Path(tempfile.mkdtemp(prefix="dora-bench-mem0-"))
     try:
-        check_mem0()
-    except Mem0Missing as exc:
-        _fail(str(exc), 2)
+        try:
+            check_mem0(home=work / "mem0-home")
+        except Mem0Missing as exc:
+            _fail(str(exc), 2)
+        _bench(
+            path,
+            work,
+            conversations,
+            turns,
+            questions,
+            mem0_store,
+            mem0_prefixes,
+            mem0_threads,
+            st_folder,
+            as_json,
+        )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _bench(
+    path: Path,
+    work: Path,
+    conversations: int,
+    turns: int,
+    questions: int,
+    mem0_store: str,
+    mem0_prefixes: str,
+    mem0_threads: int,
+    st_folder: Path | None,
+    as_json: bool,
+) -> None:
     if mem0_store not in ("chroma", "qdrant"):
         _fail(f"--mem0-store must be chroma or qdrant, not {mem0_store!r}")
     if mem0_prefixes not in ("roles", "query", "none"):
@@ -93,23 +125,22 @@ def bench_mem0(
     agreement = e5_st.token_agreement(folder, onnx_dir if onnx_dir.is_dir() else None, texts)
 
     embedder = make_embedder(base)
-    cost = embedder_cost(embedder)
+    cost = embedder_cost(embedder, repeats=3)
     console.print(describe(cost))
-    with tempfile.TemporaryDirectory(prefix="dora-bench-mem0-") as tmp:
-        settings = base.model_copy(
-            update={"data_dir": Path(tmp), "models_dir": base.resolved_models_dir, "chroma_url": None}
-        )
-        store = build_memory(settings, embedder)  # the bare embedder: no cache answers a repeated text
-        result = run_side_by_side(
-            dataset,
-            store,
-            {**cost, "describe": describe(cost)},
-            folder,
-            mem0_store=mem0_store,
-            mem0_threads=mem0_threads or base.embeddings_threads,
-            mem0_prefixes=mem0_prefixes,
-            say=lambda m: console.print(m),
-        )
+    settings = base.model_copy(
+        update={"data_dir": work / "dora", "models_dir": base.resolved_models_dir, "chroma_url": None}
+    )
+    store = build_memory(settings, embedder)  # the bare embedder: no cache answers a repeated text
+    result = run_side_by_side(
+        dataset,
+        store,
+        {**cost, "describe": describe(cost)},
+        folder,
+        mem0_store=mem0_store,
+        mem0_threads=mem0_threads or base.embeddings_threads,
+        mem0_prefixes=mem0_prefixes,
+        say=lambda m: console.print(m),
+    )
     result["mem0"]["embedder"]["token_agreement_with_dora"] = agreement
     if as_json:
         typer.echo(json.dumps(result, ensure_ascii=False))
