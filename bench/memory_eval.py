@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -48,6 +48,24 @@ class EvalResult:
     ingest_s: float = 0.0
     memories: int = 0
     search_ms: list[float] = field(default_factory=list)
+
+    def score(
+        self, probe: Probe, sources: Sequence[set[str]], by_kind: dict[str, dict[int, int]] | None = None
+    ) -> int | None:
+        """Count one asked probe: ``sources`` holds each result's turn ids, best first; a hit at k is
+        any evidence turn among the first k. Returns the rank of the first hit (None: no hit)."""
+        self.probes += 1
+        self.kind_counts[probe.kind] = self.kind_counts.get(probe.kind, 0) + 1
+        evidence = set(probe.evidence)
+        kind_hits = (by_kind if by_kind is not None else self.by_kind).setdefault(
+            probe.kind, dict.fromkeys(KS, 0)
+        )
+        first_hit = next((i for i, src in enumerate(sources) if evidence & src), None)
+        for k in KS:
+            if first_hit is not None and first_hit < k:
+                self.hits[k] += 1
+                kind_hits[k] += 1
+        return first_hit
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {f"recall@{k}": round(self.hits[k] / max(self.probes, 1), 4) for k in KS}
@@ -100,6 +118,25 @@ def load_probes(dataset: dict[str, Any]) -> tuple[dict[str, list[Probe]], int]:
     return probes, skipped
 
 
+def session_episodes(user: dict[str, Any]) -> Iterator[list[EpisodeIn]]:
+    """A user's turns as episodes, one list per session: each at its session's date plus its place
+    (seconds), with the turns just before it as context, as in a live chat."""
+    for session in user["sessions"]:
+        start = parse_date(session["date"])
+        texts = [str(t[1]) for t in session["turns"]]
+        yield [
+            EpisodeIn(
+                text=text,
+                at=start + timedelta(seconds=i),
+                message_id=str(turn[0]),
+                context=texts[max(0, i - CONTEXT_TURNS) : i],
+                extracted=True,
+            )
+            for i, (turn, text) in enumerate(zip(session["turns"], texts, strict=True))
+            if text.strip()
+        ]
+
+
 def ingest(store: MemoryStore, dataset: dict[str, Any], as_facts: dict[str, list[dict]] | None = None) -> int:
     """Store every turn (or, with ``as_facts``, every given fact) of every user; returns the count."""
     count = 0
@@ -113,20 +150,7 @@ def ingest(store: MemoryStore, dataset: dict[str, Any], as_facts: dict[str, list
                 store.add_facts(uid, facts[start : start + 100])
             count += len(facts)
             continue
-        for session in user["sessions"]:
-            start = parse_date(session["date"])
-            texts = [str(t[1]) for t in session["turns"]]
-            batch = [
-                EpisodeIn(
-                    text=text,
-                    at=start + timedelta(seconds=i),
-                    message_id=str(turn[0]),
-                    context=texts[max(0, i - CONTEXT_TURNS) : i],
-                    extracted=True,
-                )
-                for i, (turn, text) in enumerate(zip(session["turns"], texts, strict=True))
-                if text.strip()
-            ]
+        for batch in session_episodes(user):
             store.add_episodes(uid, batch)
             count += len(batch)
     return count
@@ -201,16 +225,7 @@ def _run_eval(
             now = probe.now or asked_at.get(uid)
             found = store.search(uid, probe.ask, k=max(KS), kinds=kinds, now=now, touch=False)
             result.search_ms.append((time.perf_counter() - t) * 1000)
-            sources = [set(r.memory.source_message_ids) for r in found]
-            result.probes += 1
-            result.kind_counts[probe.kind] = result.kind_counts.get(probe.kind, 0) + 1
-            evidence = set(probe.evidence)
-            kind_hits = by_kind[probe.kind]
-            first_hit = next((i for i, src in enumerate(sources) if evidence & src), None)
-            for k in KS:
-                if first_hit is not None and first_hit < k:
-                    result.hits[k] += 1
-                    kind_hits[k] += 1
+            result.score(probe, [set(r.memory.source_message_ids) for r in found], by_kind)
             result.leaks += sum(
                 1
                 for r in found

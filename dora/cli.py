@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from dora.cli_bench_mem0 import bench_mem0
 from dora.cli_chat import chat
 from dora.cli_checkins import checkins_app
 from dora.cli_dialogue import eval_dialogue
@@ -337,6 +338,7 @@ def eval_safety(
 
 
 eval_app.command("dialogue")(eval_dialogue)
+bench_app.command("mem0")(bench_mem0)
 
 
 # -- bench ------------------------------------------------------------------------------------------
