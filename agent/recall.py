@@ -63,6 +63,7 @@ class Recalled:
     why: str
     said: str = ""  # an episode: the user's own words, and when (for the prompt's earlier turns)
     when: str = ""
+    at: str = ""  # ISO time it was said (earlier turns go in the order they were said)
 
 
 def _why(item: ScoredMemory) -> str:
@@ -74,7 +75,10 @@ def _why(item: ScoredMemory) -> str:
 
 
 def choose(found: list[ScoredMemory], k: int) -> list[ScoredMemory]:
-    """At most ``k`` memories, no text twice (a question asked again is stored again).
+    """At most ``k`` memories, no text twice (a question asked again is stored again), and no
+    message that a newer one among them restates (the write-time link, ``Memory.supersedes``), nor a
+    fact learned from such messages alone: the older word on a subject, next to the newer, was read
+    back as current (a contradiction).
 
     Both a fact and the message it was learned from stay: the embedded model's facts are often
     clumsy («Пользователь такса Шпрота обожает лужи»), the user's own words are not, and the two
@@ -82,10 +86,21 @@ def choose(found: list[ScoredMemory], k: int) -> list[ScoredMemory]:
     and measured worse (README, issue 18). No score threshold either: the relevance part is
     normalised over each search's candidates, so in a small store the right memory can score
     below zero (that fact: -0.09 for «какой породы у меня собака?»), and a cut would drop it."""
+    restated = {old for item in found for old in item.memory.supersedes}
+    # what was learned from those messages alone may be what the newer one changed (on the embedded
+    # model no reconciliation retires it: «работает бариста» stayed beside «уволилась из кофейни»)
+    old_sources = {
+        sid for item in found if item.memory.id in restated for sid in item.memory.source_message_ids
+    }
     seen: set[str] = set()
     out = []
     for item in found:
-        key = " ".join(item.memory.text.lower().replace("ё", "е").split())
+        m = item.memory
+        if m.id in restated:  # a newer message found with it says it again, as it is now
+            continue
+        if m.kind == MemoryKind.FACT and m.source_message_ids and set(m.source_message_ids) <= old_sources:
+            continue
+        key = " ".join(m.text.lower().replace("ё", "е").split())
         if key not in seen:
             seen.add(key)
             out.append(item)
@@ -123,7 +138,18 @@ def recalled_lines(items: list[ScoredMemory], now: datetime, lang: Language) -> 
             said = "they told you" if lang == "en" else "собеседник написал тебе"
             line = f"- {stamp} {said}: «{m.text}»"
         said = m.text if m.kind == MemoryKind.EPISODE else ""
-        out.append(Recalled(id=m.id, kind=m.kind.value, line=line, why=_why(item), said=said, when=stamp))
+        moment = m.valid_at if m.kind == MemoryKind.FACT else m.created_at
+        out.append(
+            Recalled(
+                id=m.id,
+                kind=m.kind.value,
+                line=line,
+                why=_why(item),
+                said=said,
+                when=stamp,
+                at=moment.isoformat(),
+            )
+        )
     return out
 
 
@@ -178,12 +204,14 @@ EARLIER_PREFIX: dict[Language, str] = {"ru": "(раньше, {when})", "en": "(e
 
 
 def earlier_turns(lines: list[Recalled], lang: Language) -> list[str]:
-    """The remembered messages as the user's earlier turns, the most relevant last (nearest the
-    question), each marked as earlier with its date. A 1.5B model reads what the user said in the
-    conversation as theirs («моя такса» is the user's dog), where a quoted line in a system note
-    was taken as its own («у меня собака…»): measured, this is what made it answer (README)."""
+    """The remembered messages as the user's earlier turns, in the order they were said (so the
+    newest word on a subject is the last one, as in a conversation), each marked as earlier with its
+    date. A 1.5B model reads what the user said in the conversation as theirs («моя такса» is the
+    user's dog), where a quoted line in a system note was taken as its own («у меня собака…»):
+    measured, this is what made it answer (README)."""
     prefix = EARLIER_PREFIX.get(lang, EARLIER_PREFIX["ru"])
-    return [f"{prefix.format(when=r.when)} {r.said}" for r in reversed(lines) if r.said]
+    said = sorted((r for r in lines if r.said), key=lambda r: r.at)
+    return [f"{prefix.format(when=r.when)} {r.said}" for r in said]
 
 
 def memory_block(

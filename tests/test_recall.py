@@ -24,15 +24,24 @@ from personas import PersonaLibrary
 NOW = datetime(2026, 12, 6, 20, 0, tzinfo=UTC)
 
 
-def scored(text: str, kind: MemoryKind, score: float, sources: list[str], mid: str) -> ScoredMemory:
+def scored(
+    text: str,
+    kind: MemoryKind,
+    score: float,
+    sources: list[str],
+    mid: str,
+    days_ago: int = 3,
+    supersedes: tuple[str, ...] = (),
+) -> ScoredMemory:
     memory = Memory(
         id=mid,
         user_id="u",
         kind=kind,
         text=text,
         source_message_ids=sources,
-        created_at=NOW - timedelta(days=3),
-        valid_at=NOW - timedelta(days=3),
+        created_at=NOW - timedelta(days=days_ago),
+        valid_at=NOW - timedelta(days=days_ago),
+        supersedes=list(supersedes),
     )
     parts = ScoreParts(dense=0.8, lexical=0.2, relevance=score, recency=1.0, importance=0.5, total=score)
     return ScoredMemory(memory=memory, score=score, parts=parts)
@@ -49,6 +58,23 @@ def test_nothing_comes_twice_and_a_fact_keeps_the_message_it_came_from() -> None
     ]
     assert [f.memory.id for f in choose(found, 6)] == ["e1", "f1", "e2", "e4", "f2"]
     assert [f.memory.id for f in choose(found, 2)] == ["e1", "f1"]
+
+
+def test_an_older_message_a_newer_one_restates_stays_out() -> None:
+    found = [
+        scored("живу в Самаре", MemoryKind.EPISODE, 0.9, ["m1"], "old", days_ago=9),
+        scored("переехала в Екатеринбург", MemoryKind.EPISODE, 0.7, ["m2"], "new", supersedes=("old",)),
+        scored("у меня кот Бублик", MemoryKind.EPISODE, 0.5, ["m3"], "cat"),
+        scored("Пользователь живёт в Самаре", MemoryKind.FACT, 0.6, ["m1"], "old-fact"),
+        scored("Пользователь переехал в Екатеринбург", MemoryKind.FACT, 0.6, ["m2"], "new-fact"),
+        scored(
+            "Пользователь жил в Самаре, теперь в Екатеринбурге", MemoryKind.FACT, 0.4, ["m1", "m2"], "both"
+        ),
+    ]
+    # the older message and what was learned from it alone stay out; what the newer one said stays
+    assert [f.memory.id for f in choose(found, 6)] == ["new", "cat", "new-fact", "both"]
+    # without the newer one found, the older is all there is: it stays
+    assert [f.memory.id for f in choose([found[0], found[2], found[3]], 6)] == ["old", "cat", "old-fact"]
 
 
 def test_facts_name_the_user_as_the_prompt_does() -> None:
@@ -87,15 +113,15 @@ def test_remembered_messages_come_before_the_users_message_and_facts_after_it() 
     lines = recalled_lines(
         [
             scored("у меня рыжий кот Бублик", MemoryKind.EPISODE, 0.9, ["m1"], "e1"),
-            scored("живу в Казани", MemoryKind.EPISODE, 0.5, ["m2"], "e2"),
+            scored("живу в Казани", MemoryKind.EPISODE, 0.5, ["m2"], "e2", days_ago=5),
             scored("У пользователя кот по кличке Бублик", MemoryKind.FACT, 0.8, ["m1"], "f1"),
         ],
         NOW,
         "ru",
     )
     earlier = earlier_turns(lines, "ru")
-    assert earlier == [  # the most relevant nearest the question
-        "(раньше, 3 декабря (3 дня назад)) живу в Казани",
+    assert earlier == [  # in the order they were said, whatever their rank
+        "(раньше, 1 декабря (5 дней назад)) живу в Казани",
         "(раньше, 3 декабря (3 дня назад)) у меня рыжий кот Бублик",
     ]
     facts = [r for r in lines if not r.said]
