@@ -561,9 +561,7 @@ class MemoryStore:
                 subjects=idx.subjects,
                 about_now=about_now,
                 times=Times(idx.valid_at, idx.created, _window(query, when), asks_when(query)),
-                slot_rows=None
-                if slots is None
-                else self._slot_rows(qvec, slots, idx.vectors, idx.updated, eligible),
+                slot_rows=None if slots is None else self._slot_rows(qvec, slots, idx, eligible),
             )
             results = [
                 ScoredMemory(
@@ -591,19 +589,14 @@ class MemoryStore:
         return self._slots
 
     def _slot_rows(
-        self,
-        qvec: np.ndarray,
-        cents: np.ndarray,
-        vectors: np.ndarray,
-        updated: np.ndarray,
-        eligible: np.ndarray,
+        self, qvec: np.ndarray, cents: np.ndarray, idx: UserIndex, eligible: np.ndarray
     ) -> np.ndarray | None:
         """For a question about now on one life slot, that slot's newest memories; else None."""
         w = self.weights
         slot = int(slot_of(qvec[None, :], cents, w.slot_margin)[0])
         if slot < 0:
             return None
-        return newest_of_slot(slot_of(vectors, cents, w.slot_margin), slot, updated, eligible, w.slot_top)
+        return newest_of_slot(idx.slots(cents, w.slot_margin), slot, idx.updated, eligible, w.slot_top)
 
     def restated_messages(self, user_id: str, message_ids: Iterable[str]) -> set[str]:
         """The ids of older messages that these messages' episodes restate (write-time links): a
