@@ -26,6 +26,7 @@ from memory.lexical import asks_about_now, asks_when, lemmas
 from memory.models import Category, HistoryEntry, Memory, MemoryKind, ScoredMemory, utcnow
 from memory.records import from_metadata, to_metadata
 from memory.retrieval import LinkRule, RankingWeights, Times, rank, restated
+from memory.slots import SLOT_PHRASES, centroids, newest_of_slot, slot_of
 from memory.text import clean_text, for_embedding
 from memory.user_index import UserIndex
 from memory.when import resolve, valid_at
@@ -98,6 +99,7 @@ class MemoryStore:
         self.embeddings = embeddings
         self.space = getattr(embeddings, "space", "?")
         self.weights = weights or RankingWeights()
+        self._slots: np.ndarray | None = None
         self.cache_check_s = cache_check_s
         self.context_turns = context_turns
         self.cached_users = cached_users
@@ -530,6 +532,8 @@ class MemoryStore:
         qvec = self.embeddings.query_vector(for_embedding(query))
         qtokens = [cipher.hash_token(t) for t in lemmas(query)]
         kinds = set(kinds) if kinds is not None else {MemoryKind.FACT, MemoryKind.EPISODE}
+        about_now = asks_about_now(query)
+        slots = self._slot_centroids() if about_now and self.weights.slot_newest else None
         with self._lock(cipher.user_key):
             idx = self.check_space(self._index(cipher.user_key)).arrays()
             if len(idx) == 0:
@@ -555,8 +559,9 @@ class MemoryStore:
                 self.weights,
                 k,
                 subjects=idx.subjects,
-                about_now=asks_about_now(query),
+                about_now=about_now,
                 times=Times(idx.valid_at, idx.created, _window(query, when), asks_when(query)),
+                slot_rows=None if slots is None else self._slot_rows(qvec, slots, idx, eligible),
             )
             results = [
                 ScoredMemory(
@@ -574,6 +579,24 @@ class MemoryStore:
                     if stamp - float(idx.metas[r.row].get("accessed") or 0.0) >= ACCESS_GRANULARITY_S:
                         touched[res.memory.id] = stamp
         return results
+
+    def _slot_centroids(self) -> np.ndarray:
+        """The life slots' centroids (:mod:`memory.slots`), embedded once per store."""
+        if self._slots is None:
+            phrases = [p for group in SLOT_PHRASES.values() for p in group]
+            vectors = self.embeddings.query_vectors([for_embedding(p) for p in phrases])
+            self._slots = centroids(vectors, [len(g) for g in SLOT_PHRASES.values()])
+        return self._slots
+
+    def _slot_rows(
+        self, qvec: np.ndarray, cents: np.ndarray, idx: UserIndex, eligible: np.ndarray
+    ) -> np.ndarray | None:
+        """For a question about now on one life slot, that slot's newest memories; else None."""
+        w = self.weights
+        slot = int(slot_of(qvec[None, :], cents, w.slot_margin)[0])
+        if slot < 0:
+            return None
+        return newest_of_slot(idx.slots(cents, w.slot_margin), slot, idx.updated, eligible, w.slot_top)
 
     def restated_messages(self, user_id: str, message_ids: Iterable[str]) -> set[str]:
         """The ids of older messages that these messages' episodes restate (write-time links): a

