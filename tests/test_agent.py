@@ -127,12 +127,18 @@ def test_memories_reach_the_prompt_after_the_turn_left_the_window(tmp_path, embe
 
     run(go())
     prompt = script.prompts[-1]
-    # the remembered message comes back as the user's earlier turn, marked so, just before the question
-    *_, remembered, asked = [m for m in prompt if isinstance(m, HumanMessage)]
+    # the remembered messages come back as the user's earlier turns, marked so, in the order they were
+    # said, right before the question
+    asked = [m for m in prompt if isinstance(m, HumanMessage)][-1]
     assert str(asked.content).startswith("Слушай, а как там мой кот")
-    assert str(remembered.content) == f"(раньше, сегодня) {BUBLIK}"
-    assert prompt.index(remembered) + 1 == prompt.index(asked)
-    history = [str(m.content) for m in prompt if not isinstance(m, SystemMessage) and m is not remembered]
+    at = prompt.index(asked)
+    remembered = []
+    while isinstance(prompt[at - 1 - len(remembered)], HumanMessage):
+        remembered.insert(0, prompt[at - 1 - len(remembered)])
+    said = [str(m.content) for m in remembered]
+    assert f"(раньше, сегодня) {BUBLIK}" in said and all(t.startswith("(раньше, сегодня) ") for t in said)
+    assert said.index(f"(раньше, сегодня) {BUBLIK}") == 0  # said first, so it comes first
+    history = [str(m.content) for m in prompt if not isinstance(m, SystemMessage) and m not in remembered]
     assert not any("Бублик" in t for t in history)  # it really came from memory, not the history
     assert "Бублик" not in str(prompt[0].content)  # nor from the system message (the cached prefix)
     # a question about the user's own life: the line that says to answer from it, after the question
