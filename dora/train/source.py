@@ -4,6 +4,9 @@ since they last said yes."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from agent.companion import ForgetResult
 from bot.db.engine import create_engine_and_sessions, migrate
 from bot.db.feedback import Feedback, KeptExample
@@ -16,11 +19,10 @@ from dora.wiring.memory import build_keyring
 from memory.crypto import UserCipher
 
 
-async def shared_examples(
-    settings: Settings, version: str = TRAINING_VERSION
-) -> dict[int, list[KeptExample]]:
-    """Each sharing user's kept examples, oldest first, decrypted. A user whose key is gone (wiped)
-    has nothing left to read and is skipped."""
+@asynccontextmanager
+async def _kept_store(settings: Settings) -> AsyncIterator[tuple[Accounts, Feedback]]:
+    """The bot's database (migrated) with the kept examples readable under each user's own key; a
+    user whose key is gone (wiped) has nothing left to read."""
     keyring = build_keyring(settings)
     url = database_url(settings)
     await migrate(url)
@@ -33,7 +35,18 @@ async def shared_examples(
         return cipher
 
     try:
-        accounts, store = Accounts(sessions), Feedback(sessions, cipher_for)
+        yield Accounts(sessions), Feedback(sessions, cipher_for)
+    finally:
+        await engine.dispose()
+
+
+async def shared_examples(
+    settings: Settings, version: str = TRAINING_VERSION
+) -> dict[int, list[KeptExample]]:
+    """Each sharing user's kept examples, oldest first, decrypted. A user whose key is gone (wiped)
+    has nothing left to read and is skipped."""
+    keyring = build_keyring(settings)
+    async with _kept_store(settings) as (accounts, store):
         out: dict[int, list[KeptExample]] = {}
         for user_id, since in sorted((await accounts.sharing_users(version)).items()):
             if not keyring.has_user(agent_user_id(user_id)):
@@ -42,8 +55,6 @@ async def shared_examples(
             if examples:
                 out[user_id] = examples
         return out
-    finally:
-        await engine.dispose()
 
 
 async def forget_kept(settings: Settings, account_id: int, result: ForgetResult) -> int:
@@ -51,20 +62,5 @@ async def forget_kept(settings: Settings, account_id: int, result: ForgetResult)
     go too, as they do when the user forgets it in the chat; how many went."""
     if not result.deleted and not result.trimmed:
         return 0
-    keyring = build_keyring(settings)
-    url = database_url(settings)
-    await migrate(url)
-    engine, sessions = create_engine_and_sessions(url)
-
-    def cipher_for(user: int) -> UserCipher:
-        cipher = keyring.cipher(agent_user_id(user), create=False)
-        if cipher is None:
-            raise LookupError("the user's key is gone")
-        return cipher
-
-    try:
-        return await Feedback(sessions, cipher_for).forget_examples(
-            account_id, result.message_ids, result.says
-        )
-    finally:
-        await engine.dispose()
+    async with _kept_store(settings) as (_, store):
+        return await store.forget_examples(account_id, result.message_ids, result.says)
