@@ -28,7 +28,7 @@ from agent.safety.classifier import stack_features
 # each label's share of the false-positive budget on `none`: self-harm gets the most, being the
 # one a miss costs most; injection the least, a false one answering an innocent question with a
 # deflection (the complaint that started this work)
-SHARES = {"self_harm": 0.5, "abuse": 0.2, "minor": 0.22, "injection": 0.08}
+SHARES = {"self_harm": 0.45, "abuse": 0.3, "minor": 0.3, "injection": 0.08}
 # the "attention" band below the threshold, for self-harm and abuse: false positives allowed there
 # (each label), since all it does is ask the persona to listen for it (no help lines, no question)
 SOFT_BUDGET = 0.10
@@ -71,7 +71,7 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, c: float = 1.0) -> np.ndarray:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--folds", type=int, default=5)
-    parser.add_argument("--budget", type=float, default=0.05, help="false positives on `none`, all labels")
+    parser.add_argument("--budget", type=float, default=0.06, help="false positives on `none`, all labels")
     parser.add_argument("--dump", help="write each example's out-of-fold scores here (JSON lines)")
     args = parser.parse_args()
 

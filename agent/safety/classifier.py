@@ -45,6 +45,7 @@ from agent.safety.lexicon import (
     framed,
     joking,
     lexicon_hits,
+    pet_did_it,
     quoted,
     resolved_past,
 )
@@ -57,10 +58,10 @@ CRISIS_LABELS = (SELF_HARM, ABUSE)
 # (a, b, c, d, e, bias, threshold, attention threshold) per label: see the module docstring;
 # fitted by `python -m bench.safety_fit`
 STACKER: dict[str, tuple[float, ...]] = {
-    SELF_HARM: (0.763, 4.376, 2.344, 0.691, 0.515, -1.318, 0.512, 0.1209),
-    ABUSE: (0.78, 4.009, 0.961, 1.226, 0.912, -1.412, 0.6054, 0.0316),
-    MINOR: (0.44, 3.238, 4.028, 0.401, 0.275, -2.182, 0.6999, 0.6999),
-    INJECTION: (1.209, 2.468, 0.608, 0.608, 0.608, 0.119, 0.0683, 0.0683),
+    SELF_HARM: (0.753, 4.616, 2.199, 1.013, 0.48, -1.363, 0.4936, 0.1213),
+    ABUSE: (0.74, 4.227, 0.955, 0.963, 1.213, -1.576, 0.3228, 0.029),
+    MINOR: (0.454, 3.177, 3.856, 0.577, 0.215, -2.135, 0.5955, 0.5955),
+    INJECTION: (1.105, 2.576, 0.757, 0.757, 0.757, -0.056, 0.0651, 0.0651),
 }
 
 
@@ -128,7 +129,8 @@ class SafetyClassifier:
             other = (hit.rule.label == SELF_HARM and about_someone_else(ws, hit)) or (
                 hit.rule.label == ABUSE and abuse_of_someone_else(ws, hit)
             )
-            weight = hit.rule.weight * (0.5 if damped or other or quoted(norm, ws, hit) else 1.0)
+            hedged = damped or other or quoted(norm, ws, hit) or pet_did_it(ws, hit)
+            weight = hit.rule.weight * (0.5 if hedged else 1.0)
             lex[hit.rule.label] = max(lex[hit.rule.label], weight)
             if hit.rule.tier == IMMINENT and weight >= 0.6:
                 imminent_rule[hit.rule.label] = True

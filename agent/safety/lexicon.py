@@ -201,7 +201,7 @@ RULES: tuple[Rule, ...] = (
     R(SH, "я|меня не быть|стать|станет", weight=0.6, gap=2),
     R(SH, "если|когда я|меня не стать|станет|быть", weight=0.6, gap=3),
     R(SH, "если я @DIE|исчезнуть|уйти", weight=0.6, gap=3),
-    R(SH, "без я лучше|легче|проще|полегчать|спокойный|счастливый|справиться", gap=5),
+    R(SH, "без я лучше|легче|проще|полегчать|спокойный|счастливый|справиться|потерять|заметить", gap=5),
     R(SH, "все|всем|мир|им|они|семья лучше|легче|проще|полегчать без я", gap=4),
     R(SH, "я @BURDEN", weight=0.6, gap=3),
     R(SH, "@BURDEN для|всем|всех", weight=0.6, gap=2),
@@ -390,6 +390,11 @@ RULES: tuple[Rule, ...] = (
     R(AB, "выложить|слить|разослать мои интимный|фотки|фото|видео", weight=0.6, gap=4),
     R(AB, "интимный фото|фотки|видео", weight=0.6, gap=2),
     R(AB, "сказать|врать|соврать что упасть|удариться|поскользнуться", weight=0.6, gap=4),
+    # someone close hits, with no «меня» said; an instrument; a life like a prison; a beating promised
+    R(AB, "@ABUSER @HIT", weight=0.6, gap=3),
+    R(AB, "@HIT ремень|кулак|палка|шланг|провод|скакалка|пряжка", weight=0.6, gap=2),
+    R(AB, "жить|живу как в тюрьма|клетка|концлагерь", weight=0.6, gap=3),
+    R(AB, "подкараулить|поджидать|поймать|подловить @HIT|@KILL", weight=0.6, gap=4),
     # --- abuse, English ------------------------------------------------------------------------------
     R(AB, "@EN_HIT me", gap=3),
     R(AB, "rape|molest|touch me", weight=0.6, gap=2),
@@ -449,21 +454,28 @@ FRAMES = _words(
     """фильм сериал книга роман песня трек игра аниме мультик реферат доклад курсовая курсовой курсач
     диплом статья эссе сочинение новость новости лекция исследование персонаж герой героиня сюжет
     серия семинар конспект документалка статистика презентация тренировка спарринг секция борьба
-    бокс мма джиу-джитсу дзюдо самбо карате матч футбол хоккей скалодром кроссфит зал качалка кот
-    кошка собака пес гусь котенок щенок босс уровень катка рейд игрок boss level raid player film
+    бокс мма джиу-джитсу дзюдо самбо карате матч футбол хоккей скалодром кроссфит зал качалка
+    босс уровень катка рейд игрок boss level raid player film
     movie book novel song game anim essay report paper thesi articl news lectur research charact
     episod season documentari present histori modul assign cours semin quiz bjj mma box train
-    practic match footbal soccer gym sparring wrestl cat dog puppi kitten"""
+    practic match footbal soccer gym sparring wrestl"""
 )
+# A pet just before the words makes them the pet's doing («кот меня расцарапал»); a pet elsewhere
+# in the message frames nothing («отдала кота сестре, написала письма» is a farewell).
+PETS = _words("""кот кошка собака пес гусь котенок щенок попугай хомяк cat dog puppi kitten parrot hamster""")
 
 # Laughter marks a joke («хочу умереть 😂»): it halves a hit's weight, like a frame.
 JOKE = _words("""лол хаха ахах ахаха хахах ржу кек lol lmao haha lmfao rofl ahaha jk""")
 JOKE_EMOJI = frozenset("😂🤣😆😅😹🙃😜😝")
 # The past, over and done («в юности резался, 8 лет ничего»): halves a hit's weight.
 RESOLVED = _words(
-    """отпустить прошлое давно юность молодость пережить позади детство подростковый proud free clean
+    """отпустить прошлое юность молодость пережить позади детство подростковый proud free clean
     recov recovered ago overcam childhood"""
 )
+# «давно» says it is over only beside «было», «прошло», «позади»…: «давно не писала» opens many
+# a message, and «давно хочу умереть» says the wish is old, not gone
+_LONG_AGO = frozenset({"давно", "давным-давно"})
+_OVER = _words("""быть прошлый прошлое пройти позади закончиться кончиться отпустить""")
 
 # Someone else as the subject: «у подруги муж…», «мой друг говорит, что устал жить».
 _OTHERS = _words(
@@ -585,10 +597,18 @@ def _match(
     return spans
 
 
-def _negated(ws: list[Word], start: int, pattern: str) -> bool:
-    if _expand(pattern.split()[0])[0] in _NEGATORS:
+@cache
+def _speaks_negation(pattern: str) -> bool:
+    """The rule itself is about a «не» («не хочу жить», «не выпускает из дома»)."""
+    return any(alt in _NEGATORS for slot in pattern.split() for alt in _expand(slot))
+
+
+def _negated(ws: list[Word], start: int, end: int, pattern: str) -> bool:
+    """A «не» just before the hit, or between its words («родители никогда не били»), unless the
+    rule is about a negation itself."""
+    if _speaks_negation(pattern):
         return False
-    return any(w.lemma in _NEGATORS or w.form in _NEGATORS for w in ws[max(0, start - 3) : start])
+    return any(w.lemma in _NEGATORS or w.form in _NEGATORS for w in ws[max(0, start - 3) : end])
 
 
 _RULE_PATTERNS = tuple(rule.pattern for rule in RULES)
@@ -613,7 +633,7 @@ def lexicon_hits(ws: list[Word], text: str = "") -> list[Hit]:
     for n in _candidates(_RULE_PATTERNS, index):
         rule = RULES[n]
         for start, end in _match(_slots(rule.pattern), ws, rule.gap, index):
-            if _negated(ws, start, rule.pattern):
+            if _negated(ws, start, end, rule.pattern):
                 continue
             if text and _crosses(text, ws, start, end, commas=rule.label == ABUSE):
                 continue
@@ -627,6 +647,11 @@ def lexicon_hits(ws: list[Word], text: str = "") -> list[Hit]:
 def framed(ws: list[Word]) -> bool:
     """The message is about a film, a book, coursework or the news."""
     return any(w.lemma in FRAMES or w.form in FRAMES for w in ws)
+
+
+def pet_did_it(ws: list[Word], hit: Hit) -> bool:
+    """A pet is named in the few words before the hit: the scratch or the bite is the pet's."""
+    return any(w.lemma in PETS or w.form in PETS for w in ws[max(0, hit.start - 4) : hit.start])
 
 
 def about_someone_else(ws: list[Word], hit: Hit) -> bool:
@@ -658,7 +683,12 @@ def joking(text: str, ws: list[Word]) -> bool:
 
 def resolved_past(ws: list[Word]) -> bool:
     """The message speaks of something long over («давно», «в юности», «потом отпустило»)."""
-    return any(w.lemma in RESOLVED or w.form in RESOLVED for w in ws)
+    if any(w.lemma in RESOLVED or w.form in RESOLVED for w in ws):
+        return True
+    return any(
+        w.form in _LONG_AGO and any(v.lemma in _OVER or v.form in _OVER for v in ws[max(0, i - 2) : i + 3])
+        for i, w in enumerate(ws)
+    )
 
 
 def quoted(text: str, ws: list[Word], hit: Hit) -> bool:

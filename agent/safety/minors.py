@@ -4,7 +4,8 @@ Written as patterns over the normalised text (see :mod:`agent.safety.text`), bec
 is structure the meaning model does not see well: whose age it is («мне 14» against «сыну 14»),
 what the number counts («мне 15» against «мне 15 минут ехать»), and when («когда мне было 15»,
 «сдавала ЕГЭ десять лет назад»). Each sign has a weight like the lexicon's: 1.0 is enough alone,
-0.6 needs the example bank to agree, 0.3 is a hint; two different hints of school life make 0.6.
+0.6 needs the example bank to agree, 0.3 is a hint; two different hints of school life make 0.6,
+three (and no one else's child in the message) 1.0.
 Someone else's child («дочка в девятом», «внучке исполнилось 11», «my twins turn 11») and the past
 damp a sign.
 """
@@ -19,6 +20,11 @@ _RU_AGES = (
     "десяти|одиннадцати|двенадцати|тринадцати|четырнадцати|пятнадцати|шестнадцати|семнадцати|"
     "пятнадцатый|шестнадцатый|четырнадцатый|тринадцатый|двенадцатый|семнадцатый"
 )
+# words that may stand between «мне» and an age: «мне между прочим уже 13», «мне как раз 15»
+_FILLER = (
+    r"(?:уже|щас|сейчас|только|всего|ж|же|лишь|то|вообще-то|вообще|ещ[её]|между\s+прочим|как\s+раз|вот|"
+    r"ведь|почти|кстати|типа|тоже|реально|правда|так-то|вроде|скоро|недавно)"
+)
 _EN_AGES = "ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen"
 _AGE = r"(?:1[0-7]|[89])"
 _GRADE = r"(?:[4-9]|1[01])"
@@ -30,7 +36,7 @@ _ORD = (
 _RU_NOT_AGE = (
     r"(?!\s*(?:-?ти\s+)?(?:мин|сек|час|дн|день|недел|месяц|рубл|руб|р\b|тыс|к\b|км|кг|кило|грам|гр\b|"
     r"процент|%|штук|шт|раз|серий|страниц|этаж|лет\s+(?:назад|стаж|работ)|год\w*\s+(?:назад|стаж)|"
-    r"числ|мая|июн|июл|авг|сент|окт|нояб|дек|янв|февр|март|апр|вечера|утра|ночи|\.|:|,\d|\d))"
+    r"числ|мая|июн|июл|авг|сент|окт|нояб|дек|янв|февр|март|апр|вечера|утра|ночи|\.\d|:\d|,\d|\d))"
 )
 _EN_NOT_AGE = (
     r"(?!\s*(?:min|sec|hour|hr|day|week|month|dollar|buck|percent|%|pound|kg|lb|mile|km|"
@@ -68,11 +74,11 @@ _SIGNS: tuple[tuple[re.Pattern[str], float], ...] = tuple(
     for p, w in (
         # an age said of oneself, now
         (
-            rf"\bмне\s+(?:уже\s+|щас\s+|сейчас\s+|только\s+|всего\s+|ж\s+|же\s+|лишь\s+|то\s+|вообще-то\s+|ещ[её]\s+)*{_AGE}\b{_RU_NOT_AGE}",
+            rf"\bмне\s+(?:{_FILLER}\s+)*{_AGE}\b{_RU_NOT_AGE}",
             1.0,
         ),
         (
-            rf"\bмне\s+(?:уже\s+|щас\s+|сейчас\s+|только\s+|всего\s+|ж\s+|же\s+|лишь\s+|ещ[её]\s+)*(?:{_RU_AGES})\b",
+            rf"\bмне\s+(?:{_FILLER}\s+)*(?:{_RU_AGES})\b",
             1.0,
         ),
         (rf"(?<![\d.,:])\b{_AGE}\s+(?:лет|годиков|год)\s+мне\b", 1.0),
@@ -135,6 +141,7 @@ _SIGNS: tuple[tuple[re.Pattern[str], float], ...] = tuple(
         ),
         (rf"\bв\s+(?:{_GRADE}\s*-?(?:[абвгд]|м|ом|й|ый)|{_ORD})\s+класс\w*", 1.0),
         (rf"\bв\s+{_GRADE}\s*-?(?:[абвгд]|м|ом|й|ый)\b", 0.6),
+        (rf"\b(?:из|с|у)\s+{_GRADE}\s*-?[абвгд]\b", 0.6),
         (rf"\b(?:нам|у\s+нас|мы)\s+(?:\w+\s+)?(?:в|во)\s+(?:{_GRADE}\s*-?\w{{0,2}}|{_ORD})\b", 1.0),
         (
             rf"\b(?:после|заканчиваю|закончу|перехожу\s+в|поступаю\s+в|иду\s+в|пойду\s+в)\s+(?:{_GRADE}\s*-?\w{{0,2}}|{_ORD})\b",
@@ -171,6 +178,14 @@ _SIGNS: tuple[tuple[re.Pattern[str], float], ...] = tuple(
         (r"\b(?:i'?m|im|i\s+am)\s+in\s+(?:[5-9]|1[0-2])(?:th|st|nd|rd)\b", 1.0),
         (r"\bus\s+freshmen\b|\b(?:at|in)\s+(?:[5-9]|1[0-2])\b(?=.*\b(?:like|still|too)\b)", 0.3),
         (rf"\bat\s+(?:{_AGE}|{_EN_AGES})\b", 0.3),
+        # an age still ahead by a short time: "16 in three months"
+        (
+            rf"\b(?:{_AGE}|{_EN_AGES})\s+in\s+(?:a|one|two|three|four|five|six|a\s+few|few|\d+)\s+"
+            r"(?:months?|weeks?|days?)\b",
+            0.6,
+        ),
+        (r"\b(?:i'?m|im|i\s+am)\s+(?:just\s+|only\s+|still\s+)?a\s+kid\b(?!\s+at\s+heart)", 0.6),
+        (r"\b(?:freshman|sophomore)\s+here\b", 0.6),
         (r"\bfinally\s+a\s+teenager\b|\bteenager\s+now\b", 1.0),
         (
             r"\b(?:i'?m|im|i\s+am)\s+(?:a\s+)?(?:freshman|sophomore|junior|senior)\b(?!\s+(?:in|at)\s+(?:college|uni))",
@@ -198,7 +213,7 @@ _SCHOOL_LIFE = re.compile(
     r"\b(?:класс?н?ух\w*|классн\w+\s+руководител\w*|классная|продл[её]нк\w*|четвертн\w+|домашк\w*|дз\b|"
     r"перемен\w+|физр\w*|сменк\w*|родительск\w+\s+(?:собрани\w*|чат\w*)|школьн\w+|после\s+уроков|"
     r"на\s+уроке|урок\w*|в\s+школ\w+|из\s+школ\w+|контрольн\w+|дневник\w*|параллел\w+|лагер\w+|"
-    r"карманн\w+|каникул\w+|двойк\w+|тройк\w+|пят[её]рк\w+|директор\w*|обж|училк\w*|физичк\w*|историк\w*|"
+    r"трудовик\w*|карманн\w+|каникул\w+|двойк\w+|тройк\w+|пят[её]рк\w+|директор\w*|обж|училк\w*|физичк\w*|историк\w*|"
     r"англичанк\w*|русичк\w*|музычк\w*|химичк\w*|математичк\w*|биологичк\w*|классн\w+\s+час\w*|"
     r"дежурств\w+\s+по\s+классу|под\s+партой|лице[йе]\w*|гимнази\w+|однокласс\w+|самостоялк\w*|гдз|"
     r"электронк\w+|ученическ\w+|годов\w+\s+(?:по|оценк)|медосмотр\w*\s+в\s+школе|всем\s+классом|"
@@ -251,7 +266,9 @@ def minor_signs(normalized: str, year: int | None = None) -> float:
     life = {m.group().split()[0][:5] for m in _SCHOOL_LIFE.finditer(normalized)}
     if life:
         others = _OTHERS.search(normalized) and not re.search(r"\b(?:я|i)\b", normalized)
-        hint = 0.6 if len(life) >= 2 else 0.3  # two different things of school life
+        # two different things of school life need the bank; three, with nobody else's child or
+        # pupils in the message, are a pupil's own day
+        hint = 1.0 if len(life) >= 3 and not _OTHERS.search(normalized) else 0.6 if len(life) >= 2 else 0.3
         best = max(best, hint * (0.5 if others else 1.0))
     if _ADULT_ROLE.search(normalized) or _ADULT_AGE.search(normalized):
         best *= 0.3
