@@ -153,7 +153,12 @@ class ChromaStore:
         return _PREFIX + user_key
 
     def _collection(self, client: Any, user_key: str, create: bool) -> Any:
-        if create:
+        """The user's collection; None when there is none, unless ``create``. A write looks it up
+        first: ``get_or_create_collection`` builds and checks a new collection's configuration
+        before it finds the one there, twice the lookup's cost, and the collection is there on
+        every write but a user's first."""
+        col = self._get(client, user_key)
+        if col is None and create:
             col = client.get_or_create_collection(
                 self._name(user_key),
                 embedding_function=None,
@@ -164,8 +169,11 @@ class ChromaStore:
                     SPACE_KEY: self.space,
                 },
             )
+        if col is not None and create:
             self._tune(col)
-            return col
+        return col
+
+    def _get(self, client: Any, user_key: str) -> Any:
         try:
             return client.get_collection(self._name(user_key), embedding_function=None)
         except Exception as exc:
