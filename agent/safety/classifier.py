@@ -21,6 +21,11 @@ shows no help lines; the persona is only asked to listen for it. Its threshold a
 false positives on the bank's hard negatives, since being asked to listen costs a false alarm
 nothing the user can see.
 
+An injection the meaning alone reads (no pattern of :mod:`agent.safety.injection` fired) counts
+only when the message speaks to the bot or of other people: «на каком языке я программирую?» and
+"write a bio for my dating profile" lie near requests for the instructions, and a deflection there
+answers the user's question about their own life with "I don't talk about other users".
+
 The tier is *imminent* when an imminent rule fired or most of the nearest positive examples are
 imminent (a plan, means, a time, something done).
 """
@@ -33,7 +38,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from agent.safety.bank import LABELS, Bank
-from agent.safety.injection import is_prompt_injection
+from agent.safety.injection import addressed, is_prompt_injection
 from agent.safety.lexicon import (
     ABUSE,
     IMMINENT,
@@ -58,10 +63,10 @@ CRISIS_LABELS = (SELF_HARM, ABUSE)
 # (a, b, c, d, e, bias, threshold, attention threshold) per label: see the module docstring;
 # fitted by `python -m bench.safety_fit`
 STACKER: dict[str, tuple[float, ...]] = {
-    SELF_HARM: (0.762, 4.544, 2.602, 0.946, 0.234, -1.368, 0.5091, 0.1103),
-    ABUSE: (0.736, 4.648, 0.728, 0.891, 1.62, -1.618, 0.3206, 0.0227),
-    MINOR: (0.427, 3.424, 4.848, 0.301, -0.278, -2.232, 0.6215, 0.6215),
-    INJECTION: (1.139, 2.995, 1.116, 1.116, 1.116, 0.186, 0.0833, 0.0833),
+    SELF_HARM: (0.773, 4.725, 2.607, 0.947, 0.283, -1.372, 0.4797, 0.1163),
+    ABUSE: (0.726, 4.359, 0.856, 0.911, 1.392, -1.619, 0.3248, 0.0247),
+    MINOR: (0.442, 3.423, 4.713, 0.374, -0.261, -2.221, 0.608, 0.608),
+    INJECTION: (1.131, 3.266, 0.883, 0.883, 0.883, 0.273, 0.0822, 0.0822),
 }
 
 
@@ -146,6 +151,8 @@ class SafetyClassifier:
             label: self._score(label, lex[label], probs.get(label), margins.get(label)) for label in LABELS
         }
         labels = {label for label in LABELS if self._fires(label, lex[label], scores[label])}
+        if INJECTION in labels and lex[INJECTION] < 1.0 and not addressed(norm):
+            labels.discard(INJECTION)  # the meaning alone, and nobody asked: the user's own life
         concerns = {
             label
             for label in CRISIS_LABELS

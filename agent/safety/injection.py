@@ -43,3 +43,20 @@ _INJECTION = re.compile(
 def is_prompt_injection(normalized: str) -> bool:
     """Asks for the instructions, to drop the rules, or for other users' data (see the docstring)."""
     return _INJECTION.search(normalized) is not None
+
+
+# Whom a request for access is made of: the bot (you, your rules, the prompt) or other people.
+# A message naming neither («на каком языке я программирую?», "write a bio for my profile") asks
+# about the user's own life, however close its meaning lies to a request for the instructions.
+_ADDRESSED = re.compile(
+    r"\b(?:ты|тебе|тебя|тобой|твой|твоя|твоё|твое|твои|твоих|твоим|свой|свои|своих|вы|вам|вас|ваш\w*|"
+    r"бот\w*|ии|нейросет\w*|модел\w*|промпт\w*|промт\w*|инструкц\w*|правил\w*|настройк\w*|систем\w*|"
+    r"други\w*|остальн\w*|чуж\w*|пользовател\w*|юзер\w*|люд\w*|кто-то|кого-то|"
+    r"you|your|yours|yourself|ur|u|bot|ai|model|prompt|instructions|rules|system|"
+    r"other|others|users?|people|someone|somebody|anyone|everyone)\b"
+)
+
+
+def addressed(normalized: str) -> bool:
+    """The message speaks to the bot or of other people: a request for access can only be that."""
+    return _ADDRESSED.search(normalized) is not None
