@@ -166,6 +166,19 @@ ASKED_CUE: dict[Language, str] = {
     "en": 'They ask about something they told you before: answer directly, talking to them ("your…").',
 }
 
+# a request whose answer needs what was told («напиши записку учительнице, с именем сына»,
+# "suggest something to do near me"): a 1.5B model wrote a generic card with no name in it
+TASK_CUE: dict[Language, str] = {
+    "ru": (
+        "Для этой просьбы нужно то, что он рассказывал тебе раньше (имена, места, занятия): "
+        "вставь это в ответ прямо, по имени."
+    ),
+    "en": (
+        "This request needs what they told you before (names, places, what they do): "
+        "put it in your answer, by name."
+    ),
+}
+
 # a hello: one thing remembered, asked about, is warm; reading the list back is not
 GREETING_CUE: dict[Language, str] = {
     "ru": "Это приветствие: не пересказывай, что помнишь; можно спросить про что-то одно.",
@@ -188,6 +201,19 @@ _GREETING = re.compile(
     r"good (?:morning|afternoon|evening)|yo)\b",
     re.IGNORECASE,
 )
+
+
+_REQUEST = re.compile(
+    r"\b(?:помоги|помогите|напиши|напишешь|придумай|подскажи|посоветуй|предложи|составь|набросай|сочини|"
+    r"подбери|идеи|идей|варианты|write|help|suggest|recommend|plan|draft|ideas?|tips?|advice)\b",
+    re.IGNORECASE,
+)
+
+
+def asks_for_help_with_own_life(text: str) -> bool:
+    """«помоги придумать подпись на открытку моему парню», "suggest something near me": a request
+    about the user's own people, places or things, whose answer needs what they told."""
+    return bool(_REQUEST.search(text)) and bool(_ABOUT_ME.search(text))
 
 
 def asks_about_user(text: str) -> bool:
@@ -218,9 +244,9 @@ def memory_block(
     lines: list[Recalled], lang: Language, message: str = "", *, remembered: bool = False
 ) -> str:
     """The recalled facts under the header that says how to use them, and, for this ``message``, a
-    last line: answer from what is remembered (a question about the user's life) or don't recite it
-    (a hello). ``remembered``: the user's earlier messages are in the prompt too (the line applies
-    to them even with no fact)."""
+    last line: answer from what is remembered (a question about the user's life), use it (a request
+    about their own people, places or things) or don't recite it (a hello). ``remembered``: the
+    user's earlier messages are in the prompt too (the line applies to them even with no fact)."""
     if not lines and not remembered:
         return ""
     parts = (
@@ -230,6 +256,8 @@ def memory_block(
     )
     if asks_about_user(message):
         parts.append(ASKED_CUE.get(lang, ASKED_CUE["ru"]))
+    elif asks_for_help_with_own_life(message):
+        parts.append(TASK_CUE.get(lang, TASK_CUE["ru"]))
     elif is_greeting(message):
         parts.append(GREETING_CUE.get(lang, GREETING_CUE["ru"]))
     return "\n\n".join(parts)
