@@ -387,6 +387,9 @@ def test_ages_said_in_passing_and_a_pupils_day_are_minor_signs(text: str, weight
         ("родители у меня хорошие, никогда не били", "abuse", 0.0),
         ("меня никогда не били", "abuse", 0.0),
         ("жить не хочу", "self_harm", 1.0),
+        # a «не» in the clause before does not negate the next one
+        ("я не могу больше, хочу умереть", "self_harm", 1.0),
+        ("нет, я не хочу умирать", "self_harm", 0.0),
         # a pet just before the words is the pet's doing; a pet given away is not
         ("кошка расцарапала мне руку до крови", "self_harm", 0.5),
         ("расцарапала руку до крови", "self_harm", 1.0),

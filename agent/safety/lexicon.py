@@ -603,12 +603,23 @@ def _speaks_negation(pattern: str) -> bool:
     return any(alt in _NEGATORS for slot in pattern.split() for alt in _expand(slot))
 
 
-def _negated(ws: list[Word], start: int, end: int, pattern: str) -> bool:
-    """A «не» just before the hit, or between its words («родители никогда не били»), unless the
-    rule is about a negation itself."""
+_CLAUSE_END = frozenset(",.;!?…\n")
+
+
+def _negated(ws: list[Word], start: int, end: int, pattern: str, text: str = "") -> bool:
+    """A «не» just before the hit in its clause, or between its words («родители никогда не били»),
+    unless the rule is about a negation itself. A «не» behind a comma or a full stop belongs to
+    another clause: «я не могу больше, хочу умереть» is not negated."""
     if _speaks_negation(pattern):
         return False
-    return any(w.lemma in _NEGATORS or w.form in _NEGATORS for w in ws[max(0, start - 3) : end])
+    first = ws[start].start
+    for w in ws[max(0, start - 3) : end]:
+        if not (w.lemma in _NEGATORS or w.form in _NEGATORS):
+            continue
+        if text and w.start < first and any(ch in _CLAUSE_END for ch in text[w.start : first]):
+            continue
+        return True
+    return False
 
 
 _RULE_PATTERNS = tuple(rule.pattern for rule in RULES)
@@ -633,7 +644,7 @@ def lexicon_hits(ws: list[Word], text: str = "") -> list[Hit]:
     for n in _candidates(_RULE_PATTERNS, index):
         rule = RULES[n]
         for start, end in _match(_slots(rule.pattern), ws, rule.gap, index):
-            if _negated(ws, start, end, rule.pattern):
+            if _negated(ws, start, end, rule.pattern, text):
                 continue
             if text and _crosses(text, ws, start, end, commas=rule.label == ABUSE):
                 continue
