@@ -603,7 +603,8 @@ def _speaks_negation(pattern: str) -> bool:
     return any(alt in _NEGATORS for slot in pattern.split() for alt in _expand(slot))
 
 
-_CLAUSE_END = frozenset(",.;!?…\n")
+_SENTENCE_END = ".!?;…\n"
+_CLAUSE_END = frozenset(_SENTENCE_END + ",")
 
 
 def _negated(ws: list[Word], start: int, end: int, pattern: str, text: str = "") -> bool:
@@ -633,7 +634,7 @@ def vetoed_spans(ws: list[Word], index: dict[str, list[int]] | None = None) -> l
 def _crosses(text: str, ws: list[Word], start: int, end: int, commas: bool) -> bool:
     """A hit may not run across a sentence («…бьёт ремнём. как мне…»); for abuse, not across a comma."""
     between = text[ws[start].start : ws[end].start]
-    return any(ch in between for ch in (".!?;…\n" + ("," if commas else "")))
+    return any(ch in between for ch in (_SENTENCE_END + ("," if commas else "")))
 
 
 def lexicon_hits(ws: list[Word], text: str = "") -> list[Hit]:
