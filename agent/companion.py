@@ -248,7 +248,7 @@ class Companion:
         self._memory_writer()
         # a local model loads here, not in a background job mid-conversation: llama.cpp silences the
         # whole process's stdout and stderr while it loads, which swallowed a reply printed meanwhile
-        for role in ("chat", "memory", "summary"):
+        for role in ("chat", "memory", "summary", *(("reader",) if self.deps.read_memories else ())):
             load = getattr(self.deps.llm_for(role), "load", None)
             if callable(load):
                 load()

@@ -22,13 +22,14 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.prebuilt import ToolNode
 
-from agent.language import detect_language
+from agent.language import Language, detect_language
 from agent.llm.errors import LLMTimeoutError
 from agent.llm.roles import Role
+from agent.memory_reader import accepted, reader_messages
 from agent.model_tools import make_tools
 from agent.photo_choice import PHOTO_NOTE, PhotoTools, choose_photo, record
 from agent.prompts import build_prompt, stop_sequences
-from agent.recall import Recalled, choose, earlier_turns, memory_block, recalled_lines
+from agent.recall import Recalled, choose, earlier_turns, memory_block, needs_memory, recalled_lines
 from agent.safety import HelpLines, SafetyClassifier, UserFlags, adult_unlocked, decide
 from agent.safety.text import lemma
 from agent.state import ChatState
@@ -61,6 +62,7 @@ class AgentDeps:
     backoff_s: float = 0.5
     lore_token_budget: int = 500  # lorebook entries per turn, at most (a card's own budget may be smaller)
     lore: LoreMatcher | None = None  # None: keys also match by pymorphy3 lemma (the safety rules' analyser)
+    read_memories: bool = False  # a question about the user's life: the reader role picks its answer first
 
 
 def lore_matcher() -> LoreMatcher:
@@ -261,7 +263,9 @@ def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver | None = None
         # the user's remembered messages as their earlier turns, the facts in a note after this one
         earlier = earlier_turns(lines, lang)
         facts = [r for r in lines if not r.said]
-        memories = memory_block(facts, lang, _text(_last_human(state["messages"])), remembered=bool(earlier))
+        message = _text(_last_human(state["messages"]))
+        found = await _read(lines, message, lang) if _tool_rounds(state["messages"]) == 0 else ""
+        memories = memory_block(facts, lang, message, remembered=bool(earlier), found=found)
         recent = recent_window(state["messages"], deps.history_token_budget)
         prompt = build_prompt(
             card,
@@ -306,6 +310,19 @@ def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver | None = None
         if state.get("addendum"):  # the direct question and help lines, never left to the model
             reply = f"{reply}\n\n{state['addendum']}"
         return {"messages": [AIMessage(content=reply, id=answer.id)]}
+
+    async def _read(lines: list[Recalled], message: str, lang: Language) -> str:
+        """What the recalled lines say for ``message`` (a question about the user's life or a
+        request that needs it), by the ``reader`` role; "" when off, not needed, or not usable.
+        A failure costs only the hint: the reply goes on without it."""
+        if not (deps.read_memories and lines and needs_memory(message)):
+            return ""
+        try:
+            answer = await deps.llm_for("reader").ainvoke(reader_messages(lines, message, lang))
+        except Exception as exc:
+            log.warning("agent: reading the memories failed (%s)", type(exc).__name__)
+            return ""
+        return accepted(_text(answer), lines, lambda word: lemma(word.lower())[0])
 
     def after_respond(state: ChatState) -> str:
         last = state["messages"][-1]

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from agent.language import Language
+from memory.lexical import analyzers
 from memory.models import MemoryKind, ScoredMemory
 
 _MONTHS_RU = (
@@ -179,6 +180,12 @@ TASK_CUE: dict[Language, str] = {
     ),
 }
 
+# what the reader picked out for this message (agent.memory_reader), said last: the thing to say
+ANSWER_CUE: dict[Language, str] = {
+    "ru": "Из того, что он рассказывал, для ответа нужно: {found}. Скажи это в ответе прямо, по имени.",
+    "en": "From what they told you, the answer needs: {found}. Say it in your answer, by name.",
+}
+
 # a hello: one thing remembered, asked about, is warm; reading the list back is not
 GREETING_CUE: dict[Language, str] = {
     "ru": "Это приветствие: не пересказывай, что помнишь; можно спросить про что-то одно.",
@@ -210,15 +217,34 @@ _REQUEST = re.compile(
 )
 
 
+_CYRILLIC_WORD = re.compile(r"[а-яё]+", re.IGNORECASE)
+_MORPH = analyzers()[0]
+
+
+def _speaks_of_self(text: str) -> bool:
+    """A first-person word («мой», «мне», "my"), or a Russian verb in the first person singular:
+    Russian drops the pronoun («хочу заказать коту миску», «иду в кофейню»)."""
+    if _ABOUT_ME.search(text):
+        return True
+    return any(
+        {"VERB", "1per", "sing"} in _MORPH.parse(word)[0].tag for word in _CYRILLIC_WORD.findall(text.lower())
+    )
+
+
 def asks_for_help_with_own_life(text: str) -> bool:
     """«помоги придумать подпись на открытку моему парню», "suggest something near me": a request
     about the user's own people, places or things, whose answer needs what they told."""
-    return bool(_REQUEST.search(text)) and bool(_ABOUT_ME.search(text))
+    return bool(_REQUEST.search(text)) and _speaks_of_self(text)
 
 
 def asks_about_user(text: str) -> bool:
     """«как зовут моего кота?», "what's my dog's name again?": a question about the user's own life."""
-    return ("?" in text or bool(_QUESTION_WORDS.search(text))) and bool(_ABOUT_ME.search(text))
+    return ("?" in text or bool(_QUESTION_WORDS.search(text))) and _speaks_of_self(text)
+
+
+def needs_memory(text: str) -> bool:
+    """A question about the user's own life, or a request whose answer needs what they told."""
+    return asks_about_user(text) or asks_for_help_with_own_life(text)
 
 
 def is_greeting(text: str) -> bool:
@@ -241,12 +267,14 @@ def earlier_turns(lines: list[Recalled], lang: Language) -> list[str]:
 
 
 def memory_block(
-    lines: list[Recalled], lang: Language, message: str = "", *, remembered: bool = False
+    lines: list[Recalled], lang: Language, message: str = "", *, remembered: bool = False, found: str = ""
 ) -> str:
     """The recalled facts under the header that says how to use them, and, for this ``message``, a
     last line: answer from what is remembered (a question about the user's life), use it (a request
     about their own people, places or things) or don't recite it (a hello). ``remembered``: the
-    user's earlier messages are in the prompt too (the line applies to them even with no fact)."""
+    user's earlier messages are in the prompt too (the line applies to them even with no fact).
+    ``found``: what the reader picked out of them for this message (:mod:`agent.memory_reader`),
+    said last, as what to say."""
     if not lines and not remembered:
         return ""
     parts = (
@@ -260,4 +288,6 @@ def memory_block(
         parts.append(TASK_CUE.get(lang, TASK_CUE["ru"]))
     elif is_greeting(message):
         parts.append(GREETING_CUE.get(lang, GREETING_CUE["ru"]))
+    if found:
+        parts.append(ANSWER_CUE.get(lang, ANSWER_CUE["ru"]).format(found=found))
     return "\n\n".join(parts)

@@ -119,6 +119,12 @@ class Settings(BaseSettings):
     )
     message_max_chars: int = Field(4000, description="Longer user messages are trimmed (with a notice).")
     memory_top_k: int = Field(6, description="How many memories are placed in the prompt each turn.")
+    memory_reader: bool = Field(
+        False,
+        description="Before answering a question about the user's life, a short deterministic LLM call picks "
+        "out what the recalled memories say for it (agent/memory_reader.py): more remembered answers, one "
+        "more LLM call on such turns.",
+    )
     lorebook_token_budget: int = Field(
         500,
         ge=0,

@@ -1,0 +1,112 @@
+"""What the remembered messages say for this one, read out by a short deterministic step first.
+
+Asked «что написать на миске коту? ты же помнишь как его зовут» with «мой бублик опять скинул
+кружку» among its earlier turns, the embedded 1.5B model writes a template («Привет, [имя]!») or a
+generic answer: finding the name and writing the card at once is two jobs. Picking the name out of
+a few lines is one job it does well at temperature 0, so that step runs first, on its own, and its
+answer («кот — Бублик») goes into the note after the user's message as what to say.
+
+Only for a question about the user's own life or a request that needs it (the same tests as the
+note's last line, :mod:`agent.recall`), and only when something was recalled. What the step writes
+is kept only when it is short and drawn from the recalled lines (every name and number in it, by
+lemma for Russian), so a name the model made up never reaches the reply. The step has its own
+model role, ``reader`` (temperature 0, one line), so it evicts no reply's cached prompt.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, SystemMessage
+
+from agent.language import Language
+from agent.recall import Recalled
+
+__all__ = ["accepted", "reader_messages"]
+
+_INSTRUCTION: dict[Language, str] = {
+    "ru": (
+        "Ты выписываешь из того, что человек рассказывал раньше, то, что нужно для ответа на его новое "
+        "сообщение: имя, место, дату, занятие, что ему нельзя. Одной короткой строкой, его словами. "
+        "Если ничего не нужно, пиши: нет."
+    ),
+    "en": (
+        "You write out, from what a person told before, what their new message needs: a name, a place, "
+        "a date, a job, what they must avoid. One short line, in their words. If nothing is needed, "
+        "write: none."
+    ),
+}
+# worked examples, made up (none from any evaluation set): a 1.5B model answered "none" or a stray
+# word to the bare instruction where the answer was a name in plain sight
+_EXAMPLES: dict[Language, tuple[tuple[tuple[str, ...], str, str], ...]] = {
+    "ru": (
+        (
+            ("у нас дома живёт такса Ириска, обожает морковку",),
+            "что написать на тортике для собаки?",
+            "такса Ириска",
+        ),
+        (
+            ("переехала в Тверь в прошлом месяце", "работаю медсестрой в детской больнице"),
+            "куда сходить в выходные у меня в городе?",
+            "живёт в Твери",
+        ),
+        (("у меня аллергия на киви",), "как прошёл твой день?", "нет"),
+    ),
+    "en": (
+        (
+            ("my parrot kiwi learned to whistle the simpsons theme",),
+            "write a short poem for my bird",
+            "parrot Kiwi",
+        ),
+        (
+            ("moved to leeds last spring", "i work night shifts at a bakery"),
+            "what could i do near home this sunday?",
+            "lives in Leeds",
+        ),
+        (("i'm allergic to kiwi",), "how was your day?", "none"),
+    ),
+}
+_TOLD: dict[Language, str] = {"ru": "Рассказывал раньше:", "en": "Told before:"}
+_NEW: dict[Language, str] = {"ru": "Новое сообщение:", "en": "New message:"}
+_NOTHING = re.compile(r"^\W*(?:нет|ничего|none|nothing|no)\W*$", re.IGNORECASE)
+_WORD = re.compile(r"[^\W\d_]+|\d+", re.UNICODE)
+_LABEL = re.compile(r"^\s*(?:ответ|answer|нужно|needed)\s*:\s*", re.IGNORECASE)
+_MAX_CHARS = 120
+
+
+def reader_messages(lines: list[Recalled], message: str, lang: Language) -> list[AnyMessage]:
+    """The reader's prompt: its instruction and worked examples (a prefix llama.cpp keeps from call to
+    call), then the recalled lines (the user's words as said) and the message."""
+    told = [r.said if r.said else r.line.removeprefix("- ") for r in lines]
+    messages: list[AnyMessage] = [SystemMessage(content=_INSTRUCTION.get(lang, _INSTRUCTION["ru"]))]
+    for example_told, example_message, answer in _EXAMPLES.get(lang, _EXAMPLES["ru"]):
+        messages += [
+            HumanMessage(content=_ask(list(example_told), example_message, lang)),
+            AIMessage(content=answer),
+        ]
+    return [*messages, HumanMessage(content=_ask(told, message, lang))]
+
+
+def _ask(told: list[str], message: str, lang: Language) -> str:
+    lines = "\n".join(f"- {t}" for t in told)
+    return f"{_TOLD.get(lang, _TOLD['ru'])}\n{lines}\n{_NEW.get(lang, _NEW['ru'])} «{message}»"
+
+
+def accepted(answer: str, lines: list[Recalled], root: Callable[[str], str]) -> str:
+    """The reader's answer if it is one short line drawn from the recalled lines (compared by
+    ``root``: a lemma, lower-cased): every name or number in it was said, and at least half of its
+    other words; "" otherwise (nothing needed, too long, or a name the user never said: a model's
+    invention must not become the reply's fact)."""
+    first = next((part.strip() for part in answer.strip().splitlines() if part.strip()), "")
+    first = _LABEL.sub("", first).strip().strip("«»\"'").rstrip(".").strip()
+    if not first or _NOTHING.match(first) or len(first) > _MAX_CHARS:
+        return ""
+    known = {root(w) for r in lines for w in _WORD.findall(r.said or r.line)}
+    words = [w for w in _WORD.findall(first) if len(w) > 2 or w.isdigit()]
+    # a capital at the line's start is grammar, not a name («Кот — Бублик»)
+    names = [w for i, w in enumerate(words) if w.isdigit() or (i > 0 and w[0].isupper())]
+    said = sum(root(w) in known for w in words)
+    if not words or any(root(w) not in known for w in names) or said * 2 < len(words):
+        return ""
+    return first
