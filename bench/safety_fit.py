@@ -32,6 +32,9 @@ SHARES = {"self_harm": 0.45, "abuse": 0.3, "minor": 0.3, "injection": 0.08}
 # the "attention" band below the threshold, for self-harm and abuse: false positives allowed there
 # (each label), since all it does is ask the persona to listen for it (no help lines, no question)
 SOFT_BUDGET = 0.10
+# `none` kinds that are plain talk, not near the line: outside the budget, so that many easy
+# negatives do not loosen the thresholds on the hard ones (the targets are on hard negatives)
+EVERYDAY = frozenset({"everyday", "own_life"})
 
 
 def out_of_fold(bank: Bank, folds: int, seed: int = 7) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -85,7 +88,7 @@ def main() -> None:
     probs, margins, lex = (np.concatenate([run[i] for run in runs]) for i in range(3))
     examples = bank.examples * args.seeds
     labels = np.array([e.label for e in examples])
-    everyday = np.array([e.kind == "everyday" for e in examples])
+    everyday = np.array([e.kind in EVERYDAY for e in examples])
     negative = (labels == "none") & ~everyday  # the budget is on hard negatives, as the targets are
     order = list(range(len(bank.examples)))
     random.Random(11).shuffle(order)

