@@ -119,12 +119,19 @@ class Settings(BaseSettings):
     )
     message_max_chars: int = Field(4000, description="Longer user messages are trimmed (with a notice).")
     memory_top_k: int = Field(6, description="How many memories are placed in the prompt each turn.")
-    memory_reader: bool = Field(
-        False,
+    memory_reader: bool | None = Field(
+        None,
         description="Before answering a question about the user's life, a short deterministic LLM call picks "
         "out what the recalled memories say for it (agent/memory_reader.py): more remembered answers, one "
-        "more LLM call on such turns.",
+        "more LLM call on such turns. Unset: on with the in-process backends (local, transformers), whose "
+        "small models need it; off with openai.",
     )
+
+    @property
+    def reads_memories(self) -> bool:
+        """Whether the memory reader runs: as set, or by the backend when unset."""
+        return self.memory_reader if self.memory_reader is not None else self.llm != "openai"
+
     lorebook_token_budget: int = Field(
         500,
         ge=0,

@@ -140,5 +140,14 @@ def test_an_invented_answer_and_a_switched_off_reader_leave_the_prompt_as_before
     )
     assert invented.reader_calls == 1 and "Барсик" not in _notes(prompt)
     off = Script("Бублик")
-    prompt = conversation(Settings(data_dir=tmp_path / "b", history_token_budget=120), embeddings, off)
+    prompt = conversation(
+        Settings(data_dir=tmp_path / "b", history_token_budget=120, memory_reader=False), embeddings, off
+    )
     assert off.reader_calls == 0 and "для ответа нужно" not in _notes(prompt)
+
+
+def test_the_reader_is_on_for_in_process_models_and_off_for_a_server_unless_set() -> None:
+    assert Settings(llm="local").reads_memories and Settings(llm="transformers").reads_memories
+    assert not Settings(llm="openai").reads_memories
+    assert Settings(llm="openai", memory_reader=True).reads_memories
+    assert not Settings(llm="local", memory_reader=False).reads_memories

@@ -84,7 +84,7 @@ async def open_companion(
         llm_for=llm_for,
         history_token_budget=settings.history_token_budget,
         memory_top_k=settings.memory_top_k,
-        read_memories=settings.memory_reader,
+        read_memories=settings.reads_memories,
         lore_token_budget=settings.lorebook_token_budget,
         use_tools=settings.llm != "local",
         prewarm=settings.llm == "local" and configured_llm,
