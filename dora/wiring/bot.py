@@ -4,6 +4,7 @@ pieces, opened and closed in order; then long polling or a webhook."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 from collections.abc import AsyncIterator, Callable
@@ -192,9 +193,11 @@ async def running_bot(
                 )
                 sender.start(settings.checkins_every_s)
             deps.checkin_sender = sender
+            _freeze_start_up()
             try:
                 yield bot, dp, deps
             finally:
+                gc.unfreeze()  # what start-up made may be garbage now (tests start the bot many times)
                 if sender is not None:
                     sender.stop()
                 recovering.cancel()
@@ -202,6 +205,15 @@ async def running_bot(
     finally:
         await bot.session.close()
         await engine.dispose()
+
+
+def _freeze_start_up() -> None:
+    """Keep what start-up made (modules, models, tables, compiled graphs: about half a million
+    objects) out of the garbage collector's scans. Each full collection walked them all, about
+    0.15 s of CPU with the interpreter lock held, a few times a minute under load; none of them is
+    garbage while the bot runs. Collected once first, so no garbage is frozen with them."""
+    gc.collect()
+    gc.freeze()
 
 
 async def run_polling(settings: Settings) -> None:
