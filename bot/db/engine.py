@@ -9,7 +9,6 @@ installed wheel.
 from __future__ import annotations
 
 import collections
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,8 @@ from sqlalchemy import Connection, event, text
 from sqlalchemy.dialects.sqlite.aiosqlite import AsyncAdapt_aiosqlite_connection, AsyncAdapt_aiosqlite_cursor
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from common.sqlite_trips import Outcome, run_many, run_statement
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 SQLITE_BUSY_TIMEOUT_MS = 15_000
@@ -43,62 +44,20 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-class _Outcome:
-    """What a statement leaves on its cursor, read on the connection's thread (SQLAlchemy asks for
-    these after ``execute``); stands in for aiosqlite's cursor in :class:`_OneTripCursor`."""
-
-    __slots__ = ("arraysize", "description", "lastrowid", "rowcount")
-
-    def __init__(self, cursor: sqlite3.Cursor | None = None) -> None:
-        self.description = cursor.description if cursor else None
-        self.rowcount = cursor.rowcount if cursor else -1
-        self.lastrowid = cursor.lastrowid if cursor else None
-        self.arraysize = cursor.arraysize if cursor else 1
-
-    def close(self) -> None:
-        pass
-
-    async def setinputsizes(self, *sizes: Any) -> None:
-        pass
-
-
-def _run_one(
-    connection: sqlite3.Connection, operation: str, parameters: Any
-) -> tuple[_Outcome, list[Any] | None]:
-    cursor = connection.cursor()
-    try:
-        if parameters is None:
-            cursor.execute(operation)
-        else:
-            cursor.execute(operation, parameters)
-        rows = cursor.fetchall() if cursor.description else None
-        return _Outcome(cursor), rows
-    finally:
-        cursor.close()
-
-
-def _run_many(connection: sqlite3.Connection, operation: str, parameters: Any) -> _Outcome:
-    cursor = connection.cursor()
-    try:
-        cursor.executemany(operation, parameters)
-        return _Outcome(cursor)
-    finally:
-        cursor.close()
-
-
 class _OneTripCursor(AsyncAdapt_aiosqlite_cursor):
     """A statement in one trip to the connection's thread: SQLAlchemy's aiosqlite cursor makes four
     (open a cursor, execute, fetch the rows, close it), each a hand-over between threads with the
     event loop woken on the way back, which under load cost more CPU than the statements (about 70
-    trips a turn in ``dora bench bot``, 40 of them opening, fetching and closing). Here one function
-    on that thread does all four and hands back the rows with what SQLAlchemy reads after
-    (description, rowcount, lastrowid); errors come back the same way as before."""
+    trips a turn in ``dora bench bot``, 40 of them opening, fetching and closing). Here
+    :func:`~common.sqlite_trips.run_statement` does all four on that thread and hands back the rows
+    with what SQLAlchemy reads after (description, rowcount, lastrowid); errors come back the same
+    way as before."""
 
     __slots__ = ()
     _awaitable_cursor_close = False
 
     def _make_new_cursor(self, connection: Any) -> Any:
-        return _Outcome()
+        return Outcome()
 
     def _aenter_cursor(self, cursor: Any) -> Any:
         return cursor
@@ -106,15 +65,15 @@ class _OneTripCursor(AsyncAdapt_aiosqlite_cursor):
     async def _execute_async(self, operation: Any, parameters: Any) -> Any:
         async with self._adapt_connection._execute_mutex:
             driver = self._connection
-            outcome, rows = await driver._execute(_run_one, driver._conn, operation, parameters)  # type: ignore[attr-defined]
+            outcome, rows = await driver._execute(run_statement, driver._conn, operation, parameters)  # type: ignore[attr-defined]
             self._cursor = outcome
-            self._rows = collections.deque(rows or ())
+            self._rows = collections.deque(rows)
             return self
 
     async def _executemany_async(self, operation: Any, seq_of_parameters: Any) -> Any:
         async with self._adapt_connection._execute_mutex:
             driver = self._connection
-            self._cursor = await driver._execute(_run_many, driver._conn, operation, seq_of_parameters)  # type: ignore[attr-defined]
+            self._cursor = await driver._execute(run_many, driver._conn, operation, seq_of_parameters)  # type: ignore[attr-defined]
             return self
 
 
