@@ -198,6 +198,7 @@ async def running_bot(
                 yield bot, dp, deps
             finally:
                 gc.unfreeze()  # what start-up made may be garbage now (tests start the bot many times)
+                gc.set_threshold(*_DEFAULT_GC_THRESHOLDS)
                 if sender is not None:
                     sender.stop()
                 recovering.cancel()
@@ -207,13 +208,23 @@ async def running_bot(
         await engine.dispose()
 
 
+_DEFAULT_GC_THRESHOLDS = gc.get_threshold()
+YOUNG_COLLECTION_EVERY = 10_000  # allocations between young collections once running (Python: 700)
+
+
 def _freeze_start_up() -> None:
     """Keep what start-up made (modules, models, tables, compiled graphs: about half a million
     objects) out of the garbage collector's scans. Each full collection walked them all, about
     0.15 s of CPU with the interpreter lock held, a few times a minute under load; none of them is
-    garbage while the bot runs. Collected once first, so no garbage is frozen with them."""
+    garbage while the bot runs. Collected once first, so no garbage is frozen with them.
+
+    Then a young collection every 10,000 allocations, not 700: a turn allocates tens of thousands
+    of objects that reference counting frees anyway, and at 700 the collector ran about 200 times
+    in a 200-turn load (0.25 s of CPU, plus 0.1 s of middle collections); at 10,000, 6 times
+    (0.05 s). Garbage in cycles waits a little longer for the collector, nothing else changes."""
     gc.collect()
     gc.freeze()
+    gc.set_threshold(YOUNG_COLLECTION_EVERY, 10, 10)
 
 
 async def run_polling(settings: Settings) -> None:
