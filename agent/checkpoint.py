@@ -28,6 +28,7 @@ the encrypted blobs table like the rest.
 from __future__ import annotations
 
 import asyncio
+import collections
 import functools
 import re
 import secrets
@@ -40,6 +41,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import aiosqlite
+from aiosqlite.context import contextmanager as aiosqlite_contextmanager
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -48,6 +50,7 @@ from langgraph.checkpoint.serde.encrypted import EncryptedSerializer
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
+from common.sqlite_trips import Outcome, run_many, run_statement
 from memory.crypto import DecryptionError, Keyring
 
 if TYPE_CHECKING:
@@ -160,6 +163,76 @@ class _UserScoped(BaseCheckpointSaver):
         return clone
 
 
+class _BufferedCursor:
+    """An aiosqlite-style cursor whose statement runs whole in one trip to the connection's thread
+    (:func:`~common.sqlite_trips.run_statement`), its rows then read from memory. LangGraph's saver
+    opens a cursor, executes, fetches and closes, each a trip of aiosqlite's: about 20 trips a turn,
+    each waking the event loop on its way back. The rows are the same; they are read at once."""
+
+    def __init__(self, connection: aiosqlite.Connection) -> None:
+        self._connection = connection
+        self._outcome = Outcome()
+        self._rows: collections.deque[Any] = collections.deque()
+
+    async def execute(self, sql: str, parameters: Any = None) -> _BufferedCursor:
+        conn = self._connection
+        self._outcome, rows = await conn._execute(run_statement, conn._conn, sql, parameters)
+        self._rows = collections.deque(rows)
+        return self
+
+    async def executemany(self, sql: str, parameters: Any) -> _BufferedCursor:
+        conn = self._connection
+        self._outcome = await conn._execute(run_many, conn._conn, sql, parameters)
+        self._rows.clear()
+        return self
+
+    async def fetchone(self) -> Any:
+        return self._rows.popleft() if self._rows else None
+
+    async def fetchmany(self, size: int | None = None) -> list[Any]:
+        size = self._outcome.arraysize if size is None else size
+        return [self._rows.popleft() for _ in range(min(size, len(self._rows)))]
+
+    async def fetchall(self) -> list[Any]:
+        rows = list(self._rows)
+        self._rows.clear()
+        return rows
+
+    async def __aiter__(self) -> AsyncIterator[Any]:
+        while self._rows:
+            yield self._rows.popleft()
+
+    async def close(self) -> None:
+        self._rows.clear()
+
+    async def __aenter__(self) -> _BufferedCursor:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @property
+    def rowcount(self) -> int:
+        return self._outcome.rowcount
+
+    @property
+    def lastrowid(self) -> int | None:
+        return self._outcome.lastrowid
+
+    @property
+    def description(self) -> Any:
+        return self._outcome.description
+
+
+class _OneTripConnection(aiosqlite.Connection):
+    """aiosqlite's connection whose ``cursor()`` is a :class:`_BufferedCursor` (what LangGraph's
+    SQLite saver reads and writes through, but for ``execute``, left as it was)."""
+
+    @aiosqlite_contextmanager
+    async def cursor(self) -> _BufferedCursor:  # type: ignore[override]
+        return _BufferedCursor(self)
+
+
 class UserKeyedSqliteSaver(_UserScoped, AsyncSqliteSaver):
     """LangGraph's SQLite saver, its writes scoped to the thread's user (see the module's docstring)."""
 
@@ -244,6 +317,7 @@ async def open_checkpointer(
         return
     data_dir.mkdir(parents=True, exist_ok=True)
     conn = await aiosqlite.connect(data_dir / SQLITE_NAME)
+    conn.__class__ = _OneTripConnection  # the same connection; only its cursors change
     try:
         # WAL (set by setup) with synchronous=NORMAL: a commit is durable against a crash of the
         # process, and only the fsync at WAL checkpoints remains on the reply path.

@@ -55,6 +55,7 @@ from memory.models import Memory, MemoryKind
 from memory.pipeline import MemoryWriter
 from memory.reconcile import Reconciler
 from memory.text import EmptyTextError, clean_text, for_embedding
+from memory.when import warm_up as warm_up_dates
 from personas.library import PersonaLibrary
 
 log = logging.getLogger(__name__)
@@ -245,6 +246,7 @@ class Companion:
 
     def _warm_up(self) -> None:
         self.deps.memory.connect()
+        warm_up_dates()  # every stored message has its dates read: dateparser's tables load now
         self._memory_writer()
         # a local model loads here, not in a background job mid-conversation: llama.cpp silences the
         # whole process's stdout and stderr while it loads, which swallowed a reply printed meanwhile

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
 import dateparser
@@ -132,14 +132,11 @@ def _direction(text: str, pos: int) -> str:
     left = max(text.rfind(c, 0, pos) for c in ".,!?;\n")
     ends = [i for i in (text.find(c, pos) for c in ".,!?;\n") if i >= 0]
     clause = text[left + 1 : min(ends) if ends else len(text)]
-    morph, _ = analyzers()
     past = later = False
     for word in re.findall(r"[а-яё]+", clause):
-        tag = morph.parse(word)[0].tag
-        if tag.POS != "VERB":
-            continue
-        past |= "past" in tag
-        later |= "pres" in tag or "futr" in tag
+        word_past, word_later = _verb_tense(word)
+        past |= word_past
+        later |= word_later
     if re.search(r"\b(will|going to|next|gonna)\b", clause):
         later = True
     if re.search(r"\b(was|were|did|went|had|last|ago)\b", clause) or re.search(r"\b\w+ed\b", clause):
@@ -147,6 +144,27 @@ def _direction(text: str, pos: int) -> str:
     if past and not later:
         return "past"
     return "future" if later else ""
+
+
+@lru_cache(maxsize=20_000)
+def _verb_tense(word: str) -> tuple[bool, bool]:
+    """Whether a Russian word form is a verb in the past, and one in the present or future. Cached:
+    pymorphy's lookup is pure Python, and the clause around every date phrase in every message is
+    read word by word, the same few thousand everyday forms again and again."""
+    morph, _ = analyzers()
+    tag = morph.parse(word)[0].tag
+    if tag.POS != "VERB":
+        return False, False
+    return "past" in tag, "pres" in tag or "futr" in tag
+
+
+def warm_up() -> None:
+    """Read a date phrase in each language once, so dateparser loads its locales and compiles its
+    tables now (about 0.14 s of CPU on a 2-core EPYC) rather than in the first user's turn that
+    names a date. Its tables are shared by every later call, whatever the message's time."""
+    at = datetime(2026, 1, 15, 12, tzinfo=UTC)
+    for text in ("вчера я ходил в кино", "next friday I will go"):
+        resolve(text, at)
 
 
 @lru_cache(maxsize=4096)

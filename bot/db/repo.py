@@ -87,7 +87,15 @@ class Accounts:
     async def get_or_create_user(
         self, user_id: int, language_code: str | None, now: datetime | None = None
     ) -> User:
-        """The user, created on first contact with the language their Telegram client reports."""
+        """The user, created on first contact with the language their Telegram client reports.
+
+        Read first: every update asks for its user and all but the first find one, so the insert
+        (a write transaction that takes SQLite's one write lock, to change nothing) runs only when
+        the read finds no row; two first updates at once still meet in the ``DO NOTHING``."""
+        async with self._session() as s:
+            found = (await s.execute(select(User).where(User.id == user_id))).scalar_one_or_none()
+        if found is not None:
+            return found
         async with self._session() as s, s.begin():
             await s.execute(
                 dialect_insert(s, User)

