@@ -27,7 +27,7 @@ from agent.safety.classifier import MAX_PASSAGES, sentences
 from agent.safety.minors import minor_signs
 from agent.safety.text import normalize
 from agent.safety.translit import to_cyrillic
-from memory.embeddings import E5Embeddings
+from memory.embeddings import E5Embeddings, RecentQueries
 
 ROOT = Path(__file__).resolve().parents[1]
 HELDOUT = ROOT / "tests" / "fixtures" / "safety_heldout.json"
@@ -181,6 +181,20 @@ def test_a_100_kb_message_keeps_its_ending(classifier) -> None:
 def test_russian_typed_in_latin_letters_is_read_as_russian(classifier, embeddings, text, label) -> None:
     labels = assess(classifier, embeddings, text).labels
     assert labels == (frozenset({label}) if label else frozenset())
+
+
+def test_the_second_readings_go_past_the_turns_query_cache(embeddings, tmp_path: Path) -> None:
+    """The wired classifier embeds a translit message's Cyrillic reading and a long message's
+    sentences with the bare embedder: memory never asks for those vectors, and in the turn's cache
+    they would push out the message's own vector before memory stores it."""
+    from dora.config import load_settings
+    from dora.wiring.agent import build_safety
+
+    cached = RecentQueries(embeddings)
+    classifier, _ = build_safety(load_settings(data_dir=tmp_path), cached)
+    text = "muzh opyat menya izbil, ya zakrylas v vannoy"
+    assert "abuse" in classifier.assess(text, cached.query_vector(text)).labels
+    assert len(cached._recent) == 1  # the message itself, as the turn embedded it
 
 
 def test_translit_is_told_from_english() -> None:

