@@ -208,6 +208,7 @@ def test_translit_is_told_from_english() -> None:
         "colonoscopy tomorrow, scared lol",
     ):
         assert to_cyrillic(english) is None, english
+    assert to_cyrillic("ya ne " + "qwzxt trbkl " * 2000) is None  # Latin gibberish behind two words
 
 
 _NEWS = (
