@@ -239,6 +239,16 @@ def test_a_sign_among_a_long_messages_news_is_heard(classifier, embeddings, sign
     assert assess(classifier, embeddings, news + ending).labels == frozenset()
 
 
+def test_a_calm_long_message_read_by_sentences_stays_quiet(classifier, embeddings) -> None:
+    """A sentence read alone counts only with some of the label's words: by meaning alone, «let
+    everything go» read as self-harm (so did one sentence in 29 of 300 long LoCoMo messages)."""
+    text = (
+        "I find peace when I meditate or go for long walks by the lake. Sometimes I just sit there and "
+        "breathe and let everything go. It really helps me reset after a long week at work."
+    )
+    assert assess(classifier, embeddings, text).labels == frozenset()
+
+
 def test_sentences_of_a_long_message_are_few_and_whole() -> None:
     assert sentences("короткое сообщение. всего пара слов") == ["короткое сообщение. всего пара слов"]
     long = "это первое предложение из восьми слов вот так. " * 100

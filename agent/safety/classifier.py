@@ -66,6 +66,10 @@ CRISIS_LABELS = (SELF_HARM, ABUSE)
 # eight raised one: «всё прозрачно, каждый может тратить своё» reads as self-harm out of context)
 LONG_MESSAGE_WORDS = 20
 PASSAGE_MIN_WORDS = 8
+# a sentence counts only with some of the label's words in it: by its meaning alone, one sentence
+# of a long, cheerful English chat message read as self-harm in 29 of 300 LoCoMo messages ("Never
+# give up", "I'm here to support you"); with the words required, 0 of those 300
+PASSAGE_LEXICON = 0.3
 MAX_PASSAGES = 16  # bounds the second embedder call (the rules read at most 8,000 characters)
 _SENTENCE_END = re.compile(r"(?<=[.!?…)])\s+|\n+")
 
@@ -236,7 +240,8 @@ class SafetyClassifier:
         что устала жить. у тебя как день?») is a small part of the whole message's vector. One more
         embedder call, for long messages only. Not when the whole already shows a crisis: a
         sentence of an abuse story read alone («губа почти зажила») can look like self-harm, and
-        the answer must stay the one the whole message asks for."""
+        the answer must stay the one the whole message asks for. A sentence counts for a label only
+        with some of that label's words (:data:`PASSAGE_LEXICON`)."""
         passages = sentences(norm)
         if len(passages) < 2 or self.bank is None or self.embedder is None:
             return
@@ -245,6 +250,8 @@ class SafetyClassifier:
             own, rule = _crisis_lexicon(text, ws, damped)
             probs, margins, near = self.bank.read(vector)
             for label in CRISIS_LABELS:
+                if own[label] < PASSAGE_LEXICON:
+                    continue
                 score = self._score(label, own[label], probs[label], margins[label])
                 if score > scores[label]:
                     scores[label] = score
