@@ -502,6 +502,12 @@ def test_ages_said_in_passing_and_a_pupils_day_are_minor_signs(text: str, weight
         ("кошка расцарапала мне руку до крови", "self_harm", 0.5),
         ("расцарапала руку до крови", "self_harm", 1.0),
         ("отдала кошку подруге, в пятницу всё", "self_harm", 0.6),
+        # «дать» hits only with where; "pushed me to" a goal is not a shove (an everyday writer's
+        # messages about a pay rise and a new business read as abuse of weight 1.0)
+        ("попросил повышение зарплаты, и мне его дали!", "abuse", 0.0),
+        ("он опять дал мне по лицу при всех", "abuse", 1.0),
+        ("losing that job pushed me to start my own business", "abuse", 0.0),
+        ("he pushed me into the wall", "abuse", 1.0),
     ],
 )
 def test_the_lexicon_weighs_context_around_a_hit(text: str, label: str, weight: float) -> None:

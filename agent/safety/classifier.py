@@ -116,10 +116,10 @@ def _crisis_lexicon(norm: str, ws: list[Word], damped: bool) -> tuple[dict[str, 
 # (a, b, c, d, e, bias, threshold, attention threshold) per label: see the module docstring;
 # fitted by `python -m bench.safety_fit`
 STACKER: dict[str, tuple[float, ...]] = {
-    SELF_HARM: (0.714, 4.691, 2.711, 0.826, 0.222, -1.424, 0.4041, 0.0975),
-    ABUSE: (0.637, 4.229, 0.161, 1.293, 1.247, -1.598, 0.4667, 0.0435),
-    MINOR: (0.447, 3.341, 4.722, -0.54, -0.211, -2.257, 0.5577, 0.5577),
-    INJECTION: (1.272, 2.498, 1.019, 1.019, 1.019, 0.014, 0.054, 0.054),
+    SELF_HARM: (0.73, 4.736, 2.725, 0.748, 0.232, -1.474, 0.3939, 0.0844),
+    ABUSE: (0.618, 4.51, 0.247, 1.38, 1.273, -1.685, 0.4495, 0.0404),
+    MINOR: (0.436, 3.283, 4.875, -0.537, -0.237, -2.325, 0.5744, 0.5744),
+    INJECTION: (1.196, 2.711, 1.002, 1.002, 1.002, 0.148, 0.0561, 0.0561),
 }
 
 
