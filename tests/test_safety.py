@@ -506,6 +506,7 @@ def test_ages_said_in_passing_and_a_pupils_day_are_minor_signs(text: str, weight
         # messages about a pay rise and a new business read as abuse of weight 1.0)
         ("попросил повышение зарплаты, и мне его дали!", "abuse", 0.0),
         ("он опять дал мне по лицу при всех", "abuse", 1.0),
+        ("муж дал мне пощёчину", "abuse", 1.0),
         ("losing that job pushed me to start my own business", "abuse", 0.0),
         ("he pushed me into the wall", "abuse", 1.0),
     ],
