@@ -1,6 +1,6 @@
 """Fit the safety classifier's stacker (``agent.safety.classifier.STACKER``) on the example bank.
 
-    python -m bench.safety_fit [--folds 5] [--budget 0.045]
+    python -m bench.safety_fit [--folds 5] [--budget 0.07]
 
 Every bank example is read out of fold (by a bank whose regression and neighbours were trained
 without its fold), so the stacker learns how far to trust each reading on messages it has not
@@ -74,7 +74,8 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, c: float = 1.0) -> np.ndarray:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--folds", type=int, default=5)
-    parser.add_argument("--budget", type=float, default=0.06, help="false positives on `none`, all labels")
+    # 0.07 gives the shipped constants (the two last refits); 0.06 before them
+    parser.add_argument("--budget", type=float, default=0.07, help="false positives on `none`, all labels")
     parser.add_argument(
         "--seeds", type=int, default=3, help="fold assignments pooled (one moves thresholds by a few points)"
     )
