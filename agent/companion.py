@@ -595,7 +595,7 @@ class Companion:
                 vector = await asyncio.to_thread(embed, for_embedding(text))
             except Exception as exc:  # the lexicon still runs
                 log.warning("agent: embedding for the safety rules failed (%s)", type(exc).__name__)
-        assessment = safety.assess(text, vector)
+        assessment = await asyncio.to_thread(safety.assess, text, vector)  # it may embed once more
         return assessment.crisis is not None or (listen_closely and bool(assessment.concerns))
 
     async def _forget_question(self, user_id: str, request: ForgetRequest, lang: Language) -> TurnEvent:

@@ -112,7 +112,7 @@ def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver | None = None
                 vector = await asyncio.to_thread(deps.memory.embeddings.query_vector, for_embedding(text))
             except Exception as exc:  # the lexicon still runs
                 log.warning("agent: embedding for the safety rules failed (%s)", type(exc).__name__)
-        assessment = safety.assess(text, vector)
+        assessment = await asyncio.to_thread(safety.assess, text, vector)  # it may embed once more
         loaded = await loading if loading is not None else state.get("profile", {})
         flags = state.get("flags", {})
         profile = {**loaded}

@@ -197,6 +197,21 @@ def test_the_second_readings_go_past_the_turns_query_cache(embeddings, tmp_path:
     assert len(cached._recent) == 1  # the message itself, as the turn embedded it
 
 
+def test_a_failing_second_embedding_still_reads_the_message(classifier, embeddings) -> None:
+    """The embedder failing on the second reading (a model file gone, memory short) leaves the turn's
+    own vector and the lexicon to decide: the message is read, never dropped."""
+
+    class Failing:
+        def query_vectors(self, texts: list[str]) -> np.ndarray:
+            raise RuntimeError("the embedder's model file is gone")
+
+    failing = SafetyClassifier(classifier.bank, embedder=Failing())
+    text = "muzh opyat menya izbil, ya zakrylas v vannoy"
+    assert "abuse" in failing.assess(text, embeddings.query_vector(text)).labels
+    long = f"{_NEWS} муж вчера опять схватил меня за горло, когда я задержалась у мамы. а у тебя как дела?"
+    assert isinstance(failing.assess(long, embeddings.query_vector(long)).labels, frozenset)
+
+
 def test_translit_is_told_from_english() -> None:
     assert to_cyrillic("ya bolshe ne mogu, zhit ne hochetsya") == "я больше не могу, жить не хочется"
     assert to_cyrillic("muzh p'yanyj za rulyom") == "муж пьяный за рулём"

@@ -32,6 +32,7 @@ imminent (a plan, means, a time, something done).
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from dataclasses import dataclass, field
@@ -58,6 +59,9 @@ from agent.safety.lexicon import (
 from agent.safety.minors import minor_signs
 from agent.safety.text import Word, normalize, words
 from agent.safety.translit import to_cyrillic
+from memory.text import for_embedding
+
+log = logging.getLogger(__name__)
 
 CRISIS_LABELS = (SELF_HARM, ABUSE)
 # A message read sentence by sentence as well (see ``SafetyClassifier._read_passages``) when it has
@@ -171,7 +175,8 @@ class Assessment:
 
 
 class SafetyClassifier:
-    """``assess(text, vector)``: pure, thread-safe, about a millisecond once warm.
+    """``assess(text, vector)``: thread-safe, about a millisecond once warm for a short message; the
+    agent runs it off the event loop, since a translit or long message embeds once more.
 
     A message in Russian translit («zhit ne hochetsya») is read in Cyrillic
     (:mod:`agent.safety.translit`); given ``embedder``, its Cyrillic reading is embedded once more
@@ -191,7 +196,7 @@ class SafetyClassifier:
         if (cyrillic := to_cyrillic(norm)) is not None:
             norm = cyrillic
             if vector is not None and self.embedder is not None:
-                vector = self.embedder.query_vectors([cyrillic])[0]
+                vector = self._embedded([for_embedding(cyrillic)], vector[None, :])[0]
         ws = words(norm)
         damped = framed(ws) or joking(norm, ws) or resolved_past(ws)
         lex, imminent_rule = _crisis_lexicon(norm, ws, damped)
@@ -245,7 +250,10 @@ class SafetyClassifier:
         passages = sentences(norm)
         if len(passages) < 2 or self.bank is None or self.embedder is None:
             return
-        for text, vector in zip(passages, self.embedder.query_vectors(passages), strict=True):
+        vectors = self._embedded(passages, None)
+        if vectors is None:
+            return
+        for text, vector in zip(passages, vectors, strict=True):
             ws = words(text)
             own, rule = _crisis_lexicon(text, ws, damped)
             probs, margins, near = self.bank.read(vector)
@@ -260,6 +268,16 @@ class SafetyClassifier:
                         or rule[label]
                         or (near.get(label, 0.0) > self.thresholds.imminent_share)
                     )
+
+    def _embedded(self, texts: list[str], fallback: np.ndarray | None) -> np.ndarray | None:
+        """The second embedding, or ``fallback`` when the embedder fails: the message is still read
+        with what the turn had (its own vector, the lexicon), never not at all."""
+        assert self.embedder is not None
+        try:
+            return self.embedder.query_vectors(texts)
+        except Exception as exc:
+            log.warning("safety: a second embedding failed (%s); reading without it", type(exc).__name__)
+            return fallback
 
     def _score(self, label: str, lexicon: float, probability: float | None, margin: float | None) -> float:
         if probability is None or margin is None:
