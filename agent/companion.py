@@ -81,6 +81,7 @@ class TurnEvent:
     photo: PhotoOut | None = None
     safety: SafetyOutcome | None = None  # on ``reply``: what the safety rules saw in this turn
     forget: ForgetPreview | None = None  # on ``forget``
+    read: str = ""  # on ``reply``: what the reader picked out of ``recalled`` for it ("" if nothing)
 
 
 @dataclass(frozen=True)
@@ -390,7 +391,9 @@ class Companion:
         reply = final["messages"][-1]
         if final.get("addendum") and not final.get("canned"):  # streamed callers see it too
             yield TurnEvent("token", f"\n\n{final['addendum']}")
-        yield TurnEvent("reply", str(reply.content), recalled, lore, safety=outcome)
+        yield TurnEvent(
+            "reply", str(reply.content), recalled, lore, safety=outcome, read=final.get("read", "")
+        )
         if photo is not None:
             yield TurnEvent("photo", photo.caption, photo=photo)
         if extract_facts and self.checkins is not None:  # a misheard voice note plans nothing

@@ -30,6 +30,7 @@ from agent.model_tools import make_tools
 from agent.photo_choice import PHOTO_NOTE, PhotoTools, choose_photo, record
 from agent.prompts import build_prompt, stop_sequences
 from agent.recall import Recalled, choose, earlier_turns, memory_block, needs_memory, recalled_lines
+from agent.reply_lead import reply_lead
 from agent.safety import HelpLines, SafetyClassifier, UserFlags, adult_unlocked, decide
 from agent.safety.text import lemma
 from agent.state import ChatState
@@ -63,6 +64,7 @@ class AgentDeps:
     lore_token_budget: int = 500  # lorebook entries per turn, at most (a card's own budget may be smaller)
     lore: LoreMatcher | None = None  # None: keys also match by pymorphy3 lemma (the safety rules' analyser)
     read_memories: bool = False  # a question about the user's life: the reader role picks its answer first
+    lead_replies: bool = False  # such a reply starts with what the reader found (llama.cpp goes on)
 
 
 def lore_matcher() -> LoreMatcher:
@@ -249,7 +251,7 @@ def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver | None = None
 
     async def _respond(state: ChatState) -> dict[str, Any]:
         if state.get("canned"):
-            return {"messages": [AIMessage(content=state["canned"])]}
+            return {"messages": [AIMessage(content=state["canned"])], "read": ""}
         card = deps.personas.get(state["persona_id"])
         lang = state.get("lang", "ru")
         flags = UserFlags(**state.get("flags", {}))
@@ -282,6 +284,8 @@ def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver | None = None
             lore=[entry["content"] for entry in state.get("lore", [])],
             earlier=earlier,
         )
+        if lead := (reply_lead(found, message, lang) if deps.lead_replies else ""):
+            prompt.append(AIMessage(content=lead))  # the model writes on from the answer's first words
         llm: Any = deps.llm_for("chat")
         tool_rounds = _tool_rounds(state["messages"])
         if deps.use_tools and tool_rounds < 2:
@@ -309,7 +313,7 @@ def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver | None = None
             return {"failed": True}
         if state.get("addendum"):  # the direct question and help lines, never left to the model
             reply = f"{reply}\n\n{state['addendum']}"
-        return {"messages": [AIMessage(content=reply, id=answer.id)]}
+        return {"messages": [AIMessage(content=reply, id=answer.id)], "read": found}
 
     async def _read(lines: list[Recalled], message: str, lang: Language) -> str:
         """What the recalled lines say for ``message`` (a question about the user's life or a

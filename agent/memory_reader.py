@@ -73,6 +73,8 @@ _NOTHING = re.compile(r"^\W*(?:нет|ничего|none|nothing|no)\W*$", re.IGN
 _WORD = re.compile(r"[^\W\d_]+|\d+", re.UNICODE)
 _LABEL = re.compile(r"^\s*(?:ответ|answer|нужно|needed)\s*:\s*", re.IGNORECASE)
 _MAX_CHARS = 120
+# how the fact lines name the user: in them, but nothing the user said
+_PROMPTS_OWN = frozenset({"собеседник", "собеседница", "пользователь", "пользовательница", "user", "they"})
 
 
 def reader_messages(lines: list[Recalled], message: str, lang: Language) -> list[AnyMessage]:
@@ -104,6 +106,8 @@ def accepted(answer: str, lines: list[Recalled], root: Callable[[str], str]) -> 
         return ""
     known = {root(w) for r in lines for w in _WORD.findall(r.said or r.line)}
     words = [w for w in _WORD.findall(first) if len(w) > 2 or w.isdigit()]
+    if all(root(w) in _PROMPTS_OWN for w in words):  # «собеседник»: the prompt's word for the user
+        return ""
     # a capital at the line's start is grammar, not a name («Кот — Бублик»)
     names = [w for i, w in enumerate(words) if w.isdigit() or (i > 0 and w[0].isupper())]
     said = sum(root(w) in known for w in words)

@@ -33,5 +33,6 @@ class ChatState(TypedDict, total=False):
     minor_now: bool  # a minor in this turn: kept on the profile, or only suspected from this message
     recalled: list[dict[str, Any]]  # memories placed in the prompt (Recalled as dicts)
     lore: list[dict[str, str]]  # lorebook entries that fired this turn: name, why, content
+    read: str  # what the reader picked out of the recalled memories for this turn (agent.memory_reader)
     failed: bool  # the backend failed: the user's message stays unanswered until the next turn
     photo: dict[str, Any] | None  # the photo that goes with this turn's reply (PhotoOut as a dict)

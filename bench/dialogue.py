@@ -51,6 +51,7 @@ class Outcome:
     found: list[str] = field(default_factory=list)
     contradicted: list[str] = field(default_factory=list)
     recalled: list[str] = field(default_factory=list)  # the memory lines the ask's prompt had
+    read: str = ""  # what the reader picked out of them for the ask ("" if nothing)
 
 
 def load_scenarios(path: Path) -> list[Scenario]:
@@ -115,13 +116,13 @@ def judge(scenario: Scenario, reply: str) -> tuple[bool, list[str], list[str]]:
 
 async def _reply(
     companion: Any, user: str, persona: str, text: str, *, extract: bool = True
-) -> tuple[str, list[str]]:
-    reply, recalled = "", []
+) -> tuple[str, list[str], str]:
+    reply, recalled, read = "", [], ""
     async for event in companion.turn(user, persona, text, extract_facts=extract):
         if event.kind == "reply":
-            reply = event.text
+            reply, read = event.text, event.read
             recalled = [f"{r.line} ‹{r.why.split(':')[0]}›" for r in event.recalled or []]
-    return reply, recalled
+    return reply, recalled, read
 
 
 async def tell(companion: Any, scenario: Scenario, user: str) -> None:
@@ -139,10 +140,10 @@ async def ask(companion: Any, scenario: Scenario, user: str) -> Outcome:
     start = time.perf_counter()
     # the question is stored like any message, but nothing is learned from it: nothing after it reads
     # it, and its extraction would take the CPU from the next reply (and slow the run's exit)
-    reply, recalled = await _reply(companion, user, asker, scenario.ask, extract=False)
+    reply, recalled, read = await _reply(companion, user, asker, scenario.ask, extract=False)
     elapsed = time.perf_counter() - start
     passed, found, contradicted = judge(scenario, reply)
-    return Outcome(scenario, reply, passed, elapsed, found, contradicted, recalled)
+    return Outcome(scenario, reply, passed, elapsed, found, contradicted, recalled, read)
 
 
 async def run_scenario(companion: Any, scenario: Scenario, user: str) -> Outcome:
@@ -190,7 +191,8 @@ def told_user(scenario: Scenario) -> str:
 
 def report(outcomes: list[Outcome]) -> dict[str, Any]:
     """``hit_rate``, ``n``, ``by_lang``, ``mean_reply_s``, ``failures`` (the ``--json`` keys), and
-    ``contradictions``: replies that said a value the user had since changed."""
+    ``contradictions``: replies that said a value the user had since changed; ``read``: asks for which
+    the reader picked something out of the recalled memories."""
 
     def rate(items: list[Outcome]) -> float | None:
         return round(sum(o.passed for o in items) / len(items), 4) if items else None
@@ -206,7 +208,10 @@ def report(outcomes: list[Outcome]) -> dict[str, Any]:
         },
         "mean_reply_s": round(statistics.fmean(o.reply_s for o in outcomes), 2) if outcomes else None,
         "contradictions": sum(bool(o.contradicted) for o in outcomes),
+        "read": sum(bool(o.read) for o in outcomes),
         "failures": [
-            {"id": o.scenario.id, "reply": o.reply, "recalled": o.recalled} for o in outcomes if not o.passed
+            {"id": o.scenario.id, "reply": o.reply, "recalled": o.recalled, "read": o.read}
+            for o in outcomes
+            if not o.passed
         ],
     }

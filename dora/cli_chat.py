@@ -188,6 +188,8 @@ def _show(event: TurnEvent, streamed: bool, show_memory: bool, *, stream: bool) 
                 err.print(f"[dim]  {r.line}\n     ({r.kind}; {r.why})[/]")
         else:
             err.print("[dim]no memories were given to this reply[/]")
+        if event.read:
+            err.print(f"[dim]read out of them for this message: {event.read}[/]")
         if event.lore:
             err.print("[dim]lorebook entries given to this reply:[/]")
             for entry in event.lore:

@@ -35,6 +35,7 @@ async def _run(
     quiet: bool,
     tell_once: bool,
     told: frozenset[str] = frozenset(),
+    every_reply: bool = False,
 ) -> list[Any]:
     from bench.dialogue import Outcome, run_all
     from dora.wiring.agent import open_companion
@@ -43,8 +44,10 @@ async def _run(
         if not quiet:
             mark = "[green]✓[/]" if o.passed else "[red]✗[/]"
             console.print(f"{mark} {o.scenario.id} ({o.reply_s:.1f} s)")
-            if not o.passed:
+            if not o.passed or every_reply:
                 console.print(f"    {o.reply}", markup=False, soft_wrap=True)
+                if o.read:
+                    console.print(f"    (the reader: {o.read})", markup=False, soft_wrap=True)
 
     async with open_companion(settings) as companion:
         await companion.warm_up()
@@ -99,6 +102,10 @@ def eval_dialogue(
         str | None,
         typer.Option(help="Only scenarios whose id starts with this (e.g. ru-pet; several: ru-pet,en-pet)."),
     ] = None,
+    replies: Annotated[
+        bool,
+        typer.Option("--replies", help="Print every reply, not only the failures (without --json)."),
+    ] = False,
 ) -> None:
     """Does the reply use what DORA remembers? Tell, start a new thread, ask: hit rate per language."""
     try:
@@ -133,14 +140,18 @@ def eval_dialogue(
         # a throwaway store and threads; the operator's models and backend as configured
         base = settings.model_copy(update={"data_dir": Path(tmp), "models_dir": settings.resolved_models_dir})
         if told is None:
-            outcomes = asyncio.run(_run(base, scenarios, repeat, quiet=as_json, tell_once=tell_once))
+            outcomes = asyncio.run(
+                _run(base, scenarios, repeat, quiet=as_json, tell_once=tell_once, every_reply=replies)
+            )
         else:
             told.mkdir(parents=True, exist_ok=True)
             kept = base.model_copy(update={"data_dir": told.resolve()})
             done = asyncio.run(_tell_into(kept, scenarios, told / "told.json", quiet=as_json))
             shutil.copytree(told, Path(tmp) / "asked")
             asked = base.model_copy(update={"data_dir": Path(tmp) / "asked"})
-            outcomes = asyncio.run(_run(asked, scenarios, repeat, quiet=as_json, tell_once=True, told=done))
+            outcomes = asyncio.run(
+                _run(asked, scenarios, repeat, quiet=as_json, tell_once=True, told=done, every_reply=replies)
+            )
     result = report(outcomes)
     if as_json:
         out.print_json(json.dumps(result, ensure_ascii=False))

@@ -127,10 +127,26 @@ class Settings(BaseSettings):
         "small models need it; off with openai.",
     )
 
+    reply_lead: bool | None = Field(
+        None,
+        description="A reply to a question about the user's life starts with what the memory reader found, "
+        "said to the user («Ты работаешь в книжном…»), and the model writes on from there "
+        "(agent/reply_lead.py). Unset: on with the local backend (llama.cpp continues a started reply) "
+        "when the reader runs; off with the others.",
+    )
+
     @property
     def reads_memories(self) -> bool:
         """Whether the memory reader runs: as set, or by the backend when unset."""
         return self.memory_reader if self.memory_reader is not None else self.llm != "openai"
+
+    @property
+    def leads_replies(self) -> bool:
+        """Whether replies start with the reader's answer: as set, or when unset on the local backend
+        with the reader on (only llama.cpp here continues a started reply)."""
+        if self.reply_lead is not None:
+            return self.reply_lead
+        return self.llm == "local" and self.reads_memories
 
     lorebook_token_budget: int = Field(
         500,

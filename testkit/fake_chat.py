@@ -8,7 +8,9 @@ returns; sync and async calls, whole and streamed, all exist. Only the answers a
 tool's name ("" for a plain chat call) and the answer is
 
 - a ``dict``: the arguments of a call to that tool (a ``"__tool__"`` key picks another bound tool);
-- a ``str``: plain text and no tool call (a chat reply, or a model ignoring the schema);
+- a ``str``: plain text and no tool call (a chat reply, or a model ignoring the schema); when the
+  messages end with an assistant message, the reply starts with it and the text follows (a started
+  reply continued, as the local backend does);
 - a :class:`Streamed`: some words, then a failure (a backend dying mid-reply);
 - an ``Exception``: raised, as a backend's failure would be.
 
@@ -91,7 +93,11 @@ class FakeChatModel(BaseChatModel):
         call_id = f"call_{self._count}"
         if self.calls is not None:
             self.calls.append((name, messages))
-        return name, self.responder(name, messages), call_id
+        answer = self.responder(name, messages)
+        last = messages[-1] if messages else None
+        if isinstance(answer, str) and isinstance(last, AIMessage) and last.text and not last.tool_calls:
+            answer = f"{last.text} {answer}"  # a started reply is continued, as llama.cpp's is
+        return name, answer, call_id
 
     def _generate(
         self,

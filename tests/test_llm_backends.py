@@ -235,6 +235,40 @@ def test_local_invoke_and_stream_give_the_same_text(tiny_gguf: Path) -> None:
     assert "".join(chunks) == answer.content  # temperature 0: the same answer either way
 
 
+def test_local_continues_a_started_reply(tiny_gguf: Path) -> None:
+    """An assistant message last is the reply's start: the answer begins with it and goes on from
+    it (a different continuation than a fresh reply's), streamed and invoked alike; the model
+    without a chat template of its own uses the format llama-cpp-python picked for it."""
+    model = local(tiny_gguf, max_tokens=8)
+    started = [*PROMPT, AIMessage("Бублик")]
+    answer = model.invoke(started)
+    assert answer.content.startswith("Бублик") and len(answer.content) > len("Бублик")
+    chunks = [chunk.content for chunk in model.stream(started)]
+    assert chunks[0] == "Бублик" and "".join(chunks) == answer.content
+    assert answer.usage_metadata is not None and answer.usage_metadata["output_tokens"] > 0
+    fresh = model.invoke(PROMPT).content
+    assert answer.content.removeprefix("Бублик") != fresh  # it continued, not restarted
+
+
+def test_local_continues_in_the_models_own_chat_template(tiny_gguf: Path) -> None:
+    """With a chat template in the file, the started reply is written into the assistant's turn of
+    that template: what the model read is the chat as the template renders it, then the start."""
+    model = local(tiny_gguf, max_tokens=4)
+    model.load()
+    llama = model._llama
+    llama.metadata["tokenizer.chat_template"] = (
+        "{% for m in messages %}<|{{ m.role }}|>{{ m.content }}\n{% endfor %}"
+        "{% if add_generation_prompt %}<|assistant|>{% endif %}"
+    )
+    answer = model.invoke([*PROMPT, AIMessage("Бублик")])
+    assert answer.content.startswith("Бублик")
+    rendered = "".join(
+        f"<|{r}|>{t}\n" for r, t in (("system", PROMPT[0].content), ("user", PROMPT[1].content))
+    )
+    read = llama.detokenize(list(llama.input_ids[: answer.usage_metadata["input_tokens"]])).decode()
+    assert read.lstrip().startswith(rendered + "<|assistant|>Бублик")  # (a tokenizer may lead with a space)
+
+
 def test_local_async_and_prompt_cache(tiny_gguf: Path) -> None:
     model = local(tiny_gguf, prompt_cache_mb=16)
 

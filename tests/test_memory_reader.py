@@ -7,10 +7,12 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from langchain_core.messages import BaseMessage, SystemMessage
+from langchain_core.messages import AIMessage, BaseMessage, SystemMessage
 
+from agent.language import Language
 from agent.memory_reader import accepted, reader_messages
 from agent.recall import ANSWER_CUE, Recalled, memory_block
+from agent.reply_lead import reply_lead, to_user
 from agent.safety.text import lemma
 from dora.config import Settings
 from dora.wiring.agent import open_companion
@@ -52,6 +54,12 @@ def test_nothing_needed_empty_or_a_paragraph_gives_no_line() -> None:
     assert accepted("None.", [CAT], root) == ""
     assert accepted("   \n ", [CAT], root) == ""
     assert accepted("бублик " * 40, [CAT], root) == ""
+
+
+def test_the_prompts_own_name_for_the_user_is_not_an_answer() -> None:
+    fact = Recalled(id="f2", kind="fact", line="- Собеседник учится на ветеринара (2 декабря)", why="")
+    assert accepted("собеседник", [fact], root) == ""
+    assert accepted("учится на ветеринара", [fact], root) == "учится на ветеринара"
 
 
 def test_the_reader_sees_worked_examples_then_the_users_own_words_and_the_new_message() -> None:
@@ -96,9 +104,15 @@ class Script:
         return "Конечно помню!"
 
 
-def conversation(settings: Settings, embeddings: E5Embeddings, script: Script) -> list[BaseMessage]:
-    """Tell about the cat, talk it out of the recent window, ask a request that needs its name:
-    the last chat prompt."""
+def conversation(
+    settings: Settings,
+    embeddings: E5Embeddings,
+    script: Script,
+    ask: str = "хочу заказать коту миску с гравировкой, помоги с надписью",
+    replies: list[str] | None = None,
+) -> list[BaseMessage]:
+    """Tell about the cat, talk it out of the recent window, then ``ask`` (by default a request that
+    needs its name): the last chat prompt; the ask's reply goes into ``replies``."""
     model = scripted(script)
 
     async def go() -> None:
@@ -111,8 +125,9 @@ def conversation(settings: Settings, embeddings: E5Embeddings, script: Script) -
                 async for _ in c.turn("u1", "dora", text):
                     pass
             await c.background.drain()
-            async for _ in c.turn("u1", "dora", "хочу заказать коту миску с гравировкой, помоги с надписью"):
-                pass
+            async for event in c.turn("u1", "dora", ask):
+                if event.kind == "reply" and replies is not None:
+                    replies.append(event.text)
 
     asyncio.run(go())
     return script.prompts[-1]
@@ -151,3 +166,65 @@ def test_the_reader_is_on_for_in_process_models_and_off_for_a_server_unless_set(
     assert not Settings(llm="openai").reads_memories
     assert Settings(llm="openai", memory_reader=True).reads_memories
     assert not Settings(llm="local", memory_reader=False).reads_memories
+
+
+def test_what_the_reader_found_is_said_to_the_user() -> None:
+    assert to_user("работаю в книжном", "ru") == "ты работаешь в книжном"
+    assert to_user("сейчас работаю в книжном", "ru") == "сейчас работаешь в книжном"
+    assert to_user("моя такса Шпрота", "ru") == "твоя такса Шпрота"
+    assert to_user("живёт в Твери", "ru") == "ты живёшь в Твери"  # no subject: the user is the one
+    assert to_user("сестра Аня любит вязать", "ru") == "сестра Аня любит вязать"  # her verb stays hers
+    assert to_user("переехала в Казань в мае", "ru") == "переехала в Казань в мае"
+    assert to_user("my sister Ann", "en") == "your sister Ann"
+    assert to_user("lives in Leeds", "en") == "you live in Leeds"
+    assert to_user("I'm allergic to shrimp", "en") == "you're allergic to shrimp"
+
+
+def test_a_question_about_the_users_life_gets_a_lead_and_a_request_or_nothing_found_does_not() -> None:
+    def lead(found: str, message: str, lang: Language = "ru") -> str:
+        frame, _, said = reply_lead(found, message, lang).partition(": ")
+        assert frame in ("Конечно, помню", "Помню, конечно", "Of course I remember", "I remember")
+        return said
+
+    assert lead("кот Бублик.", "как зовут моего кота?") == "кот Бублик"
+    assert lead("работаю в книжном", "где я сейчас работаю?") == "ты работаешь в книжном"
+    assert lead("Казани", "где я живу?") == "Казань"  # the user's case made the nominative
+    assert lead("книжном магазине", "где я сейчас работаю?") == "книжный магазин"
+    assert lead("свитер для мамы", "что я вяжу?") == "свитер для мамы"  # only the leading words
+    assert lead("lives in Leeds", "where do I live now?", "en") == "you live in Leeds"
+    assert reply_lead("кот Бублик", "помоги придумать надпись на миску моему коту", "ru") == ""
+    assert reply_lead("", "как зовут моего кота?", "ru") == ""
+    # the same message, the same words: a reply asked again starts alike
+    assert reply_lead("Казани", "где я живу?", "ru") == reply_lead("Казани", "где я живу?", "ru")
+
+
+def test_the_reply_starts_with_what_was_found_when_leads_are_on(
+    tmp_path: Path, embeddings: E5Embeddings
+) -> None:
+    """The prompt ends with the reply's first words; the model (a fake that continues a started
+    reply, as llama.cpp does) writes on from them, and the user gets both."""
+    replies: list[str] = []
+    script = Script("кот Бублик")
+    settings = Settings(
+        data_dir=tmp_path / "a", history_token_budget=120, memory_reader=True, reply_lead=True
+    )
+    prompt = conversation(settings, embeddings, script, ask="как зовут моего кота?", replies=replies)
+    lead = reply_lead("кот Бублик", "как зовут моего кота?", "ru")
+    assert lead.endswith(": кот Бублик")
+    assert isinstance(prompt[-1], AIMessage) and prompt[-1].content == lead
+    assert replies[-1] == f"{lead} Конечно помню!"
+    off: list[str] = []
+    settings = Settings(
+        data_dir=tmp_path / "b", history_token_budget=120, memory_reader=True, reply_lead=False
+    )
+    prompt = conversation(
+        settings, embeddings, Script("кот Бублик"), ask="как зовут моего кота?", replies=off
+    )
+    assert not isinstance(prompt[-1], AIMessage) and off[-1] == "Конечно помню!"
+
+
+def test_leads_are_on_for_the_local_backend_with_the_reader_unless_set() -> None:
+    assert Settings(llm="local").leads_replies
+    assert not Settings(llm="local", memory_reader=False).leads_replies
+    assert not Settings(llm="openai").leads_replies and not Settings(llm="transformers").leads_replies
+    assert Settings(llm="openai", reply_lead=True).leads_replies

@@ -17,6 +17,11 @@ Timeouts: ``timeout_s`` bounds the wait for the first token (from the call, wait
 included) and between tokens; see :mod:`agent.llm.timeouts`. Every call streams internally so the
 timer can be checked per token; ``invoke`` just joins the stream.
 
+A started reply: messages that end with an assistant message (LangChain's prefill convention) are
+continued from it: the chat is rendered with the model's own template, the assistant's turn opened
+and the start written into it, and completion goes on from there; the start is the answer's first
+chunk (see :mod:`agent.reply_lead` for why).
+
 Tools: small local models don't make tool calls reliably, so :meth:`LlamaCppChatModel.bind_tools`
 returns the model unchanged (tools are not sent; answers are plain text, never tool calls) and
 refuses a *forced* tool choice it cannot honour. Structured output uses llama.cpp's JSON-schema
@@ -47,7 +52,7 @@ from pydantic import ConfigDict, PrivateAttr
 
 from agent.llm.errors import LLMUnavailableError, refuse_forced_tool_choice
 from agent.llm.json_output import Schema, json_schema_of, with_json_parser
-from agent.llm.messages import to_chat_dicts
+from agent.llm.messages import reply_prefix, to_chat_dicts
 from agent.llm.timeouts import StallTimer
 from common.errors import ModelMissingError
 
@@ -77,6 +82,7 @@ class LlamaCppChatModel(BaseChatModel):
 
     _llama: Any = PrivateAttr(default=None)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+    _formatter: Any = PrivateAttr(default=None)  # the chat template, for continuing a started reply
 
     def model_post_init(self, context: Any, /) -> None:
         if not Path(self.model_path).is_file():
@@ -195,9 +201,17 @@ class LlamaCppChatModel(BaseChatModel):
     ) -> Iterator[ChatGenerationChunk]:
         timer = StallTimer(self.timeout_s, f"local LLM ({self.role})")
         params = self._params(stop, kwargs)
-        chats = to_chat_dicts(messages)
+        prefix = reply_prefix(messages)
+        chats = to_chat_dicts(messages[:-1] if prefix else messages)
         with self._session(timer) as llama:
-            chunks = llama.create_chat_completion(messages=chats, stream=True, **params)
+            if prefix:
+                chunks = self._continue(llama, chats, prefix, params)
+                piece = ChatGenerationChunk(message=AIMessageChunk(content=prefix))
+                if run_manager:
+                    run_manager.on_llm_new_token(prefix, chunk=piece)
+                yield piece
+            else:
+                chunks = llama.create_chat_completion(messages=chats, stream=True, **params)
             prompt_tokens: int | None = None
             finish: str | None = None
             try:
@@ -211,7 +225,7 @@ class LlamaCppChatModel(BaseChatModel):
                         # everything in the context now is prompt.
                         prompt_tokens = int(llama.n_tokens)
                     choice = chunk["choices"][0]
-                    text = choice.get("delta", {}).get("content") or ""
+                    text = choice.get("delta", {}).get("content") or choice.get("text") or ""
                     finish = choice.get("finish_reason") or finish
                     if text:
                         piece = ChatGenerationChunk(message=AIMessageChunk(content=text))
@@ -232,6 +246,24 @@ class LlamaCppChatModel(BaseChatModel):
             chunk_position="last",
         )
         yield ChatGenerationChunk(message=last)
+
+    def _continue(
+        self, llama: Any, chats: list[dict[str, str]], prefix: str, params: dict[str, Any]
+    ) -> Iterator[dict[str, Any]]:
+        """The reply's continuation after ``prefix``: the chat rendered by the model's own template
+        (the one ``create_chat_completion`` uses, so the cached prompt is shared), the assistant's
+        turn opened, the prefix written into it, and plain completion from there."""
+        if self._formatter is None:
+            self._formatter = _chat_formatter(llama)
+        rendered = self._formatter(messages=chats)
+        # as the chat handler does: no BOS where the template wrote the special tokens itself
+        tokens = llama.tokenize(
+            (rendered.prompt + prefix).encode("utf-8"), add_bos=not rendered.added_special, special=True
+        )
+        ends = [rendered.stop] if isinstance(rendered.stop, str) else list(rendered.stop or [])
+        params = {**params, "stop": [*params.get("stop", []), *ends]}
+        params.pop("response_format", None)
+        return llama.create_completion(prompt=tokens, stream=True, **params)
 
     def _next(self, chunks: Iterator[dict[str, Any]]) -> dict[str, Any] | None:
         """The next chunk from llama.cpp, its failures (a decode error, a prompt too long) made ours."""
@@ -301,3 +333,23 @@ class LlamaCppChatModel(BaseChatModel):
         response_format = {"type": "json_object", "schema": json_schema_of(schema)}
         bound = self.bind(response_format=response_format, temperature=0)
         return with_json_parser(bound, schema, include_raw)
+
+
+def _chat_formatter(llama: Any) -> Any:
+    """The formatter ``create_chat_completion`` renders this model's chats with: the GGUF's own
+    template, or, for a file without one, the built-in format llama-cpp-python picked for it."""
+    from llama_cpp import llama_chat_format
+
+    template = llama.metadata.get("tokenizer.chat_template")
+    if template:
+        eos, bos = llama.token_eos(), llama.token_bos()
+        return llama_chat_format.Jinja2ChatFormatter(
+            template=template,
+            eos_token=llama._model.token_get_text(eos) if eos != -1 else "",
+            bos_token=llama._model.token_get_text(bos) if bos != -1 else "",
+        )
+    name = llama.chat_format or "llama-2"
+    for candidate in (name.replace("-", ""), name.replace("-", "_")):
+        if (formatter := getattr(llama_chat_format, f"format_{candidate}", None)) is not None:
+            return formatter
+    raise LLMUnavailableError(f"no chat format to continue a reply in (the model's is {name!r})")

@@ -18,7 +18,7 @@ from langchain_core.messages import (
     ToolMessage,
 )
 
-__all__ = ["to_chat_dicts"]
+__all__ = ["reply_prefix", "to_chat_dicts"]
 
 
 def _role(message: BaseMessage) -> str:
@@ -38,3 +38,11 @@ def _role(message: BaseMessage) -> str:
 def to_chat_dicts(messages: Sequence[BaseMessage]) -> list[dict[str, str]]:
     """One ``{"role", "content"}`` dict per message, text content only, order kept."""
     return [{"role": _role(m), "content": m.text} for m in messages]
+
+
+def reply_prefix(messages: Sequence[BaseMessage]) -> str:
+    """The start of the reply, when the messages end with one (an assistant message last, as
+    LangChain's prefill convention has it): the model continues it rather than starting anew."""
+    if messages and isinstance(messages[-1], AIMessage) and not messages[-1].tool_calls:
+        return messages[-1].text
+    return ""

@@ -88,6 +88,7 @@ async def open_companion(
         history_token_budget=settings.history_token_budget,
         memory_top_k=settings.memory_top_k,
         read_memories=settings.reads_memories,
+        lead_replies=settings.leads_replies,
         lore_token_budget=settings.lorebook_token_budget,
         use_tools=settings.llm != "local",
         prewarm=settings.llm == "local" and configured_llm,
