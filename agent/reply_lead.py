@@ -91,7 +91,9 @@ def _ru_nominative(text: str) -> str:
         if leading and token[:1].isalpha():
             parse = morph.parse(token.lower())[0]
             if {"NOUN"} in parse.tag or {"ADJF"} in parse.tag:
-                if "nomn" not in parse.tag and (nominative := parse.inflect({"nomn"})) is not None:
+                # a word the dictionary only guesses at keeps its form («скалодром» is no «скалодр»)
+                known = morph.word_is_known(token.lower())
+                if known and "nomn" not in parse.tag and (nominative := parse.inflect({"nomn"})) is not None:
                     word = nominative.word
                     token = word[:1].upper() + word[1:] if token[:1].isupper() else word
             else:
