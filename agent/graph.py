@@ -284,7 +284,9 @@ def build_graph(deps: AgentDeps, checkpointer: BaseCheckpointSaver | None = None
             lore=[entry["content"] for entry in state.get("lore", [])],
             earlier=earlier,
         )
-        if lead := (reply_lead(found, message, lang) if deps.lead_replies else ""):
+        # not in a turn the safety rules speak in: its first words are theirs to shape, not memory's
+        leads = deps.lead_replies and not state.get("safety_event") and not state.get("safety_notes")
+        if lead := (reply_lead(found, message, lang) if leads else ""):
             prompt.append(AIMessage(content=lead))  # the model writes on from the answer's first words
         llm: Any = deps.llm_for("chat")
         tool_rounds = _tool_rounds(state["messages"])

@@ -1,13 +1,16 @@
 """The first words of a reply to a question about the user's life, from what the reader found.
 
-Asked «как зовут моего кота?» with «кот Бублик» picked out by the reader
-(:mod:`agent.memory_reader`) and written into the note after the message, the embedded 1.5B model
-still answers «К сожалению, я не могу уточнить имя кота…» or «Да, я помню!» and stops in some
-samples. A reply that has already begun with the answer is one it carries on from: the local
+Asked «как зовут моего кота?» with «Бублик» picked out by the reader (:mod:`agent.memory_reader`)
+and written into the note after the message, the embedded 1.5B model still answered «Извините, но
+я не могу помочь вам с этим» in some samples, or said the user's life as its own («я работаю
+медсестрой»). A reply that has already begun with the answer is one it carries on from: the local
 backend continues an assistant message that ends the prompt (:mod:`agent.llm.local`). So for a
 *question* about the user's own life (not a request: a card or a plan starts otherwise), the reply
-starts with the reader's line, turned to the user («работаю в книжном» → «Работаешь в книжном»,
-"my sister Ann" → "Your sister Ann"), and the persona's model writes the rest.
+starts «Помню, конечно: » and the reader's line said to the user («бегаю в парке» → «ты бегаешь в
+парке»; «Казани» → «Казань»), and the persona's model writes the rest. Measured (README, issue 18):
+the line alone gave bare fragments («Казани.»), the frame alone let the model stop («Ещё бы не
+помнить!») or speak as the user; the two together answered 35 of the tuning set's 40 questions
+where the note alone answered 31. Never in a turn the safety rules speak in (:mod:`agent.graph`).
 """
 
 from __future__ import annotations

@@ -229,3 +229,15 @@ def test_leads_are_on_for_the_local_backend_with_the_reader_unless_set() -> None
     assert not Settings(llm="local", memory_reader=False).leads_replies
     assert not Settings(llm="openai").leads_replies and not Settings(llm="transformers").leads_replies
     assert Settings(llm="openai", reply_lead=True).leads_replies
+
+
+def test_no_lead_in_a_turn_the_safety_rules_speak_in(tmp_path: Path, embeddings: E5Embeddings) -> None:
+    """A crisis sign in the same message: the reply's first words are not memory's to set."""
+    replies: list[str] = []
+    settings = Settings(
+        data_dir=tmp_path / "a", history_token_budget=120, memory_reader=True, reply_lead=True
+    )
+    ask = "помнишь как зовут моего кота? хотя какая разница, мне незачем больше жить"
+    prompt = conversation(settings, embeddings, Script("кот Бублик"), ask=ask, replies=replies)
+    assert not isinstance(prompt[-1], AIMessage)
+    assert not replies[-1].startswith(("Конечно, помню", "Помню, конечно"))
