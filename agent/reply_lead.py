@@ -143,6 +143,9 @@ def to_user(text: str, lang: Language) -> str:
     return "".join(out)
 
 
+_PROMPTS_NAME = re.compile(
+    r"^(?:собеседни\w*|пользовател\w*|sobesednik\w*|the\s+user|user)\s+", re.IGNORECASE
+)
 # the first words of a reply that answers from memory: a refusal cannot follow them
 _FRAMES: dict[Language, tuple[str, ...]] = {
     "ru": ("Конечно, помню:", "Помню, конечно:"),
@@ -159,7 +162,9 @@ def reply_lead(found: str, message: str, lang: Language) -> str:
         return ""
     frames = _FRAMES.get(lang, _FRAMES["ru"])
     frame = frames[zlib.crc32(message.encode("utf-8")) % len(frames)]
-    said = found.strip().rstrip(".!?…,;:")
+    # the fact lines' name for the user («Собеседник учится…», even "Sobesednik quit…"): the reply
+    # talks to them
+    said = _PROMPTS_NAME.sub("", found.strip()).rstrip(".!?…,;:")
     if lang != "en":
         said = _ru_nominative(said)
     return f"{frame} {to_user(said, lang)}"

@@ -193,6 +193,7 @@ def test_a_question_about_the_users_life_gets_a_lead_and_a_request_or_nothing_fo
     assert lead("свитер для мамы", "что я вяжу?") == "свитер для мамы"  # only the leading words
     assert lead("скалодром", "куда я хожу по вечерам?") == "скалодром"  # a word it only guesses at
     assert lead("lives in Leeds", "where do I live now?", "en") == "you live in Leeds"
+    assert lead("Собеседник учится на ветеринара", "на кого я учусь?") == "ты учишься на ветеринара"
     assert reply_lead("кот Бублик", "помоги придумать надпись на миску моему коту", "ru") == ""
     assert reply_lead("", "как зовут моего кота?", "ru") == ""
     # the same message, the same words: a reply asked again starts alike
