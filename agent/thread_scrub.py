@@ -62,7 +62,8 @@ def _scrubbed(message: AnyMessage, what: Forgettable) -> AnyMessage | None:
 
 def scrub_state(values: dict[str, Any], what: Forgettable, dropped: frozenset[str]) -> dict[str, Any]:
     """The thread's state without the forgotten: messages, summary, the messages memory could not
-    store yet, and the memories the last reply was given (they are memory text)."""
+    store yet, and the memories the last reply was given with what the reader picked out of them
+    (they are memory text)."""
     new = dict(values)
     new["messages"] = scrub_messages(list(values.get("messages", [])), what, dropped)
     if values.get("summary"):
@@ -74,4 +75,5 @@ def scrub_state(values: dict[str, Any], what: Forgettable, dropped: frozenset[st
         and not any(what.mentions(s) for s in split_sentences(u.get("text", "")))
     ]
     new["recalled"] = []
+    new["read"] = ""  # what the reader picked out of them: memory text as well
     return new

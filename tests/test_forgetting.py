@@ -17,6 +17,7 @@ from langchain_core.messages import BaseMessage
 from agent.companion import TurnEvent
 from agent.forget_request import parse_forget_request
 from agent.memory_view import line_for, render, to_user
+from agent.thread_scrub import scrub_state
 from dora.config import Settings
 from memory import forgetting
 from memory.models import MemoryKind
@@ -412,3 +413,16 @@ def test_nothing_else_of_the_user_is_lost(settings, embeddings, model, script):
     assert (none.deleted, second.deleted) == (0, 0) and first.deleted == 1
     assert u1 == [JOB] and u2 == [CAT] and CAT in u2_thread
     assert reply_of(after)
+
+
+def test_the_thread_state_keeps_no_memory_text_of_the_last_reply() -> None:
+    """The memories the last reply was given and what the reader picked out of them are memory text:
+    a forgotten thing must not stay in the thread's state through them."""
+    values = {
+        "messages": [],
+        "summary": "",
+        "recalled": [{"id": "e1", "kind": "episode", "line": "- «мой кот Бублик»", "why": ""}],
+        "read": "кот Бублик",
+    }
+    clean = scrub_state(values, forgetting.Forgettable(terms=frozenset({"кот"})), frozenset())
+    assert clean["recalled"] == [] and clean["read"] == ""
