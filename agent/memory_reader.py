@@ -21,6 +21,7 @@ from collections.abc import Callable
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, SystemMessage
 
 from agent.language import Language
+from agent.memory_view import names_the_user
 from agent.recall import Recalled
 
 __all__ = ["accepted", "reader_messages"]
@@ -73,8 +74,6 @@ _NOTHING = re.compile(r"^\W*(?:нет|ничего|none|nothing|no)\W*$", re.IGN
 _WORD = re.compile(r"[^\W\d_]+|\d+", re.UNICODE)
 _LABEL = re.compile(r"^\s*(?:ответ|answer|нужно|needed)\s*:\s*", re.IGNORECASE)
 _MAX_CHARS = 120
-# how the fact lines name the user: in them, but nothing the user said
-_PROMPTS_OWN = frozenset({"собеседник", "собеседница", "пользователь", "пользовательница", "user", "they"})
 
 
 def reader_messages(lines: list[Recalled], message: str, lang: Language) -> list[AnyMessage]:
@@ -106,7 +105,7 @@ def accepted(answer: str, lines: list[Recalled], root: Callable[[str], str]) -> 
         return ""
     known = {root(w) for r in lines for w in _WORD.findall(r.said or r.line)}
     words = [w for w in _WORD.findall(first) if len(w) > 2 or w.isdigit()]
-    if all(root(w) in _PROMPTS_OWN for w in words):  # «собеседник»: the prompt's word for the user
+    if all(names_the_user(w) for w in words):  # «собеседник»: the fact lines' word, not the user's
         return ""
     # a capital at the line's start is grammar, not a name («Кот — Бублик»)
     names = [w for i, w in enumerate(words) if w.isdigit() or (i > 0 and w[0].isupper())]

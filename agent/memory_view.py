@@ -20,7 +20,7 @@ from memory.lexical import analyzers
 from memory.models import Memory, MemoryKind
 from memory.store import MemoryStore
 
-_RU_USER = re.compile(r"^(?:пользовател|собеседник)", re.IGNORECASE)
+_RU_USER = re.compile(r"^(?:пользовател|собеседни[кц])", re.IGNORECASE)
 _RU_PRONOUN = {"nomn": "ты", "gent": "тебя", "datv": "тебе", "accs": "тебя", "ablt": "тобой", "loct": "тебе"}
 _TOKEN = re.compile(r"\w+|[^\w\s]+|\s+")
 _EN_USER = re.compile(r"\b(?:the\s+)?user(?P<poss>'s)?\b", re.IGNORECASE)
@@ -38,6 +38,11 @@ class MemoryLine:
     when: datetime
     valid: bool = True  # False: a fact that stopped being true
     replaced_by: str | None = None  # for such a fact: what replaced it, put to the user
+
+
+def names_the_user(word: str) -> bool:
+    """«Пользователь», «собеседница», "user": how facts and the prompt's fact lines name the user."""
+    return bool(_RU_USER.match(word)) or word.lower() == "user"
 
 
 def to_user_ru(text: str) -> str:

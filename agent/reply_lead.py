@@ -19,6 +19,8 @@ import re
 import zlib
 
 from agent.language import Language
+from agent.memory_view import names_the_user
+from agent.memory_view import to_user as fact_to_user
 from agent.recall import asks_about_user
 from memory.lexical import analyzers
 
@@ -66,21 +68,12 @@ _EN_PRONOUNS = {
     "our": "your",
 }
 _TOKEN = re.compile(r"[\w'’-]+|[^\w\s]+|\s+", re.UNICODE)
-# a line with no subject, about the user ("lives in Leeds"): its verb, said to them
-_EN_SECOND = {
-    "lives": "live",
-    "works": "work",
-    "studies": "study",
-    "has": "have",
-    "is": "are",
-    "loves": "love",
-    "likes": "like",
-    "hates": "hate",
-    "owns": "own",
-    "goes": "go",
-    "keeps": "keep",
-}
-_EN_THIRD = re.compile(rf"^(?:{'|'.join(_EN_SECOND)})$")
+# an English line with no subject, about the user ("lives in Leeds", as the reader's examples write)
+_EN_SUBJECTLESS = re.compile(
+    r"^(?:lives|works|studies|has|is|loves|likes|hates|owns|goes|keeps|moved|quit)\b", re.IGNORECASE
+)
+# the reader's transliteration of the fact lines' «Собеседник» ("Sobesednik quit bakery")
+_EN_TRANSLIT_USER = re.compile(r"^sobesedni\w*\s+", re.IGNORECASE)
 
 
 def _ru_nominative(text: str) -> str:
@@ -107,45 +100,47 @@ def _ru_nominative(text: str) -> str:
     return "".join(out)
 
 
-def _ru_word(word: str, first: bool) -> str:
+def _ru_word(word: str) -> str:
+    """The user's own word said to them: «я» → «ты», «работаю» → «работаешь»."""
     low = word.lower()
     if low in _RU_PRONOUNS:
         return _RU_PRONOUNS[low]
     parse = analyzers()[0].parse(low)[0]
-    tag = parse.tag
-    # «работаю» is the user's own verb; «живёт» only as the line's first word (no subject of its own:
-    # «живёт в Твери»), not in «сестра Аня любит вязать»
-    if "VERB" in tag and "sing" in tag and ("1per" in tag or ("3per" in tag and first)):
-        inflected = parse.inflect({"2per"})
-        if inflected is not None:
-            return inflected.word
+    if {"VERB", "1per", "sing"} in parse.tag and (second := parse.inflect({"2per"})) is not None:
+        return second.word
     return word
 
 
+def _lower_first(text: str) -> str:
+    return text[:1].lower() + text[1:]
+
+
 def to_user(text: str, lang: Language) -> str:
-    """``text`` (the user's words, or a line about them with no subject) said to them."""
-    out, first = [], True
-    for token in _TOKEN.findall(text):
-        if not token.strip() or not (token[0].isalnum() or token[0] == "_"):
-            out.append(token)
-            continue
-        low = token.lower()
-        if lang == "en":
-            word = _EN_PRONOUNS.get(low) or token
-            if first and _EN_THIRD.match(low):  # "lives in Leeds": the user is the one who lives
-                word = f"you {_EN_SECOND[low]}"
-        else:
-            word = _ru_word(token, first)
-            if first and word != token and low not in _RU_PRONOUNS:  # «живёт в Твери» → «ты живёшь…»
-                word = f"ты {word}"
-        out.append(word if word.lower() != low else token)
-        first = False
-    return "".join(out)
+    """``text`` said to the user: a line about them (naming them, «Собеседник учится…», or with no
+    subject, «живёт в Твери», "lives in Leeds") as /memory puts a fact
+    (:func:`agent.memory_view.to_user`); their own words with the first person turned to the second
+    («работаю в книжном» → «ты работаешь в книжном», "my sister Ann" → "your sister Ann")."""
+    text = _EN_TRANSLIT_USER.sub("user ", text.strip())
+    first = text.split(maxsplit=1)[0] if text else ""
+    if lang == "en":
+        if names_the_user(first) or first.lower() == "the":
+            return _lower_first(fact_to_user(text, "en"))
+        if _EN_SUBJECTLESS.match(text):
+            return _lower_first(fact_to_user(f"the user {text}", "en"))
+        return "".join(_EN_PRONOUNS.get(t.lower(), t) for t in _TOKEN.findall(text))
+    if names_the_user(first):
+        return _lower_first(fact_to_user(text, "ru"))
+    if {"VERB", "3per", "sing"} in analyzers()[0].parse(first.lower())[0].tag:
+        return _lower_first(fact_to_user(f"собеседник {text}", "ru"))
+    tokens = _TOKEN.findall(text)
+    out = [_ru_word(t) if t[:1].isalpha() else t for t in tokens]
+    said = "".join(w if w.lower() != t.lower() else t for w, t in zip(out, tokens, strict=True))
+    # «работаю в книжном» → «ты работаешь в книжном»: the Russian verb drops its «я», the reply says «ты»
+    if out and out[0].lower() != tokens[0].lower() and tokens[0].lower() not in _RU_PRONOUNS:
+        said = f"ты {said}"
+    return said
 
 
-_PROMPTS_NAME = re.compile(
-    r"^(?:собеседни\w*|пользовател\w*|sobesednik\w*|the\s+user|user)\s+", re.IGNORECASE
-)
 # the first words of a reply that answers from memory: a refusal cannot follow them
 _FRAMES: dict[Language, tuple[str, ...]] = {
     "ru": ("Конечно, помню:", "Помню, конечно:"),
@@ -162,9 +157,7 @@ def reply_lead(found: str, message: str, lang: Language) -> str:
         return ""
     frames = _FRAMES.get(lang, _FRAMES["ru"])
     frame = frames[zlib.crc32(message.encode("utf-8")) % len(frames)]
-    # the fact lines' name for the user («Собеседник учится…», even "Sobesednik quit…"): the reply
-    # talks to them
-    said = _PROMPTS_NAME.sub("", found.strip()).rstrip(".!?…,;:")
+    said = found.strip().rstrip(".!?…,;:")
     if lang != "en":
         said = _ru_nominative(said)
     return f"{frame} {to_user(said, lang)}"

@@ -178,6 +178,9 @@ def test_what_the_reader_found_is_said_to_the_user() -> None:
     assert to_user("my sister Ann", "en") == "your sister Ann"
     assert to_user("lives in Leeds", "en") == "you live in Leeds"
     assert to_user("I'm allergic to shrimp", "en") == "you're allergic to shrimp"
+    # a line naming the user goes as /memory puts a fact, whatever word the reader copied for them
+    assert to_user("Собеседник учится на ветеринара", "ru") == "ты учишься на ветеринара"
+    assert to_user("Sobesednik quit bakery", "en") == "you quit bakery"
 
 
 def test_a_question_about_the_users_life_gets_a_lead_and_a_request_or_nothing_found_does_not() -> None:
