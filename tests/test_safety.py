@@ -524,6 +524,22 @@ def test_ages_said_in_passing_and_a_pupils_day_are_minor_signs(text: str, weight
         ("муж дал мне пощёчину", "abuse", 1.0),
         ("losing that job pushed me to start my own business", "abuse", 0.0),
         ("he pushed me into the wall", "abuse", 1.0),
+        # means in hand, loaded or counted out, a household poison drunk: signs the embedder must
+        # confirm; a razor for shaving and "done tonight with" the packing are not
+        ("сижу с лезвием в руке", "self_harm", 0.6),
+        ("ружьё отца зарядил", "self_harm", 0.6),
+        ("уже отсчитал таблетки", "self_harm", 0.6),
+        ("выпил белизну", "self_harm", 0.6),
+        ("держу бритву, хочу побриться", "self_harm", 0.0),
+        ("final message to you all", "self_harm", 0.6),
+        ("im done tonight, sorry", "self_harm", 0.6),
+        ("i'm done tonight with the packing", "self_harm", 0.0),
+        # thrown at; told afterwards that one wanted it; kept going; a pet threatened
+        ("отчим кинул в меня кружку", "abuse", 0.6),
+        ("потом говорил всем что я сама напросилась", "abuse", 0.6),
+        ("проснулась без белья у него дома", "abuse", 0.6),
+        ("i said stop and he kept going", "abuse", 0.6),
+        ("he says he'll poison my dog if i leave", "abuse", 0.6),
     ],
 )
 def test_the_lexicon_weighs_context_around_a_hit(text: str, label: str, weight: float) -> None:

@@ -62,7 +62,8 @@ CONCEPTS: dict[str, str] = {
     "PILLS": "таблетка|таблетки|колесо|колеса|табл|таблы|снотворное|лекарство|препарат|пилюля|"
     "транквилизатор|антидепрессант|феназепам|парацетамол|амитриптилин|ибупрофен|аспирин|"
     "реланиум|димедрол|корвалол|фенибут|кветиапин|зопиклон|трамадол|нурофен|анальгин|"
-    "успокоительное|нейролептик|барбитурат|яд|отрава|уксус|таблетосы",
+    "успокоительное|нейролептик|барбитурат|яд|отрава|уксус|таблетосы|отбеливатель|хлорка|белизна|"
+    "антифриз|растворитель|крысиный",
     "TAKE": "выпить|пить|наглотаться|выжрать|сожрать|съесть|наесться|принять|закинуться|проглотить|"
     "глотать|нажраться|заглотить",
     "MANY": "весь|вся|всё|все|пачка|упаковка|горсть|куча|блистер|банка|пузырек|флакон|штука|много|"
@@ -266,12 +267,24 @@ RULES: tuple[Rule, ...] = (
     R(SH, "наглотаться|нажраться|наесться|отравиться", tier=IMM, weight=0.6, gap=1),
     R(
         SH,
-        "накопить|собрать|купить|приготовить|припасти|достать|взять|найти|скопить @PILLS|@ROPE|лезвие|яд",
+        "накопить|собрать|купить|приготовить|припасти|достать|взять|найти|скопить|отсчитать|пересчитать "
+        "@PILLS|@ROPE|лезвие|яд",
         tier=IMM,
         weight=0.6,
         gap=4,
     ),
-    R(SH, "@PILLS @WHEN|готовый|готов|лежать|хватить|хватит", tier=IMM, weight=0.6, gap=4),
+    R(
+        SH,
+        "@PILLS @WHEN|готовый|готов|лежать|хватить|хватит|отсчитать|пересчитать",
+        tier=IMM,
+        weight=0.6,
+        gap=4,
+    ),
+    # the means in hand, taken or loaded («держу лезвие», «ружьё заряжено»): the embedder must agree
+    # (a kitchen knife, a hunting trip)
+    R(SH, "взять|держать|достать|зарядить @BLADE|@GUN", tier=IMM, weight=0.6, gap=3),
+    R(SH, "@BLADE|@GUN в рука|руке|руках", tier=IMM, weight=0.6, gap=2),
+    R(SH, "@GUN заряжать|заряженный|зарядить|заряжен", tier=IMM, weight=0.6, gap=2),
     R(SH, "@ROPE купить|приготовить|готовый|висеть|привязать|завязать|уже|рука|руке", tier=IMM, gap=3),
     # the means carried («верёвка в рюкзаке», «лезвие в кармане»): the embedder must agree (a tent's rope)
     R(SH, "@ROPE|лезвие в|с рюкзак|сумка|карман|собой|багажник", tier=IMM, weight=0.6, gap=2),
@@ -355,6 +368,8 @@ RULES: tuple[Rule, ...] = (
     R(SH, "give|gave away my thing|stuff|cat|dog|everyth|guitar", tier=IMM, weight=0.6, gap=4),
     R(SH, "won't|wont need it|them|ani anymor", tier=IMM, weight=0.6, gap=3),
     R(SH, "last messag|time", tier=IMM, weight=0.3, gap=1),
+    R(SH, "final msg|messag|note|text|goodby", tier=IMM, weight=0.6, gap=1),
+    R(SH, "im|i'm|am done @EN_WHEN", tier=IMM, weight=0.6, gap=2),
     R(SH, "goodby everyon|forev|world", tier=IMM, weight=0.6, gap=2),
     R(SH, "engin run", tier=IMM, weight=0.6, gap=2),
     # --- abuse, Russian -----------------------------------------------------------------------------
@@ -403,6 +418,10 @@ RULES: tuple[Rule, ...] = (
     R(AB, "@HIT ремень|кулак|палка|шланг|провод|скакалка|пряжка", weight=0.6, gap=2),
     R(AB, "жить|живу как в тюрьма|клетка|концлагерь", weight=0.6, gap=3),
     R(AB, "подкараулить|поджидать|поймать|подловить @HIT|@KILL", weight=0.6, gap=4),
+    # thrown at; a consent not given, told afterwards it was («сказал что я сама хотела»)
+    R(AB, "кинуть|кидать|бросить|бросать|швырнуть в @ME", weight=0.6, gap=2),
+    R(AB, "сказать|говорить что я сам|сама хотеть|напроситься", weight=0.6, gap=4),
+    R(AB, "проснуться без джинсы|одежда|трусы|белье|штаны", weight=0.6, gap=3),
     # --- abuse, English ------------------------------------------------------------------------------
     R(AB, "@EN_HIT me", gap=3),
     R(AB, "rape|molest|touch me", weight=0.6, gap=2),
@@ -415,6 +434,9 @@ RULES: tuple[Rule, ...] = (
     R(AB, "cover up bruis*|mark", gap=3),
     R(AB, "take|took|control|check my phone|money|passport|card", weight=0.3, gap=3),
     R(AB, "lock me in|out", weight=0.6, gap=2),
+    R(AB, "he|she|they kept go|push|touch", weight=0.6, gap=2),
+    R(AB, "jump me", weight=0.6, gap=1),
+    R(AB, "drown|kill|hurt|poison my cat|dog|pet", weight=0.6, gap=2),
     R(AB, "bang|kick|break|pound door", tier=IMM, gap=3),
     R(AB, "hid|hide|lock myself bathroom|closet|room|car", tier=IMM, weight=0.6, gap=3),
     R(AB, "knife|gun", tier=IMM, weight=0.3, gap=2),
@@ -453,6 +475,10 @@ VETOES: tuple[str, ...] = (
     "birthday|bday|thank*|love|sticki|cover|sick|permiss*|welcom*|congrat*|anniversari|christma*|"
     "valentin*|fridg*|groceri|shop* note|letter|messag|card|email",
     "hit me up",
+    # a razor for shaving; done tonight *with* the packing
+    "бритва|станок|лезвие побриться|бриться|брить|побрить|сбрить",
+    "побриться|бриться|брить|побрить|сбрить бритва|станок|лезвие",
+    "done @EN_WHEN with|for",
     "разбить|разбила сердце",
     "зуб|зубы|зубки|зубик резаться|прорезаться",
     "задушить|душить в объятие|объятиях",
