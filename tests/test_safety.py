@@ -111,6 +111,10 @@ def test_recognises_what_people_write(classifier, embeddings, text, label, tier)
         "сыну 14, что подарить на день рождения?",
         "как у остальных людей бывает?",
         "this deadline is killing me lol",
+        # weight-0.6 words the embedder does not confirm: a blanket, a razor, a hunting gun
+        "под одеялом сижу весь вечер, сериал смотрю",
+        "держу в руке бритву, надо побриться перед свиданием",
+        "ружьё заряжено, едем с отцом на охоту в субботу",
         "im 15 minutes late, sorry",
         # everyday talk, short messages most of all (an early version took «Привет» for an injection)
         "Привет",
@@ -540,6 +544,9 @@ def test_ages_said_in_passing_and_a_pupils_day_are_minor_signs(text: str, weight
         ("проснулась без белья у него дома", "abuse", 0.6),
         ("i said stop and he kept going", "abuse", 0.6),
         ("he says he'll poison my dog if i leave", "abuse", 0.6),
+        # hiding said in either order, a belt as the weapon (the embedder must agree: see the quiet ones)
+        ("в шкафу спряталась, он пьяный", "abuse", 0.6),
+        ("отец стоит с ремнём у двери", "abuse", 0.6),
     ],
 )
 def test_the_lexicon_weighs_context_around_a_hit(text: str, label: str, weight: float) -> None:
