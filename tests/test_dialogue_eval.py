@@ -16,7 +16,9 @@ from bench.dialogue import Scenario, ScenarioError, judge, load_scenarios, menti
 from tests.openai_server import OpenAIServer
 
 ROOT = Path(__file__).resolve().parents[1]
-SETS = [ROOT / "tests" / "fixtures" / "dialogue.json", ROOT / "tests" / "fixtures" / "dialogue_heldout.json"]
+FIXTURES = ROOT / "tests" / "fixtures"
+SETS = [FIXTURES / "dialogue.json", FIXTURES / "dialogue_heldout.json"]
+DEV2 = FIXTURES / "dialogue_dev2.json"  # a development set like the held-out one: news around each fact
 
 
 def test_a_word_counts_in_any_of_its_forms_and_only_as_a_word() -> None:
@@ -44,7 +46,7 @@ def test_an_old_value_in_the_reply_fails_a_changed_fact() -> None:
     assert not judge(s, "Не помню, прости")[0]
 
 
-@pytest.mark.parametrize("path", SETS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", [*SETS, DEV2], ids=lambda p: p.name)
 def test_the_scenario_sets_load_and_cover_what_the_issue_asks(path: Path) -> None:
     scenarios = load_scenarios(path)
     assert len(scenarios) >= 20
@@ -58,6 +60,9 @@ def test_the_held_out_scenarios_are_apart_from_the_tuning_ones() -> None:
     tuning, heldout = (load_scenarios(p) for p in SETS)
     assert not {s.ask for s in tuning} & {s.ask for s in heldout}
     assert not {t for s in tuning for t in s.tell} & {t for s in heldout for t in s.tell}
+    dev2 = load_scenarios(DEV2)
+    assert not {s.ask for s in dev2} & {s.ask for s in heldout}
+    assert not {t for s in dev2 for t in s.tell} & {t for s in heldout for t in s.tell}
     assert len(tuning) + len(heldout) >= 60
 
 
