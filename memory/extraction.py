@@ -72,6 +72,20 @@ _FRAME = {
     "по",
 }
 _NUMBER = re.compile(r"\d+")
+# a fact that gives the user a name («Пользователя зовут Ира», "The user's name is Ira", «Тайсон —
+# это пользователь»): the 1.5B model wrote these of a colleague and of a dog met in the same message
+# («весь день с Ирой из бухгалтерии…»), and a companion that calls its user by their colleague's
+# name has misheard them badly
+_NAMES_THE_USER = re.compile(
+    r"пользовател\w*\s+(?:зовут|звать|имя)|(?:зовут|имя)\s+пользовател|\bэто\s+пользовател|"
+    r"пользовател\w*\s+[—–-]\s+это\b|user'?s\s+name|user\s+is\s+(?:called|named)|name\s+of\s+the\s+user",
+    re.IGNORECASE,
+)
+# the user saying who they are: «меня зовут», «я Ира», "my name is", "I'm Ira", "call me"
+_SELF_NAMING = re.compile(
+    r"меня\s+зовут|мо[её]\s+имя|зови(?:те)?\s+меня|звать\s+меня|my\s+name|call\s+me|\bname'?s\b",
+    re.IGNORECASE,
+)
 
 
 class CandidateFact(BaseModel):
@@ -121,7 +135,20 @@ def is_grounded(fact: str, messages: Sequence[str], min_share: float = 0.5) -> b
         if lemma and lemma[0] not in source and lemma[0] not in _FRAME:
             return False
     grounded = sum(1 for t in content if t in source)
-    return grounded / len(content) >= min_share
+    return grounded / len(content) >= min_share and _user_named_by_themselves(fact, messages)
+
+
+def _user_named_by_themselves(fact: str, messages: Sequence[str]) -> bool:
+    """A fact that names the user stands only if a message names its writer: «меня зовут Ира», or
+    the name right after «я» / "I'm" / "this is" («я Ира, мне 30»). Any other fact: True."""
+    if not _NAMES_THE_USER.search(fact):
+        return True
+    source_text = " ".join(messages)
+    if _SELF_NAMING.search(source_text):
+        return True
+    names = {lemmas(w)[0] for w in re.findall(r"\b[A-ZА-ЯЁ][a-zа-яё]+", fact) if lemmas(w)}
+    introduced = re.findall(r"(?:\bя|\bi'?m|\bi\s+am|\bthis\s+is)\s+[—–-]?\s*([^\W\d_]+)", source_text, re.I)
+    return any(lemmas(w) and lemmas(w)[0] in names for w in introduced)
 
 
 Structurer = Callable[[BaseChatModel, type[BaseModel]], Runnable[Any, Any]]

@@ -28,6 +28,18 @@ def test_grounding_drops_invented_names_numbers_and_words() -> None:
     assert is_grounded("The user's cat Bublik steals sausages", ["my cat Bublik steals sausages again"])
 
 
+def test_a_name_is_the_users_only_if_they_said_it_of_themselves() -> None:
+    """A colleague and a dog met in the same message were made the user's name by the 1.5B model."""
+    colleague = ["весь день с Ирой из бухгалтерии отчёт сводили"]
+    assert not is_grounded("Пользователя зовут Ира", colleague)
+    assert not is_grounded("Тайсон - это пользователь", ["тайсон это мой стафф, ему 3 года"])
+    assert not is_grounded("The user's name is Sarah", ["walked with Sarah to the park"])
+    assert is_grounded("Пользователя зовут Ира", ["привет, меня зовут Ира"])
+    assert is_grounded("Пользователя зовут Ира", ["я Ира, мне 30"])
+    assert is_grounded("The user's name is Sarah", ["hi, I'm Sarah!"])
+    assert is_grounded("Пользователь обожает кота Тайсона", ["обожаю своего кота Тайсона"])  # not a name
+
+
 def test_extractor_keeps_grounded_facts_only() -> None:
     def respond(tool: str, messages: list[BaseMessage]) -> dict[str, Any]:
         assert tool == "ExtractedFacts"
