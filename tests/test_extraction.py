@@ -33,6 +33,7 @@ def test_a_name_is_the_users_only_if_they_said_it_of_themselves() -> None:
     colleague = ["весь день с Ирой из бухгалтерии отчёт сводили"]
     assert not is_grounded("Пользователя зовут Ира", colleague)
     assert not is_grounded("Тайсон - это пользователь", ["тайсон это мой стафф, ему 3 года"])
+    assert not is_grounded("Собеседника зовут Ира", colleague)
     assert not is_grounded("The user's name is Sarah", ["walked with Sarah to the park"])
     assert is_grounded("Пользователя зовут Ира", ["привет, меня зовут Ира"])
     assert is_grounded("Пользователя зовут Ира", ["я Ира, мне 30"])
