@@ -78,7 +78,8 @@ _NUMBER = re.compile(r"\d+")
 # name has misheard them badly
 _NAMES_THE_USER = re.compile(
     r"(?:пользовател|собеседни[кц])\w*\s+(?:зовут|звать|имя)|(?:зовут|имя)\s+(?:пользовател|собеседни[кц])|"
-    r"\bэто\s+(?:пользовател|собеседни[кц])|(?:пользовател|собеседни[кц])\w*\s+[—–-]\s+это\b|user'?s\s+name|user\s+is\s+(?:called|named)|name\s+of\s+the\s+user",
+    r"\bэто\s+(?:пользовател|собеседни[кц])|(?:пользовател|собеседни[кц])\w*\s+[—–-]\s+это\b|"
+    r"user'?s\s+name|user\s+is\s+(?:called|named)|name\s+of\s+the\s+user",
     re.IGNORECASE,
 )
 # the user saying who they are: «меня зовут», «я Ира», "my name is", "I'm Ira", "call me"
