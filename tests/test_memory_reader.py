@@ -65,13 +65,33 @@ def test_the_prompts_own_name_for_the_user_is_not_an_answer() -> None:
 def test_the_reader_sees_worked_examples_then_the_users_own_words_and_the_new_message() -> None:
     messages = reader_messages([CAT, CITY], "как зовут моего кота?", "ru")
     assert isinstance(messages[0], SystemMessage) and "Одной короткой строкой" in str(messages[0].content)
-    assert [type(m).__name__ for m in messages[1:-1]] == ["HumanMessage", "AIMessage"] * 3
+    assert [type(m).__name__ for m in messages[1:-1]] == ["HumanMessage", "AIMessage"] * 4
     last = str(messages[-1].content)
     assert "- мой бублик опять скинул кружку" in last  # the words, without the date frame
     assert "- Собеседник живёт в Казани (2 декабря)" in last
     assert last.endswith("«как зовут моего кота?»")
     # the examples are the same for every call: the prefix llama.cpp keeps
     assert messages[:-1] == reader_messages([CITY], "где я живу?", "ru")[:-1]
+
+
+def test_the_reader_reads_the_lines_in_the_order_they_were_said_newest_last() -> None:
+    """Told «работаю в кофейне», then «ушла, теперь в книжном», the reader named the coffee shop
+    (the line recall ranked first): in the order said, with the rule that the last word wins, the
+    new job is the last line it reads."""
+    old = Recalled(
+        id="e1", kind="episode", line="", why="", said="работаю бариста в кофейне", at="2026-11-01T10:00"
+    )
+    new = Recalled(
+        id="e2",
+        kind="episode",
+        line="",
+        why="",
+        said="ушла из кофейни, теперь в книжном",
+        at="2026-12-01T10:00",
+    )
+    last = str(reader_messages([new, old], "где я сейчас работаю?", "ru")[-1].content)
+    assert last.index("работаю бариста") < last.index("теперь в книжном")
+    assert "верно последнее" in str(reader_messages([new], "?", "ru")[0].content)
 
 
 def test_what_was_found_is_the_notes_last_line() -> None:
