@@ -147,9 +147,9 @@ def _user_named_by_themselves(fact: str, messages: Sequence[str]) -> bool:
     source_text = " ".join(messages)
     if _SELF_NAMING.search(source_text):
         return True
-    names = {lemmas(w)[0] for w in re.findall(r"\b[A-ZА-ЯЁ][a-zа-яё]+", fact) if lemmas(w)}
+    names = set(lemmas(" ".join(re.findall(r"\b[A-ZА-ЯЁ][a-zа-яё]+", fact))))
     introduced = re.findall(r"(?:\bя|\bi'?m|\bi\s+am|\bthis\s+is)\s+[—–-]?\s*([^\W\d_]+)", source_text, re.I)
-    return any(lemmas(w) and lemmas(w)[0] in names for w in introduced)
+    return bool(names & set(lemmas(" ".join(introduced))))
 
 
 Structurer = Callable[[BaseChatModel, type[BaseModel]], Runnable[Any, Any]]

@@ -78,17 +78,12 @@ def test_the_reader_reads_the_lines_in_the_order_they_were_said_newest_last() ->
     """Told «работаю в кофейне», then «ушла, теперь в книжном», the reader named the coffee shop
     (the line recall ranked first): in the order said, with the rule that the last word wins, the
     new job is the last line it reads."""
-    old = Recalled(
-        id="e1", kind="episode", line="", why="", said="работаю бариста в кофейне", at="2026-11-01T10:00"
-    )
-    new = Recalled(
-        id="e2",
-        kind="episode",
-        line="",
-        why="",
-        said="ушла из кофейни, теперь в книжном",
-        at="2026-12-01T10:00",
-    )
+
+    def said(text: str, at: str) -> Recalled:
+        return Recalled(id=at, kind="episode", line="", why="", said=text, at=at)
+
+    old = said("работаю бариста в кофейне", "2026-11-01T10:00")
+    new = said("ушла из кофейни, теперь в книжном", "2026-12-01T10:00")
     last = str(reader_messages([new, old], "где я сейчас работаю?", "ru")[-1].content)
     assert last.index("работаю бариста") < last.index("теперь в книжном")
     assert "верно последнее" in str(reader_messages([new], "?", "ru")[0].content)
