@@ -16,6 +16,14 @@ The lines are read in the order they were said, with the rule that the last word
 the true one and a worked example of a change: in recall's order the reader named the old value
 of 5 of the 8 changed facts of a development set (``tests/fixtures/dialogue_dev2.json``), in this
 order 3 (README, issue 18).
+
+A fact learned from a message that is among the lines is left out: the user's words say it already,
+and the embedded model's facts are often wrong («чизкейк правда был огонь» became «не любит
+чизкейк»). The worked examples carry a distractor each (a colleague beside the dog, a sister's city
+beside the user's, a dish liked beside a herb hated), and the "nothing needed" example names nothing
+a question could ask for: the model copied «киви» from it when asked about an allergy. With both,
+the reader picked the right thing for 23 of the development set's 29 told Russian asks, against 17
+(``tests/fixtures/dialogue_dev2.json``, the reader alone, the same told users).
 """
 
 from __future__ import annotations
@@ -45,18 +53,29 @@ _INSTRUCTION: dict[Language, str] = {
     ),
 }
 # worked examples, made up (none from any evaluation set): a 1.5B model answered "none" or a stray
-# word to the bare instruction where the answer was a name in plain sight
+# word to the bare instruction where the answer was a name in plain sight; each has a distractor
 _EXAMPLES: dict[Language, tuple[tuple[tuple[str, ...], str, str], ...]] = {
     "ru": (
         (
-            ("у нас дома живёт такса Ириска, обожает морковку",),
+            (
+                "с Колей из отдела продаж весь вечер спорили про футбол",
+                "у нас дома живёт такса Ириска, обожает морковку",
+            ),
             "что написать на тортике для собаки?",
             "такса Ириска",
         ),
         (
-            ("переехала в Тверь в прошлом месяце", "работаю медсестрой в детской больнице"),
+            ("переехала в Тверь в прошлом месяце", "сестра Оля зовёт к себе в Казань, но мне и тут хорошо"),
             "куда сходить в выходные у меня в городе?",
             "живёт в Твери",
+        ),
+        (
+            (
+                "в новом кафе всё было вкусно, особенно блинчики",
+                "только укроп сыплют во всё, а я его терпеть не могу",
+            ),
+            "что попросить не класть мне в салат?",
+            "укроп",
         ),
         (
             (
@@ -66,25 +85,36 @@ _EXAMPLES: dict[Language, tuple[tuple[tuple[str, ...], str, str], ...]] = {
             "где я сейчас работаю?",
             "администратор в фитнес-клубе",
         ),
-        (("у меня аллергия на киви",), "как прошёл твой день?", "нет"),
+        (("сегодня весь день лил дождь",), "как прошёл твой день?", "нет"),
     ),
     "en": (
         (
-            ("my parrot kiwi learned to whistle the simpsons theme",),
+            (
+                "argued about football with Tom from sales all evening",
+                "my parrot kiwi learned to whistle the simpsons theme",
+            ),
             "write a short poem for my bird",
             "parrot Kiwi",
         ),
         (
-            ("moved to leeds last spring", "i work night shifts at a bakery"),
+            ("moved to leeds last spring", "my sister keeps asking me to move to york, but i like it here"),
             "what could i do near home this sunday?",
             "lives in Leeds",
+        ),
+        (
+            (
+                "the new cafe was great, loved the pancakes",
+                "but they put dill in everything and i can't stand it",
+            ),
+            "what should i ask them to leave out of my salad?",
+            "dill",
         ),
         (
             ("i wait tables at a diner by the station", "quit the diner! i'm a receptionist at a gym now"),
             "where do i work these days?",
             "receptionist at a gym",
         ),
-        (("i'm allergic to kiwi",), "how was your day?", "none"),
+        (("it rained all day today",), "how was your day?", "none"),
     ),
 }
 _TOLD: dict[Language, str] = {"ru": "Рассказывал раньше:", "en": "Told before:"}
@@ -98,7 +128,16 @@ _MAX_CHARS = 120
 def reader_messages(lines: list[Recalled], message: str, lang: Language) -> list[AnyMessage]:
     """The reader's prompt: its instruction and worked examples (a prefix llama.cpp keeps from call to
     call), then the recalled lines (the user's words as said) and the message."""
-    in_order = sorted(lines, key=lambda r: r.at or "")  # as said: the newest word on a subject last
+    said = {sid for r in lines if r.said for sid in r.sources}
+    # a fact whose message is here adds nothing the user's words don't say, and is often wrong
+    lines = [r for r in lines if r.said or not set(r.sources) & said]
+    import os
+
+    n = int(os.environ.get("XR_TOP", "99"))
+    lines = lines[:n]
+    in_order = (
+        sorted(lines, key=lambda r: r.at or "") if os.environ.get("XR_ORDER", "said") == "said" else lines
+    )
     told = [r.said if r.said else r.line.removeprefix("- ") for r in in_order]
     messages: list[AnyMessage] = [SystemMessage(content=_INSTRUCTION.get(lang, _INSTRUCTION["ru"]))]
     for example_told, example_message, answer in _EXAMPLES.get(lang, _EXAMPLES["ru"]):

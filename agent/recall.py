@@ -65,6 +65,7 @@ class Recalled:
     said: str = ""  # an episode: the user's own words, and when (for the prompt's earlier turns)
     when: str = ""
     at: str = ""  # ISO time it was said (earlier turns go in the order they were said)
+    sources: tuple[str, ...] = ()  # the messages it was said in (a fact and its message share one)
 
 
 def _why(item: ScoredMemory) -> str:
@@ -149,6 +150,8 @@ def recalled_lines(items: list[ScoredMemory], now: datetime, lang: Language) -> 
                 said=said,
                 when=stamp,
                 at=moment.isoformat(),
+                # an episode stored without a message id stands for its own message (as extraction has it)
+                sources=tuple(m.source_message_ids or ([m.id] if m.kind == MemoryKind.EPISODE else [])),
             )
         )
     return out

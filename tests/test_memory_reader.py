@@ -65,7 +65,7 @@ def test_the_prompts_own_name_for_the_user_is_not_an_answer() -> None:
 def test_the_reader_sees_worked_examples_then_the_users_own_words_and_the_new_message() -> None:
     messages = reader_messages([CAT, CITY], "как зовут моего кота?", "ru")
     assert isinstance(messages[0], SystemMessage) and "Одной короткой строкой" in str(messages[0].content)
-    assert [type(m).__name__ for m in messages[1:-1]] == ["HumanMessage", "AIMessage"] * 4
+    assert [type(m).__name__ for m in messages[1:-1]] == ["HumanMessage", "AIMessage"] * 5
     last = str(messages[-1].content)
     assert "- мой бублик опять скинул кружку" in last  # the words, without the date frame
     assert "- Собеседник живёт в Казани (2 декабря)" in last
@@ -87,6 +87,25 @@ def test_the_reader_reads_the_lines_in_the_order_they_were_said_newest_last() ->
     last = str(reader_messages([new, old], "где я сейчас работаю?", "ru")[-1].content)
     assert last.index("работаю бариста") < last.index("теперь в книжном")
     assert "верно последнее" in str(reader_messages([new], "?", "ru")[0].content)
+
+
+def test_a_fact_is_left_out_when_the_message_it_came_from_is_there() -> None:
+    """The extractor read «чизкейк правда был огонь» as «Собеседник не любит чизкейк»: next to the
+    user's own words such a fact says nothing new, and a wrong one misleads the reader. A fact whose
+    message was not recalled stays (it may be all there is)."""
+    message = Recalled(
+        id="e1", kind="episode", line="", why="", said="чизкейк правда был огонь", at="1", sources=("m1",)
+    )
+    from_it = Recalled(
+        id="f1", kind="fact", line="- Собеседник не любит чизкейк", why="", at="2", sources=("m1",)
+    )
+    other = Recalled(
+        id="f2", kind="fact", line="- Собеседник живёт в Казани", why="", at="3", sources=("m9",)
+    )
+    last = str(reader_messages([message, from_it, other], "что я не люблю?", "ru")[-1].content)
+    assert "- чизкейк правда был огонь" in last
+    assert "не любит чизкейк" not in last
+    assert "- Собеседник живёт в Казани" in last
 
 
 def test_what_was_found_is_the_notes_last_line() -> None:

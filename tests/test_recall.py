@@ -79,6 +79,21 @@ def test_an_older_message_a_newer_one_restates_stays_out() -> None:
     assert [f.memory.id for f in choose([found[0], found[2], found[3]], 6)] == ["old", "cat", "old-fact"]
 
 
+def test_a_line_names_the_messages_it_was_said_in() -> None:
+    """A fact and the message it was learned from share a message id (the reader leaves such a
+    fact out); an episode stored without one stands for its own message."""
+    lines = recalled_lines(
+        [
+            scored("у меня рыжий кот Бублик", MemoryKind.EPISODE, 0.9, ["m1"], "e1"),
+            scored("У пользователя кот Бублик", MemoryKind.FACT, 0.8, ["m1"], "f1"),
+            scored("живу в Казани", MemoryKind.EPISODE, 0.5, [], "e2"),
+        ],
+        NOW,
+        "ru",
+    )
+    assert [r.sources for r in lines] == [("m1",), ("m1",), ("e2",)]
+
+
 def test_facts_name_the_user_as_the_prompt_does() -> None:
     lines = recalled_lines(
         [
