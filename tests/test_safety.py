@@ -499,6 +499,10 @@ def test_intros_birth_years_and_turning_eighteen_are_minor_signs(text: str, mino
         ("can't wait to learn to drive, 16 in three months", 0.6),
         ("на алгебре спала, потом физра, а домашку не сделала", 1.0),  # three things of a pupil's day
         ("у сына на алгебре контрольная, потом физра, домашку не сделал", 0.3),  # someone else's day
+        # someone named or spoken of in the third person: a parent's news, not the user's age
+        ("а Мишке скоро 7, в первый класс пойдёт", 0.3),
+        ("Сашке скоро 14, хочет телефон", 0.3),
+        ("скоро 15 уже, а предки не пускают", 1.0),
     ],
 )
 def test_ages_said_in_passing_and_a_pupils_day_are_minor_signs(text: str, weight: float) -> None:

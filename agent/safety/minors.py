@@ -6,8 +6,9 @@ what the number counts («мне 15» against «мне 15 минут ехать�
 «сдавала ЕГЭ десять лет назад»). Each sign has a weight like the lexicon's: 1.0 is enough alone,
 0.6 needs the example bank to agree, 0.3 is a hint; two different hints of school life make 0.6,
 three (and no one else's child in the message) 1.0.
-Someone else's child («дочка в девятом», «внучке исполнилось 11», «my twins turn 11») and the past
-damp a sign.
+Someone else's child («дочка в девятом», «внучке исполнилось 11», «my twins turn 11»), someone named
+or spoken of in the third person («Мишке скоро 7, в первый класс пойдёт»: a mother's news, which
+marked her a minor for good until a dialogue scenario showed it) and the past damp a sign.
 """
 
 from __future__ import annotations
@@ -61,6 +62,18 @@ _ADULT_ROLE = re.compile(
     r"воспитател\w*|завуч\w*|директор\w*|медсестр\w*|вожат\w*|тренер\w*|психолог\w*)|(?:еду|буду)\s+вожат\w*|веду\s+(?:уроки|класс|кружок|\d)|готовлю\s+(?:ребят|детей|учеников)|"
     r"мои(?:х|м)?\s+ученик\w*|i\s+teach|i'?m\s+a\s+(?:\w+\s+)?(?:teacher|tutor)|as\s+a\s+teacher|"
     r"my\s+students|my\s+pupils|years?\s+of\s+(?:teaching|experience))\b"
+)
+# a third person around a sign: «она в шестом классе» (just before it), «Мишке скоро 7, в первый
+# класс пойдёт» (a verb just after it); a pronoun after it starts another clause («у нас в 7б
+# новенькая, она прикольная»)
+_THIRD_BEFORE = re.compile(r"\b(?:он|она|оно|они|he|she|they)\s+$")
+_THIRD_AFTER = re.compile(
+    r"^\W*(?:\w+\s+)?(?:пойд[её]т|пойдут|ид[её]т|идут|учится|учатся|перейд[её]т|переходит|ходит|"
+    r"закончит|заканчивает|поступает|сда[её]т|goes|starts|turns)\b"
+)
+# a word in the dative before «скоро» or an age: someone named («Сашке скоро 14», «Мишке 12»)
+_SOMEONE_BEFORE = re.compile(
+    r"\b(?!(?:мне|я|мы|нам|ну|вот|а|и|же|ж|уже|так|кстати|блин|короче|типа|ведь)\b)[а-яё]{3,}(?:е|у|ю|и)\s+$"
 )
 _NOW = re.compile(r"\b(?:теперь|сейчас|щас|уже|now|today|currently)\b")
 _SELF_NEAR = re.compile(r"\b(?:я|мне|меня|i|i'?m|im|me)\b")
@@ -281,6 +294,15 @@ def _damping(text: str, start: int, end: int) -> float:
     if _PAST.search(window) and not _NOW.search(text[max(0, start - 12) : start]):
         w *= 0.3
     before = text[max(0, start - 120) : start]
-    if _OTHERS.search(before) and not _SELF_NEAR.search(text[max(0, start - 8) : end]):
+    self_near = _SELF_NEAR.search(text[max(0, start - 8) : end])
+    # someone else's child, or someone named or spoken of in the third person («Мишке скоро 7, в
+    # первый класс пойдёт»): their age or grade, not the user's
+    someone_else = (
+        _OTHERS.search(before)
+        or _THIRD_BEFORE.search(text[max(0, start - 6) : start])
+        or _THIRD_AFTER.search(text[end : end + 25])
+        or _SOMEONE_BEFORE.search(text[max(0, start - 20) : start])
+    )
+    if someone_else and not self_near:
         w *= 0.3
     return w
