@@ -20,10 +20,12 @@ order 3 (README, issue 18).
 A fact learned from a message that is among the lines is left out: the user's words say it already,
 and the embedded model's facts are often wrong («чизкейк правда был огонь» became «не любит
 чизкейк»). The worked examples carry a distractor each (a colleague beside the dog, a sister's city
-beside the user's, a dish liked beside a herb hated), and the "nothing needed" example names nothing
-a question could ask for: the model copied «киви» from it when asked about an allergy. With both,
-the reader picked the right thing for 23 of the development set's 29 told Russian asks, against 17
-(``tests/fixtures/dialogue_dev2.json``, the reader alone, the same told users).
+beside the user's, a mother-in-law beside the mother in a request for a card, a dish liked beside a
+herb hated), and the "nothing needed" example names nothing a question could ask for: the model
+copied «киви» from it when asked about an allergy. With these, the reader picked the right thing for
+24 of the development set's 29 told Russian asks, against 17 (``tests/fixtures/dialogue_dev2.json``,
+the reader alone, the same told users); without the card example 23, and it wrote a card itself
+(«мама Степановна, спасибо за…») where it now writes «мама Людмила Степановна».
 """
 
 from __future__ import annotations
@@ -68,6 +70,14 @@ _EXAMPLES: dict[Language, tuple[tuple[tuple[str, ...], str, str], ...]] = {
             ("переехала в Тверь в прошлом месяце", "сестра Оля зовёт к себе в Казань, но мне и тут хорошо"),
             "куда сходить в выходные у меня в городе?",
             "живёт в Твери",
+        ),
+        (
+            (
+                "ездили к свекрови, Валентина Ивановна опять пирогов напекла",
+                "а мама моя, Ольга Петровна, звонила, зовёт на дачу",
+            ),
+            "напиши поздравление с днём рождения моей маме, по имени-отчеству",
+            "мама Ольга Петровна",
         ),
         (
             (

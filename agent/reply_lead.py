@@ -11,6 +11,11 @@ starts «Помню, конечно: » and the reader's line said to the user (
 the line alone gave bare fragments («Казани.»), the frame alone let the model stop («Ещё бы не
 помнить!») or speak as the user; the two together answered 35 of the tuning set's 40 questions
 where the note alone answered 31. Never in a turn the safety rules speak in (:mod:`agent.graph`).
+
+A *request* (a card, a note, a message) whose found line names a person or a pet gets a lead too,
+one that says whom the text is for («Конечно! Вот вариант для Эльвиры:»): asked to thank a colleague
+with «Эльвира» found, the model wrote «Спасибо за помощь!» and no name; with the lead, it wrote on
+to a text with the name in it. Other requests (a bio, a plan) start as the model starts them.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import zlib
 from agent.language import Language
 from agent.memory_view import names_the_user
 from agent.memory_view import to_user as fact_to_user
-from agent.recall import asks_about_user
+from agent.recall import asks_about_user, asks_for_help_with_own_life
 from memory.lexical import analyzers
 
 __all__ = ["reply_lead", "to_user"]
@@ -148,12 +153,41 @@ _FRAMES: dict[Language, tuple[str, ...]] = {
 }
 
 
+# a request whose answer is written for or about someone the user named: the reply begins by saying
+# whom it is for, so the name is in the model's own text before it writes the card
+_FOR_WHOM: dict[Language, str] = {
+    "ru": "Конечно! Вот вариант для {name}:",
+    "en": "Sure! Here's one for {name}:",
+}
+_EN_NAME = re.compile(r"(?<=\s)[A-Z][a-z]+(?:\s+[A-Z][a-z]+)?|^[A-Z][a-z]+$")
+
+
+def _named(found: str, lang: Language) -> str:
+    """The person or pet the reader's line names, as the lead says it («Арина» → «Арины»), or ""."""
+    if lang == "en":
+        match = _EN_NAME.search(found.strip())
+        return match.group(0) if match else ""
+    morph = analyzers()[0]
+    for word in _TOKEN.findall(found):
+        parses = morph.parse(word)
+        # a capital makes any name reading likely («Вера»); in lower case only the first («эльвира»)
+        candidates = parses if word[:1].isupper() else parses[:1]
+        parse = next((p for p in candidates if {"Name"} in p.tag), None)
+        if parse is not None and (genitive := parse.inflect({"gent"})) is not None:
+            return genitive.word[:1].upper() + genitive.word[1:]
+    return ""
+
+
 def reply_lead(found: str, message: str, lang: Language) -> str:
     """The reply's first words for ``message``, when it asks about the user's own life and the reader
     found the answer (``found``): that it is remembered, in one of a few ways (picked by the message,
     so a retry reads the same), then what was found, said to the user; the model writes on from there.
     "" otherwise (nothing found, or a request, which starts otherwise)."""
-    if not found or not asks_about_user(message):
+    if not found:
+        return ""
+    if not asks_about_user(message):
+        if asks_for_help_with_own_life(message) and (name := _named(found, lang)):
+            return _FOR_WHOM.get(lang, _FOR_WHOM["ru"]).format(name=name)
         return ""
     frames = _FRAMES.get(lang, _FRAMES["ru"])
     frame = frames[zlib.crc32(message.encode("utf-8")) % len(frames)]

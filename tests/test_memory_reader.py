@@ -65,7 +65,7 @@ def test_the_prompts_own_name_for_the_user_is_not_an_answer() -> None:
 def test_the_reader_sees_worked_examples_then_the_users_own_words_and_the_new_message() -> None:
     messages = reader_messages([CAT, CITY], "как зовут моего кота?", "ru")
     assert isinstance(messages[0], SystemMessage) and "Одной короткой строкой" in str(messages[0].content)
-    assert [type(m).__name__ for m in messages[1:-1]] == ["HumanMessage", "AIMessage"] * 5
+    assert [type(m).__name__ for m in messages[1:-1]] == ["HumanMessage", "AIMessage"] * 6
     last = str(messages[-1].content)
     assert "- мой бублик опять скинул кружку" in last  # the words, without the date frame
     assert "- Собеседник живёт в Казани (2 декабря)" in last
@@ -235,6 +235,17 @@ def test_a_question_about_the_users_life_gets_a_lead_and_a_request_or_nothing_fo
     assert reply_lead("", "как зовут моего кота?", "ru") == ""
     # the same message, the same words: a reply asked again starts alike
     assert reply_lead("Казани", "где я живу?", "ru") == reply_lead("Казани", "где я живу?", "ru")
+
+
+def test_a_request_for_someone_the_user_named_starts_by_saying_whom_it_is_for() -> None:
+    thanks = "составь сообщение в рабочий чат с благодарностью коллеге, которая выручила меня"
+    assert reply_lead("Эльвира из аналитики", thanks, "ru") == "Конечно! Вот вариант для Эльвиры:"
+    assert reply_lead("эльвира помогла", thanks, "ru") == "Конечно! Вот вариант для Эльвиры:"
+    card = "write a short birthday message for my husband, use his name"
+    assert reply_lead("husband Kwame", card, "en") == "Sure! Here's one for Kwame:"
+    # no name in the found line, or a lower-case word that is only rarely a name: no lead
+    assert reply_lead("сомелье в винном баре", "напиши мне био про мою работу", "ru") == ""
+    assert reply_lead("вера в себя", "напиши мне мотивацию на день про мою работу", "ru") == ""
 
 
 def test_the_reply_starts_with_what_was_found_when_leads_are_on(
