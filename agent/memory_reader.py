@@ -141,13 +141,7 @@ def reader_messages(lines: list[Recalled], message: str, lang: Language) -> list
     said = {sid for r in lines if r.said for sid in r.sources}
     # a fact whose message is here adds nothing the user's words don't say, and is often wrong
     lines = [r for r in lines if r.said or not set(r.sources) & said]
-    import os
-
-    n = int(os.environ.get("XR_TOP", "99"))
-    lines = lines[:n]
-    in_order = (
-        sorted(lines, key=lambda r: r.at or "") if os.environ.get("XR_ORDER", "said") == "said" else lines
-    )
+    in_order = sorted(lines, key=lambda r: r.at or "")  # as said: the newest word on a subject last
     told = [r.said if r.said else r.line.removeprefix("- ") for r in in_order]
     messages: list[AnyMessage] = [SystemMessage(content=_INSTRUCTION.get(lang, _INSTRUCTION["ru"]))]
     for example_told, example_message, answer in _EXAMPLES.get(lang, _EXAMPLES["ru"]):
